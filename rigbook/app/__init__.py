@@ -1,0 +1,1 @@
+"""The Qt application: experiment controller, sources, protocols, main window, command line."""
