@@ -1,0 +1,669 @@
+"""Share one storage service between many processes.
+
+A storage service (such as :class:`~rigbook.trajectory.HDF5StorageService`)
+is not safe to call from several processes at once. The wrappers here make it
+so, in the four ways pypet offers:
+
+- :class:`LockWrapper` (``WRAP_MODE_LOCK``): every process calls the service
+  itself, one at a time, under a shared lock.
+- :class:`QueueStorageServiceSender` / :class:`QueueStorageServiceWriter`
+  (``WRAP_MODE_QUEUE``): workers put their store requests on a
+  ``multiprocessing`` queue; one writer takes them off and is the only one
+  that touches the file, which it keeps open.
+- :class:`PipeStorageServiceSender` / :class:`PipeStorageServiceWriter`
+  (``WRAP_MODE_PIPE``): the same over a ``multiprocessing`` pipe. The writer
+  blocks on the pipe; it never polls in a sleep loop.
+- :class:`ReferenceWrapper` / :class:`ReferenceStore` (``WRAP_MODE_LOCAL``):
+  workers only keep references to what they want stored and hand them back;
+  the parent stores them.
+
+The wrappers work with any object that has ``store(msg, item, *args,
+**kwargs)`` (and ``load`` for the lock wrapper). A store request that fails
+inside a writer is never only logged: it is sent back to whoever asked for a
+confirmation (:meth:`QueueStorageServiceSender.request_confirmation`) and
+every failure not reported that way is raised by the writer's :meth:`run` as a
+:class:`StorageWriterError` when it stops.
+"""
+
+import gc
+import logging
+import multiprocessing
+import traceback
+
+from rigbook.trajectory import pypetconstants
+
+logger = logging.getLogger(__name__)
+
+_STORE = "STORE"
+_CONFIRM = "CONFIRM"
+_DONE = "DONE"
+
+
+class StorageWriterError(RuntimeError):
+    """One or more store requests failed inside a storage writer.
+
+    Attributes
+    ----------
+    failures : list of StoreFailure
+        Every failed request, in the order they failed.
+    """
+
+    def __init__(self, failures, message=None):
+        self.failures = list(failures)
+        if message is None:
+            lines = [f"{len(self.failures)} store request(s) failed in the storage writer:"]
+            lines += [f"- {failure.summary()}" for failure in self.failures[:10]]
+            if len(self.failures) > 10:
+                lines.append(f"- ... and {len(self.failures) - 10} more")
+            if self.failures:
+                lines.append("First traceback:\n" + self.failures[0].traceback)
+            message = "\n".join(lines)
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.failures, str(self)))
+
+
+class StoreFailure:
+    """A store request that raised inside a writer (picklable, no live objects).
+
+    Attributes
+    ----------
+    msg : str
+        The storage message, e.g. ``'SINGLE_RUN'``.
+    item : str
+        A description of the item to store (its full name when it has one).
+    tag : object
+        The tag of the sender that sent it (the run index in an exploration).
+    error : str
+        ``'ExceptionType: text'`` of the exception.
+    traceback : str
+        The formatted traceback from the writer.
+    """
+
+    def __init__(self, msg, item, tag, error, traceback_text):
+        self.msg = msg
+        self.item = item
+        self.tag = tag
+        self.error = error
+        self.traceback = traceback_text
+
+    def summary(self):
+        """One line: what was stored, for which tag, and what went wrong."""
+        where = "" if self.tag is None else f" (sender tag {self.tag!r})"
+        return f"store({self.msg!r}, {self.item}){where}: {self.error}"
+
+    def __repr__(self):
+        return f"StoreFailure({self.summary()})"
+
+
+def describe_item(item):
+    """A short, picklable description of an item passed to a storage service."""
+    for attribute in ("v_full_name", "v_name"):
+        name = getattr(item, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    text = repr(item)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _split_request(args, kwargs):
+    """Return ``(msg, item)`` of a ``store(msg, item, ...)`` call, for reporting."""
+    msg = args[0] if args else kwargs.get("msg")
+    item = args[1] if len(args) > 1 else kwargs.get("stuff_to_store", kwargs.get("item"))
+    return msg, item
+
+
+class LockWrapper:
+    """Call a storage service from many processes, one at a time, under a lock.
+
+    The lock is held for the duration of each ``store`` / ``load``. If the
+    wrapped service reports that it is still open afterwards (its file was
+    opened with ``OPEN_FILE``), the lock is kept until it is closed, so no
+    other process touches the file in between.
+
+    Parameters
+    ----------
+    storage_service : object
+        The service, with ``store`` and ``load`` methods.
+    lock : multiprocessing.Lock, optional
+        The shared lock; a new ``multiprocessing.Lock`` by default. Hand it to
+        worker processes when they start (``multiprocessing`` locks cannot be
+        pickled later).
+    """
+
+    def __init__(self, storage_service, lock=None):
+        self._storage_service = storage_service
+        self._lock = multiprocessing.Lock() if lock is None else lock
+        self._holding = False
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_holding"] = False
+        return state
+
+    @property
+    def storage_service(self):
+        """The wrapped service."""
+        return self._storage_service
+
+    @property
+    def lock(self):
+        """The shared lock."""
+        return self._lock
+
+    @property
+    def is_open(self):
+        """Whether the wrapped service keeps its file open."""
+        return bool(getattr(self._storage_service, "is_open", False))
+
+    @property
+    def multiproc_safe(self):
+        """The wrapper makes the service safe to use from many processes."""
+        return True
+
+    def _acquire(self):
+        if not self._holding:
+            self._lock.acquire()
+            self._holding = True
+
+    def _release_unless_open(self):
+        if self._holding and not self.is_open:
+            self._holding = False
+            self._lock.release()
+
+    def store(self, *args, **kwargs):
+        """Store under the lock; see the wrapped service's ``store``."""
+        self._acquire()
+        try:
+            return self._storage_service.store(*args, **kwargs)
+        finally:
+            self._release_unless_open()
+
+    def load(self, *args, **kwargs):
+        """Load under the lock; see the wrapped service's ``load``."""
+        self._acquire()
+        try:
+            return self._storage_service.load(*args, **kwargs)
+        finally:
+            self._release_unless_open()
+
+
+class _Sender:
+    """What the queue and pipe senders share: tags, confirmations, no loading."""
+
+    #: Tag attached to every request, so a failure can be traced back to the
+    #: run that sent it; the environment sets it to the run index.
+    tag = None
+
+    @property
+    def is_open(self):
+        """A sender never has a file open; the writer does."""
+        return False
+
+    @property
+    def multiproc_safe(self):
+        """Senders may be used from many processes at once."""
+        return True
+
+    def store(self, *args, **kwargs):
+        """Send a store request to the writer; it is stored in the writer process.
+
+        Returns at once; a failure is reported to the caller of
+        :meth:`request_confirmation` or raised by the writer when it stops.
+        """
+        self._send((_STORE, self.tag, args, kwargs))
+
+    def load(self, *args, **kwargs):
+        """Not possible: only the writer process touches the file."""
+        raise NotImplementedError(
+            f"{type(self).__name__} only sends store requests to the writer process; "
+            "loading must use the storage service in the parent process (or WRAP_MODE_LOCK)"
+        )
+
+    def request_confirmation(self, token=None):
+        """Ask the writer to report ``token`` once it stored all requests sent before.
+
+        The writer puts ``(token, failures)`` on its reply queue, where
+        ``failures`` is the list of :class:`StoreFailure` of this sender's tag.
+        ``token`` defaults to the sender's :attr:`tag`.
+        """
+        self._send((_CONFIRM, self.tag if token is None else token, self.tag))
+
+    def send_done(self):
+        """Tell the writer to store what it still has, close the file and stop."""
+        self._send((_DONE,))
+
+
+class QueueStorageServiceSender(_Sender):
+    """Worker side of ``WRAP_MODE_QUEUE``: puts store requests on a queue.
+
+    Parameters
+    ----------
+    storage_queue : multiprocessing.Queue, optional
+        The queue the :class:`QueueStorageServiceWriter` reads.
+
+    Notes
+    -----
+    The queue is not pickled with the sender (a ``multiprocessing`` queue can
+    only be handed to a process when it starts); a sender that arrives in a
+    worker by pickling gets its :attr:`queue` set there.
+    """
+
+    def __init__(self, storage_queue=None):
+        self.queue = storage_queue
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["queue"] = None
+        return state
+
+    def _send(self, message):
+        if self.queue is None:
+            raise RuntimeError(
+                "QueueStorageServiceSender has no queue (it was pickled without it); "
+                "set its .queue to the writer's queue in this process"
+            )
+        self.queue.put(message)
+
+
+class PipeStorageServiceSender(_Sender):
+    """Worker side of ``WRAP_MODE_PIPE``: sends store requests through a pipe.
+
+    Parameters
+    ----------
+    storage_connection : multiprocessing.connection.Connection, optional
+        The sending end of the pipe whose other end the writer reads.
+    lock : multiprocessing.Lock, optional
+        Shared by every sender on the same connection, so that two messages
+        never interleave on the wire. A new lock by default.
+    """
+
+    def __init__(self, storage_connection=None, lock=None):
+        self.conn = storage_connection
+        self.lock = multiprocessing.Lock() if lock is None else lock
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["conn"] = None
+        return state
+
+    def _send(self, message):
+        if self.conn is None:
+            raise RuntimeError(
+                "PipeStorageServiceSender has no connection (it was pickled without it); "
+                "set its .conn to the writer's pipe end in this process"
+            )
+        with self.lock:
+            self.conn.send(message)
+
+
+class _Writer:
+    """The single writer: takes requests, stores them, keeps the file open.
+
+    Subclasses provide ``_receive()`` (block for the next message) and
+    ``_has_pending()`` (whether another message is already waiting).
+    """
+
+    def __init__(self, storage_service, gc_interval=None, reply_queue=None, max_buffer_size=100):
+        if gc_interval is not None and int(gc_interval) < 1:
+            raise ValueError(f"gc_interval must be a positive number of stores or None, not {gc_interval!r}")
+        if int(max_buffer_size) < 1:
+            raise ValueError(f"max_buffer_size must be at least 1, not {max_buffer_size!r}")
+        self._storage_service = storage_service
+        self._gc_interval = None if gc_interval is None else int(gc_interval)
+        self._reply_queue = reply_queue
+        self._max_buffer_size = int(max_buffer_size)
+        self._open_key = None
+        self._failures = []
+        self._failures_by_tag = {}
+        self.stored = 0
+
+    @property
+    def storage_service(self):
+        """The wrapped service."""
+        return self._storage_service
+
+    def _file_is_open(self):
+        return bool(getattr(self._storage_service, "is_open", False))
+
+    def _open_for(self, kwargs):
+        """Open the file for the trajectory named in the request (once; reopen on change)."""
+        open_kwargs = {k: kwargs[k] for k in ("trajectory_name", "filename") if k in kwargs}
+        key = tuple(sorted(open_kwargs.items()))
+        if self._open_key == key and self._file_is_open():
+            return
+        if self._file_is_open():
+            self._storage_service.store(pypetconstants.CLOSE_FILE, None)
+        self._storage_service.store(pypetconstants.OPEN_FILE, None, **open_kwargs)
+        self._open_key = key
+
+    def _flush(self):
+        if self._file_is_open():
+            self._storage_service.store(pypetconstants.FLUSH, None)
+
+    def _close(self):
+        if self._file_is_open():
+            self._storage_service.store(pypetconstants.CLOSE_FILE, None)
+        self._open_key = None
+
+    def _record_failure(self, tag, args, kwargs, exc):
+        msg, item = _split_request(args, kwargs)
+        failure = StoreFailure(
+            msg=str(msg),
+            item=describe_item(item),
+            tag=tag,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback_text="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        if tag is None or self._reply_queue is None:
+            self._failures.append(failure)
+        else:
+            self._failures_by_tag.setdefault(tag, []).append(failure)
+
+    def _store(self, tag, args, kwargs):
+        msg, _ = _split_request(args, kwargs)
+        if msg in (pypetconstants.OPEN_FILE, pypetconstants.CLOSE_FILE, pypetconstants.FLUSH):
+            # The writer alone decides when its file opens, flushes and closes.
+            return
+        try:
+            self._open_for(kwargs)
+            self._storage_service.store(*args, **kwargs)
+        except Exception as exc:  # reported to the sender or raised by run(), never dropped
+            self._record_failure(tag, args, kwargs, exc)
+        self.stored += 1
+        if self._gc_interval and self.stored % self._gc_interval == 0:
+            gc.collect()
+
+    def _confirm(self, token, tag):
+        try:
+            self._flush()
+        except Exception as exc:
+            self._record_failure(tag, (pypetconstants.FLUSH, None), {}, exc)
+        failures = self._failures_by_tag.pop(tag, [])
+        if self._reply_queue is None:
+            self._failures.extend(failures)
+        else:
+            self._reply_queue.put((token, failures))
+
+    def run(self):
+        """Store requests until a sender calls ``send_done``; then close the file.
+
+        The file is flushed whenever no further request is waiting (and at
+        least every ``max_buffer_size`` stores), not after every request.
+
+        Returns
+        -------
+        int
+            How many store requests were processed.
+
+        Raises
+        ------
+        StorageWriterError
+            If any request failed and was not reported through a confirmation.
+        """
+        since_flush = 0
+        try:
+            while True:
+                message = self._receive()
+                kind = message[0]
+                if kind == _DONE:
+                    break
+                if kind == _STORE:
+                    _, tag, args, kwargs = message
+                    self._store(tag, args, kwargs)
+                    since_flush += 1
+                    if since_flush >= self._max_buffer_size or not self._has_pending():
+                        self._flush()
+                        since_flush = 0
+                elif kind == _CONFIRM:
+                    _, token, tag = message
+                    self._confirm(token, tag)
+                    since_flush = 0
+                else:
+                    raise ValueError(f"storage writer received an unknown message kind {kind!r}")
+        except Exception as exc:
+            self._record_failure(None, ("<writer loop>", None), {}, exc)
+        finally:
+            try:
+                self._close()
+            except Exception as exc:
+                self._record_failure(None, (pypetconstants.CLOSE_FILE, None), {}, exc)
+        for tag_failures in self._failures_by_tag.values():
+            self._failures.extend(tag_failures)
+        self._failures_by_tag.clear()
+        if self._failures:
+            raise StorageWriterError(self._failures)
+        return self.stored
+
+
+class QueueStorageServiceWriter(_Writer):
+    """Writer side of ``WRAP_MODE_QUEUE``: the only one that touches the file.
+
+    Parameters
+    ----------
+    storage_service : object
+        The real service; the writer opens its file on the first request,
+        keeps it open and closes it when told it is done.
+    storage_queue : multiprocessing.Queue
+        The queue the senders put requests on.
+    gc_interval : int, optional
+        Run the garbage collector every this many stores.
+    reply_queue : queue-like, optional
+        Where confirmations ``(token, failures)`` go (see
+        :meth:`QueueStorageServiceSender.request_confirmation`).
+    max_buffer_size : int
+        Flush the file at least every this many stores while requests keep
+        arriving.
+    """
+
+    def __init__(self, storage_service, storage_queue, gc_interval=None, reply_queue=None, max_buffer_size=100):
+        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size)
+        self.queue = storage_queue
+
+    def _receive(self):
+        return self.queue.get()
+
+    def _has_pending(self):
+        try:
+            return not self.queue.empty()
+        except (NotImplementedError, OSError):
+            return False
+
+
+class PipeStorageServiceWriter(_Writer):
+    """Writer side of ``WRAP_MODE_PIPE``: the only one that touches the file.
+
+    It blocks on the pipe until a request arrives (no sleeping poll loop).
+
+    Parameters
+    ----------
+    storage_service : object
+        The real service.
+    storage_connection : multiprocessing.connection.Connection
+        The receiving end of the pipe.
+    max_buffer_size : int
+        Flush the file at least every this many stores while requests keep
+        arriving.
+    gc_interval : int, optional
+        Run the garbage collector every this many stores.
+    reply_queue : queue-like, optional
+        Where confirmations ``(token, failures)`` go.
+    """
+
+    def __init__(self, storage_service, storage_connection, max_buffer_size=10, gc_interval=None, reply_queue=None):
+        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size)
+        self.conn = storage_connection
+
+    def _receive(self):
+        try:
+            return self.conn.recv()
+        except EOFError:
+            # Every sending end is closed: nobody can send DONE any more.
+            return (_DONE,)
+
+    def _has_pending(self):
+        return self.conn.poll(0)
+
+
+class ReferenceWrapper:
+    """Worker side of ``WRAP_MODE_LOCAL``: keeps references to what should be stored.
+
+    Nothing is stored in the worker; the worker returns :attr:`references` to
+    the parent, whose :class:`ReferenceStore` stores them. The items are kept
+    as they are, not copied: store them before they change.
+    """
+
+    def __init__(self):
+        self.references = {}
+
+    @property
+    def is_open(self):
+        """Nothing is ever open here."""
+        return False
+
+    @property
+    def multiproc_safe(self):
+        """Every process has its own wrapper."""
+        return True
+
+    def store(self, msg, stuff_to_store, *args, **kwargs):
+        """Remember ``(msg, stuff_to_store, args, kwargs)`` under its trajectory name."""
+        trajectory_name = kwargs.get("trajectory_name")
+        self.references.setdefault(trajectory_name, []).append((msg, stuff_to_store, args, kwargs))
+
+    def load(self, *args, **kwargs):
+        """Not possible: workers in LOCAL mode never touch the file."""
+        raise NotImplementedError(
+            "ReferenceWrapper only collects store requests for the parent process; "
+            "loading is not possible in a worker in WRAP_MODE_LOCAL"
+        )
+
+    def free_references(self):
+        """Forget every reference (after handing them to the parent)."""
+        self.references = {}
+
+
+class ReferenceStore:
+    """Parent side of ``WRAP_MODE_LOCAL``: stores the references workers return.
+
+    Parameters
+    ----------
+    storage_service : object
+        The real service. Open its file once (``OPEN_FILE``) to keep it open
+        over many runs; otherwise the service opens and closes it per call.
+    gc_interval : int, optional
+        Run the garbage collector every this many calls.
+    """
+
+    def __init__(self, storage_service, gc_interval=None):
+        if gc_interval is not None and int(gc_interval) < 1:
+            raise ValueError(f"gc_interval must be a positive number of stores or None, not {gc_interval!r}")
+        self._storage_service = storage_service
+        self._gc_interval = None if gc_interval is None else int(gc_interval)
+        self._calls = 0
+
+    def store_references(self, references):
+        """Store every reference, one ``LIST`` request per trajectory name.
+
+        Errors of the service propagate to the caller unchanged.
+        """
+        for trajectory_name, reference_list in references.items():
+            if not reference_list:
+                continue
+            kwargs = {} if trajectory_name is None else {"trajectory_name": trajectory_name}
+            self._storage_service.store(pypetconstants.LIST, reference_list, **kwargs)
+        self._calls += 1
+        if self._gc_interval and self._calls % self._gc_interval == 0:
+            gc.collect()
+
+
+def _writer_process_main(writer, outcome_connection):
+    try:
+        stored = writer.run()
+    except StorageWriterError as exc:
+        outcome_connection.send(("failed", exc.failures))
+    except BaseException as exc:  # the parent must learn why the writer stopped
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        failure = StoreFailure("<writer>", "<writer process>", None, f"{type(exc).__name__}: {exc}", text)
+        outcome_connection.send(("failed", [failure]))
+    else:
+        outcome_connection.send(("ok", stored))
+    finally:
+        outcome_connection.close()
+
+
+class StorageWriterProcess:
+    """Run a queue or pipe writer in a process of its own and bring back its outcome.
+
+    Parameters
+    ----------
+    writer : QueueStorageServiceWriter or PipeStorageServiceWriter
+        The writer to run.
+    context : multiprocessing context, optional
+        Which start method to use; the default context by default.
+
+    Examples
+    --------
+    >>> process = StorageWriterProcess(writer).start()   # doctest: +SKIP
+    >>> ...  # senders store
+    >>> sender.send_done(); stored = process.join()      # doctest: +SKIP
+    """
+
+    def __init__(self, writer, context=None):
+        self._context = context or multiprocessing.get_context()
+        self._writer = writer
+        self._outcome_receiver, outcome_sender = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=_writer_process_main, args=(writer, outcome_sender), name="rigbook-storage-writer", daemon=True
+        )
+        self._outcome_sender = outcome_sender
+
+    @property
+    def process(self):
+        """The ``multiprocessing.Process`` running the writer."""
+        return self._process
+
+    def start(self):
+        """Start the writer process; returns ``self``."""
+        self._process.start()
+        self._outcome_sender.close()
+        return self
+
+    def is_alive(self):
+        """Whether the writer process is still running."""
+        return self._process.is_alive()
+
+    def join(self, timeout=None):
+        """Wait for the writer to stop (after ``send_done``).
+
+        Returns
+        -------
+        int
+            The number of store requests the writer processed.
+
+        Raises
+        ------
+        StorageWriterError
+            If a store failed in the writer or the writer process died.
+        TimeoutError
+            If the writer did not stop within ``timeout`` seconds.
+        """
+        outcome = None
+        if self._outcome_receiver.poll(timeout):
+            try:
+                outcome = self._outcome_receiver.recv()
+            except EOFError:
+                outcome = None
+        self._process.join(timeout)
+        if self._process.is_alive():
+            raise TimeoutError(f"the storage writer process did not stop within {timeout} s")
+        if outcome is None:
+            raise StorageWriterError(
+                [], f"the storage writer process died (exit code {self._process.exitcode}) before reporting; "
+                "requests it had not stored yet are lost"
+            )
+        status, payload = outcome
+        if status == "failed":
+            raise StorageWriterError(payload)
+        return payload
