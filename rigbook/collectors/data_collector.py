@@ -1,0 +1,661 @@
+"""DataCollector: a session's categorized metadata (metadata.json) and last-session settings (config.h5).
+
+Two kinds of data are collected:
+
+* **parameters** of registered owners (:class:`rigbook.collectors.Parametrized`
+  objects created with ``tree=collector``). They go into metadata.json and
+  into config.h5, from which the next start restores them;
+* **static data** added with :meth:`DataCollector.add_static_data`: it belongs
+  to one session, goes into metadata.json only and is cleared by
+  :meth:`DataCollector.new_session`.
+
+Typical use by the app::
+
+    collector = DataCollector(folder_path=session_folder, instance_number=-1)
+    gratings = Parametrized(name="stimulus/protocol/gratings", tree=collector, params=...)
+    report = collector.restore_from_saved()       # RestoreReport: show report.summary()
+    collector.new_session()                       # at each start of recording
+    collector.add_static_data("nacre", "animal/line")
+    collector.record_file(folder / "streams" / "tail.arrows")
+    collector.end_session()
+    collector.save(session_folder)                # metadata.json + config.h5
+"""
+
+import dataclasses
+import datetime
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from lightparam import ParameterTree
+
+from rigbook.collectors import provenance
+from rigbook.collectors.metadata_json import dumps, is_table, to_json_value
+from rigbook.collectors.metadata_layout import CATEGORIES, MetadataTree, join_path, split_name
+from rigbook.collectors.params import Parametrized, fit_value, param_kind
+from rigbook.storage.atomic import atomic_open
+from rigbook.storage.config_store import ConfigStore, StoredSetting, config_path, encode_setting
+from rigbook.storage.ids import is_valid_id, validate_id
+from rigbook.storage.tables import check_format, format_path, write_table
+
+__all__ = ["CATEGORIES", "METADATA_FORMAT", "ClampedSetting", "DataCollector", "RestoreReport", "SkippedSetting"]
+
+logger = logging.getLogger(__name__)
+
+#: Value of the top-level ``"rigbook_format"`` key of metadata.json.
+METADATA_FORMAT = 1
+METADATA_FILE = "metadata.json"
+
+UNKNOWN_PATH = "unknown path"
+TYPE_CHANGED = "type changed"
+NOT_LOADABLE = "not loadable"
+NOT_A_CHOICE = "not a valid choice"
+UNREADABLE = "unreadable value"
+
+#: Keys of ``general`` that the collector fills itself; static data may not use them.
+PROVENANCE_KEYS = (
+    "start_time",
+    "end_time",
+    "monotonic_origin",
+    "instance_number",
+    "software",
+    "platform",
+    "host",
+    "experiment_code",
+    "files",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedSetting:
+    """A saved setting that was not applied.
+
+    Attributes
+    ----------
+    path : str
+        ``"owner/path/param"``.
+    reason : str
+        ``"unknown path"`` (no such owner or parameter this run; settings of
+        owners not registered are kept in config.h5), ``"type changed"``,
+        ``"not a valid choice"``, ``"not loadable"`` (the parameter has
+        ``loadable=False``) or ``"unreadable value"`` (the entry in the file
+        could not be decoded).
+    detail : str
+        A sentence for the user.
+    saved : object
+        The saved value (None if unreadable).
+    """
+
+    path: str
+    reason: str
+    detail: str = ""
+    saved: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClampedSetting:
+    """A saved setting applied after moving it inside the parameter's limits.
+
+    Attributes
+    ----------
+    path : str
+    saved : object
+        The value in config.h5.
+    applied : object
+        The value set (the nearest limit).
+    limits : object
+        The parameter's limits.
+    """
+
+    path: str
+    saved: object
+    applied: object
+    limits: object
+
+
+@dataclasses.dataclass
+class RestoreReport:
+    """What :meth:`DataCollector.restore_from_saved` did.
+
+    Attributes
+    ----------
+    config_path : Path
+        The file read.
+    found : bool
+        Whether a readable config file existed.
+    applied : list of str
+        Paths (``"owner/param"``) whose saved value was set unchanged.
+    clamped : list of ClampedSetting
+        Settings set after clamping into the parameter's limits (not in ``applied``).
+    skipped : list of SkippedSetting
+        Settings not applied, each with its reason.
+    problem : str or None
+        Set when config.h5 could not be read: it was moved aside
+        (``moved_to``), defaults are in use, and this says so for the user.
+    moved_to : Path or None
+        Where the unreadable file went.
+    """
+
+    config_path: Path
+    found: bool = False
+    applied: list = dataclasses.field(default_factory=list)
+    clamped: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    problem: str = None
+    moved_to: Path = None
+
+    def skipped_by_path(self):
+        """``{path: reason}`` of every skipped setting."""
+        return {s.path: s.reason for s in self.skipped}
+
+    def summary(self):
+        """One line for a status bar."""
+        if self.problem:
+            return self.problem
+        if not self.found:
+            return f"no saved settings in {self.config_path}: defaults are used"
+        text = f"restored {len(self.applied) + len(self.clamped)} settings from {self.config_path}"
+        if self.clamped:
+            text += f"; {len(self.clamped)} clamped to limits"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped ({', '.join(sorted({s.reason for s in self.skipped}))})"
+        return text
+
+
+def _default_experiment_code():
+    # The user's experiment is the script that was started, unless that is Rigbook itself.
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main_file:
+        return None
+    main_file = Path(main_file).resolve()
+    rigbook_dir = Path(__file__).resolve().parent.parent
+    if rigbook_dir in main_file.parents:
+        return None
+    return main_file
+
+
+def _convert_datetimes(value):
+    if isinstance(value, dict):
+        return {k: _convert_datetimes(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_convert_datetimes(v) for v in value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time, np.datetime64)):
+        return to_json_value(value)
+    return value
+
+
+def _table_shape(table):
+    if hasattr(table, "num_rows"):
+        return table.num_rows, list(table.column_names)
+    return len(table), [c if isinstance(c, str) else str(c) for c in table.columns]
+
+
+def _file_name_for(parts):
+    name = re.sub(r"[^\w.-]+", "_", "_".join(parts)).lstrip(".") or "table"
+    return name if is_valid_id(name) else "table"
+
+
+class DataCollector(ParameterTree):
+    """Collects a session's parameters and static data; writes metadata.json and config.h5.
+
+    A :class:`lightparam.ParameterTree`: every :class:`Parametrized` created
+    with ``tree=collector`` is registered under its ``name`` (an owner path
+    such as ``"stimulus/protocol/gratings"``).
+
+    Parameters
+    ----------
+    *data_tuples_list : tuple
+        ``(entry, name)`` pairs of static data describing the rig. Unlike
+        :meth:`add_static_data` entries, they are kept across sessions.
+    extra_settings : dict, optional
+        More rig-level metadata, ``{name: value}`` with the same name
+        conventions; kept across sessions.
+    instance_number : int
+        ``-1`` for the default instance; instances running side by side use
+        different numbers and so different config files.
+    folder_path : str or Path, optional
+        Default destination of :meth:`save`.
+    experiment_code : str or Path, optional
+        A file or folder of the user's experiment code whose git commit is
+        recorded. Default: the script that was started (``__main__``),
+        unless that is Rigbook itself.
+    config_folder : str or Path, optional
+        Where config files live; default :func:`rigbook.storage.config_store.config_dir`.
+    table_format : str
+        Format of the files :meth:`save_json_log` writes for tables that have
+        none yet (see :meth:`get_clean_dict`); one of ``rigbook.storage.FORMATS``.
+    """
+
+    def __init__(
+        self,
+        *data_tuples_list,
+        extra_settings=None,
+        instance_number=-1,
+        folder_path=None,
+        experiment_code=None,
+        config_folder=None,
+        table_format="csv",
+    ):
+        super().__init__()
+        self.instance_number = instance_number
+        self.folder_path = Path(folder_path) if folder_path else None
+        self.table_format = check_format(table_format)
+        self.config_store = ConfigStore(config_path(instance_number, config_folder))
+        self._stored = None
+        self._rig_data = {}
+        self._static_data = {}
+        self._table_files = {}
+        self._tables_written = {}
+        self._recorded_files = []
+        self._end_time = None
+        code = experiment_code if experiment_code is not None else _default_experiment_code()
+        self.experiment_code = Path(code) if code is not None else None
+        self._git = None
+        self.new_session()
+        for item in data_tuples_list:
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise TypeError(f"data tuples are (entry, name) pairs, got {item!r}")
+            entry, name = item
+            self._add_entry(self._rig_data, entry, name)
+        for name, value in dict(extra_settings or {}).items():
+            self._add_entry(self._rig_data, value, name)
+
+    # -- parameter owners -------------------------------------------------------------
+
+    def add(self, parametrized):
+        """Register a parameter owner under its ``name`` (replacing one of the same name).
+
+        Raises
+        ------
+        ValueError
+            If the name is not an owner path like ``"stimulus/protocol/gratings"``.
+        """
+        name = parametrized.name
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a parameter owner needs a name like 'stimulus/protocol', got {name!r}")
+        for part in name.split("/"):
+            validate_id(part, kind=f"part of the parameter owner name {name!r}")
+        if name in self.tracked and self.tracked[name] is not parametrized:
+            logger.info("parameter owner %r replaced by a new object", name)
+        super().add(parametrized)
+
+    add_param_tree = add
+
+    def remove(self, name):
+        """Unregister the owner ``name``; its saved settings stay in config.h5."""
+        self.tracked.pop(name, None)
+
+    # -- static data ------------------------------------------------------------------
+
+    def add_static_data(self, entry, name="unspecified_entry", file=None):
+        """Add data to this session's metadata.
+
+        Parameters
+        ----------
+        entry : object
+            Any value the JSON rules accept (see :mod:`rigbook.collectors.metadata_json`),
+            a dict of them, or a table (pandas DataFrame, pyarrow Table).
+        name : str
+            ``"category/name"`` (nested: ``"animal/screening/image"``) or
+            ``"category_name"``; see :mod:`rigbook.collectors.metadata_layout`.
+            Adding the same name again replaces the entry.
+        file : str or Path, optional
+            For a table: the file where the caller saved it (relative to the
+            session folder, or absolute). metadata.json then refers to that file.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is malformed, is one the collector fills itself
+            (``general/start_time``, ...), or collides with another entry or a
+            parameter owner.
+        """
+        parts = self._add_entry(self._static_data, entry, name)
+        if file is not None:
+            if not is_table(entry):
+                self._static_data.pop(tuple(parts))
+                raise ValueError(f"{name}: file= is only for tables, not for a {type(entry).__name__}")
+            self._table_files[join_path(parts)] = Path(file)
+        else:
+            self._table_files.pop(join_path(parts), None)
+
+    def _add_entry(self, target, entry, name):
+        parts = split_name(name)
+        if parts[0] == "general" and len(parts) > 1 and parts[1] in PROVENANCE_KEYS:
+            raise ValueError(f"{name}: general/{parts[1]} is filled by the DataCollector itself; choose another name")
+        key = tuple(parts)
+        previous = target.get(key, _MISSING)
+        target[key] = entry
+        try:
+            self._layout()
+        except ValueError:
+            if previous is _MISSING:
+                del target[key]
+            else:
+                target[key] = previous
+            raise
+        return parts
+
+    def record_file(self, path):
+        """Note a file the session wrote; metadata.json lists it with its size at save time.
+
+        Relative paths are taken relative to the folder metadata.json is saved in.
+        Files inside the saved-to session folder are found without this.
+        """
+        path = Path(path)
+        if path not in self._recorded_files:
+            self._recorded_files.append(path)
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def new_session(self, t0=None):
+        """Start a new session: clear static data, recorded files and times, stamp the start.
+
+        Parameters
+        ----------
+        t0 : float, optional
+            The session's monotonic clock origin (``time.monotonic()`` seconds,
+            e.g. the accumulators' ``t0``); default: now.
+        """
+        now_monotonic = time.monotonic()
+        self.monotonic_origin = float(now_monotonic if t0 is None else t0)
+        self.start_time = provenance.now_with_timezone() - datetime.timedelta(
+            seconds=now_monotonic - self.monotonic_origin
+        )
+        self._end_time = None
+        self._static_data = {}
+        self._table_files = {}
+        self._tables_written = {}
+        self._recorded_files = []
+        if self.experiment_code is not None:
+            self._git = provenance.git_state(self.experiment_code)
+
+    def end_session(self):
+        """Stamp the end time (saving without this uses the time of saving)."""
+        self._end_time = provenance.now_with_timezone()
+
+    def set_experiment_code(self, path):
+        """Record the git state of the experiment code at ``path`` (None: no code recorded)."""
+        self.experiment_code = Path(path) if path is not None else None
+        self._git = provenance.git_state(self.experiment_code) if self.experiment_code is not None else None
+
+    # -- metadata ---------------------------------------------------------------------
+
+    def _provenance(self):
+        return {
+            "start_time": self.start_time,
+            "end_time": self._end_time,
+            "monotonic_origin": self.monotonic_origin,
+            "instance_number": self.instance_number,
+            "software": provenance.software_versions(),
+            "platform": provenance.platform_info(),
+            "host": provenance.host_name(),
+            "experiment_code": self._git
+            if self._git is not None
+            else (
+                {"path": str(self.experiment_code), "repository": None, "commit": None, "dirty": None}
+                if self.experiment_code
+                else None
+            ),
+        }
+
+    def _layout(self):
+        tree = MetadataTree()
+        tree.insert(["general"], self._provenance(), "the DataCollector")
+        for parts, entry in self._rig_data.items():
+            tree.insert(list(parts), entry, f"rig data {join_path(parts)!r}")
+        for parts, entry in self._static_data.items():
+            tree.insert(list(parts), entry, f"static data {join_path(parts)!r}")
+        for owner, parametrized in self.tracked.items():
+            tree.insert(split_name(owner), dict(parametrized.params.values), f"parameter owner {owner!r}")
+        return tree.root
+
+    def get_clean_dict(self, eliminate_df=False, convert_datetime=False, **kwargs):
+        """The session's metadata as a nested dict, first level by category.
+
+        Categories ``general``, ``animal``, ``stimulus``, ``imaging``,
+        ``behavior``, ``camera`` are always there; other first-level names
+        become further categories. ``general`` holds the provenance:
+        ``start_time``, ``end_time`` (None until :meth:`end_session` or
+        saving), ``monotonic_origin``, ``instance_number``, ``software``
+        (versions of Python, Rigbook and dependencies), ``platform``,
+        ``host``, ``experiment_code`` (``path``, ``repository``, ``commit``,
+        ``dirty``, ``branch``; None when there is no code to record).
+
+        Parameters
+        ----------
+        eliminate_df : bool
+            Replace each table by a reference ``{"file": <path>, "rows": n,
+            "columns": [...]}``. ``file`` is the path given to
+            :meth:`add_static_data` or the file :meth:`save_json_log` wrote
+            for it (named ``<category>_<name>.<table_format>`` next to
+            metadata.json); it is None for a table not saved yet.
+        convert_datetime : bool
+            Turn datetimes into ISO 8601 strings.
+
+        Raises
+        ------
+        ValueError
+            If two entries claim the same key.
+        """
+        clean = self._layout()
+        folder = kwargs.get("_table_folder")
+        if eliminate_df:
+            clean = self._replace_tables(clean, [], folder)
+        if convert_datetime:
+            clean = _convert_datetimes(clean)
+        return clean
+
+    def _replace_tables(self, value, parts, folder):
+        if isinstance(value, dict):
+            return {k: self._replace_tables(v, parts + [str(k)], folder) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._replace_tables(v, parts + [str(i)], folder) for i, v in enumerate(value)]
+        if not is_table(value):
+            return value
+        key = join_path(parts)
+        file = self._table_files.get(key)
+        if file is None and folder is not None:
+            file = self._write_table(value, key, parts, folder)
+        rows, columns = _table_shape(value)
+        shown = None
+        if file is not None:
+            shown = provenance.file_entry(file, folder)["path"] if folder is not None else str(file)
+        return {"file": shown, "rows": rows, "columns": columns}
+
+    def _write_table(self, table, key, parts, folder):
+        target = self._tables_written.get(key)
+        if target is None or target.parent != Path(folder):
+            stem = _file_name_for(parts)
+            target = format_path(Path(folder) / stem, self.table_format)
+            counter = 1
+            taken = set(self._tables_written.values())
+            while target.exists() or target in taken:
+                target = format_path(Path(folder) / f"{stem}_{counter}", self.table_format)
+                counter += 1
+        written = write_table(table, target, self.table_format)
+        self._tables_written[key] = written
+        return written
+
+    def save_json_log(self, output_path):
+        """Write metadata.json, atomically; return its path.
+
+        Parameters
+        ----------
+        output_path : str or Path
+            A folder (created if needed; ``metadata.json`` is written inside
+            and every file in it is listed as written by the session) or a
+            path ending in ``.json`` (only recorded and table files are listed).
+
+        The file holds ``"rigbook_format": 1`` and the categories of
+        :meth:`get_clean_dict` with tables eliminated (written to their own
+        file when they have none) and ``general/files``: ``[{"path", "size"}]``
+        with paths relative to the metadata's folder.
+
+        Raises
+        ------
+        TypeError
+            If a value cannot go into JSON (the message names its key path);
+            nothing is written then.
+        """
+        output_path = Path(output_path)
+        if output_path.suffix.lower() == ".json":
+            target, scan = output_path, False
+        else:
+            target, scan = output_path / METADATA_FILE, True
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = target.parent
+        clean = self.get_clean_dict(eliminate_df=True, convert_datetime=True, _table_folder=folder)
+        general = clean["general"]
+        if general.get("end_time") is None:
+            general["end_time"] = provenance.now_with_timezone().isoformat()
+        general["files"] = self._session_files(folder, target, scan)
+        text = dumps({"rigbook_format": METADATA_FORMAT, **clean})
+        with atomic_open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+        logger.info("session metadata written to %s", target)
+        return target
+
+    def _session_files(self, folder, target, scan):
+        entries = provenance.files_in(folder, exclude={target.name}) if scan else []
+        listed = {e["path"] for e in entries}
+        extra = list(self._recorded_files) + list(self._tables_written.values())
+        for path in extra:
+            entry = provenance.file_entry(path, folder)
+            if entry["path"] not in listed and entry["path"] != target.name:
+                entries.append(entry)
+                listed.add(entry["path"])
+        return entries
+
+    # -- config.h5 --------------------------------------------------------------------
+
+    @property
+    def config_path(self):
+        """The config file of this instance."""
+        return self.config_store.path
+
+    def restore_from_saved(self, owners=None):
+        """Set the registered parameters to the values saved in config.h5.
+
+        Each saved value whose path exists and whose type still fits is set
+        (numbers outside the limits are clamped); every other one is
+        skipped and reported. Never raises for a bad file or value: an
+        unreadable file is moved aside and reported.
+
+        Parameters
+        ----------
+        owners : iterable of str, optional
+            Restore only these owners (e.g. one registered after start-up).
+
+        Returns
+        -------
+        RestoreReport
+        """
+        existed = self.config_store.exists()
+        self._stored = self.config_store.load()
+        report = RestoreReport(
+            config_path=self.config_path,
+            found=existed and self.config_store.problem is None,
+            problem=self.config_store.problem,
+            moved_to=self.config_store.moved_to,
+        )
+        wanted = set(owners) if owners is not None else None
+        for path, reason in self.config_store.unreadable.items():
+            report.skipped.append(SkippedSetting(path, UNREADABLE, reason))
+        for owner, settings in self._stored.items():
+            if wanted is not None and owner not in wanted:
+                continue
+            parametrized = self.tracked.get(owner)
+            for name, setting in settings.items():
+                self._restore_one(parametrized, owner, name, setting, report)
+        if report.skipped or report.clamped:
+            logger.info("%s", report.summary())
+        return report
+
+    def _restore_one(self, parametrized, owner, name, setting, report):
+        path = f"{owner}/{name}" if owner else name
+        if parametrized is None:
+            report.skipped.append(
+                SkippedSetting(path, UNKNOWN_PATH, f"no owner {owner!r} this run (kept in config.h5)", setting.value)
+            )
+            return
+        param = parametrized.params.items().get(name)
+        if param is None:
+            report.skipped.append(SkippedSetting(path, UNKNOWN_PATH, f"{owner!r} has no parameter {name!r}", setting.value))
+            return
+        if not param.loadable:
+            report.skipped.append(SkippedSetting(path, NOT_LOADABLE, "the parameter is not loadable", setting.value))
+            return
+        kind = parametrized.param_kind(name) if isinstance(parametrized, Parametrized) else param_kind(param)
+        status, value, detail = fit_value(param, setting.value, path, kind)
+        if status not in ("ok", "clamped"):
+            report.skipped.append(SkippedSetting(path, status, detail, setting.value))
+            return
+        try:
+            setattr(parametrized, name, value)
+        except ValueError as error:
+            report.skipped.append(SkippedSetting(path, TYPE_CHANGED, str(error), setting.value))
+            return
+        if status == "clamped":
+            report.clamped.append(ClampedSetting(path, setting.value, value, param.limits))
+        else:
+            report.applied.append(path)
+
+    def get_last_value(self, class_param_key):
+        """The value saved in config.h5 for ``"owner/path/param"``.
+
+        Raises
+        ------
+        KeyError
+            If config.h5 holds no such setting (the message names it).
+        """
+        if self._stored is None:
+            self._stored = self.config_store.load()
+        owner, _, name = class_param_key.rpartition("/")
+        try:
+            return self._stored[owner][name].value
+        except KeyError:
+            raise KeyError(f"no saved value for {class_param_key!r} in {self.config_path}") from None
+
+    def save_config_file(self):
+        """Write config.h5 with the current parameter values, atomically; return its path.
+
+        Settings of owners that are not registered in this run are kept as
+        they were. A value config.h5 cannot hold is left out with a warning.
+        """
+        previous = self.config_store.load()
+        settings = {owner: dict(values) for owner, values in previous.items() if owner not in self.tracked}
+        for owner, parametrized in self.tracked.items():
+            values = {}
+            for name, param in parametrized.params.items().items():
+                try:
+                    encode_setting(param.value, f"{owner}/{name}")
+                except TypeError as error:
+                    logger.warning("%s; it is not saved", error)
+                    continue
+                values[name] = param.value
+            settings[owner] = values
+        path = self.config_store.save(settings)
+        self._stored = {
+            owner: {n: v if isinstance(v, StoredSetting) else StoredSetting(v, encode_setting(v)[0]) for n, v in values.items()}
+            for owner, values in settings.items()
+        }
+        return path
+
+    def save(self, output_path=""):
+        """Write metadata.json (see :meth:`save_json_log`) and config.h5; return metadata.json's path.
+
+        ``output_path`` defaults to ``folder_path``.
+        """
+        destination = output_path or self.folder_path
+        if not destination:
+            raise ValueError("no output path: pass save(output_path) or create the DataCollector with folder_path")
+        json_path = self.save_json_log(destination)
+        self.save_config_file()
+        return json_path
+
+
+_MISSING = object()
