@@ -1,0 +1,546 @@
+"""Accumulators: live streams of timestamped samples held as numpy columns.
+
+An accumulator holds one stream: a timestamp column ``t`` (seconds since
+the accumulator's ``t0``) and one column per field of the samples. Plots read
+numpy views of the last seconds (:meth:`Accumulator.get_last_t_columns`), the
+stream recorder takes new rows as Arrow batches (:meth:`Accumulator.rows_since`),
+users get a DataFrame (:meth:`Accumulator.get_dataframe`) or a file
+(:meth:`Accumulator.save`).
+
+Not thread-safe: feed and read an accumulator from one thread (the GUI's).
+"""
+
+import logging
+import math
+import time
+from collections import namedtuple
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+from psygnal import Signal
+
+from rigbook.collectors.columns import ColumnStore
+from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, to_monotonic
+from rigbook.storage.tables import write_table
+
+log = logging.getLogger(__name__)
+
+
+class RowsTrimmedError(LookupError):
+    """Rows asked for were already dropped by trimming."""
+
+
+class Accumulator:
+    """A stream of timestamped samples in columnar numpy storage.
+
+    Parameters
+    ----------
+    name : str
+        Stream name (used for file names by the recorder).
+    fps_calc_points : int
+        Number of most recent samples :meth:`get_fps` uses.
+    monitored_headers : list of str, optional
+        Fields shown by default in plots; all fields if None.
+    max_history_if_not_running : int or None
+        N: when not recording and more than 1.5 N samples are held, only the
+        last N are kept. None keeps everything.
+    t0 : float, optional
+        ``time.monotonic()`` origin of the stored timestamps; default now.
+    recording : bool or callable
+        While true (or while the callable returns true) nothing is trimmed.
+
+    Attributes
+    ----------
+    sig_acc_init : psygnal.Signal
+        Emitted when the column headers are (re)defined: first data, or a
+        schema change.
+    sig_acc_resetting : psygnal.Signal
+        Emitted just before the held data is cleared (last chance to read it).
+    sig_acc_reset : psygnal.Signal
+        Emitted after the data was cleared (by :meth:`reset` or a schema change).
+    dropped : int
+        Samples lost on the way (sequence gaps), since creation.
+    flagged : int
+        Samples with NaN or with a timestamp earlier than one before them,
+        since creation; they are kept, and listed in :attr:`flagged_rows`.
+    """
+
+    sig_acc_init = Signal()
+    sig_acc_resetting = Signal()
+    sig_acc_reset = Signal()
+
+    def __init__(
+        self,
+        name="",
+        fps_calc_points=10,
+        monitored_headers=None,
+        max_history_if_not_running=1000,
+        t0=None,
+        recording=False,
+    ):
+        if not isinstance(name, str):
+            raise TypeError(f"accumulator name must be a string, got {type(name).__name__}")
+        self.name = name
+        self.fps_calc_points = int(fps_calc_points)
+        if max_history_if_not_running is not None and int(max_history_if_not_running) < 1:
+            raise ValueError(f"max_history_if_not_running must be >= 1, got {max_history_if_not_running!r}")
+        self.max_history_if_not_running = (
+            None if max_history_if_not_running is None else int(max_history_if_not_running)
+        )
+        now = time.monotonic()
+        self.t0 = now if t0 is None else float(t0)
+        #: wall-clock time of ``t0`` (aware datetime, local time zone)
+        self.t0_datetime = datetime.now().astimezone() - timedelta(seconds=now - self.t0)
+        self.recording = recording
+        self.dropped = 0
+        self.flagged = 0
+        self._monitored = None if monitored_headers is None else list(monitored_headers)
+        self._schema = None
+        self._store = ColumnStore([np.float64])
+        self._row_type = None
+        self._init_stream_state()
+
+    def _init_stream_state(self):
+        self._t_max = -math.inf
+        self._last_disorder = -1
+        self._flagged_parts = []
+
+    # -- schema and headers ---------------------------------------------------
+
+    @property
+    def schema(self):
+        """:class:`Schema` of the samples, or None before any data."""
+        return self._schema
+
+    @property
+    def fields(self):
+        """Field names of the samples (without ``t``)."""
+        return () if self._schema is None else self._schema.fields
+
+    @property
+    def header_list(self):
+        """Column names: ``t`` then the fields, in order."""
+        return ["t", *self.fields]
+
+    @property
+    def columns(self):
+        """Column names, as :attr:`header_list`."""
+        return self.header_list
+
+    @property
+    def header_dict(self):
+        """Column index of each header in the arrays of :meth:`get_last_n` / :meth:`get_last_t`."""
+        return {name: i for i, name in enumerate(self.header_list)}
+
+    @property
+    def monitored_headers(self):
+        """Fields plotted by default (those given that exist, else all fields)."""
+        if self._monitored is None:
+            return list(self.fields)
+        return [h for h in self._monitored if h in self.fields] or list(self.fields)
+
+    def _use_schema(self, schema):
+        """Adopt ``schema``; a different one than held resets the accumulator first."""
+        if schema == self._schema:
+            return
+        had_schema = self._schema is not None
+        if had_schema:
+            log.info("accumulator %r: sample schema changed from %s to %s; resetting",
+                     self.name, self._schema.fields, schema.fields)
+            self.sig_acc_resetting.emit()
+        self._schema = schema
+        self._store = ColumnStore([np.float64, *schema.dtypes])
+        self._row_type = namedtuple("Row", self.header_list, rename=True)
+        self._init_stream_state()
+        if had_schema:
+            self.sig_acc_reset.emit()
+        self.sig_acc_init.emit()
+
+    def reset(self, monitored_headers=None):
+        """Clear the held data, keeping the schema; optionally set monitored headers.
+
+        Emits ``sig_acc_resetting`` before and ``sig_acc_reset`` after.
+        """
+        self.sig_acc_resetting.emit()
+        if monitored_headers is not None:
+            self._monitored = list(monitored_headers)
+        self._store = ColumnStore(self._store.dtypes)
+        self._init_stream_state()
+        self.sig_acc_reset.emit()
+
+    # -- recording and trimming -------------------------------------------------
+
+    def is_recording(self):
+        """Current value of :attr:`recording` (calling it if it is a callable)."""
+        recording = self.recording
+        return bool(recording()) if callable(recording) else bool(recording)
+
+    def trim_data(self):
+        """When not recording and more than 1.5 N samples are held, keep the last N."""
+        n = self.max_history_if_not_running
+        if n is not None and self._store.n_rows > 1.5 * n and not self.is_recording():
+            self._store.keep_last(n)
+
+    # -- appending ------------------------------------------------------------
+
+    def append(self, t, sample):
+        """Append one sample.
+
+        Parameters
+        ----------
+        t : float or datetime
+            ``time.monotonic()`` seconds of the sample.
+        sample : namedtuple of numbers, or a plain tuple/list matching the current fields
+            A namedtuple of another type than the current one is a schema
+            change: the accumulator resets.
+
+        Raises
+        ------
+        TypeError
+            A value is not a number, or a plain tuple arrives before any schema.
+        ValueError
+            A plain tuple with the wrong number of fields.
+        """
+        if hasattr(sample, "_fields"):
+            check_sample(sample, f"sample for {self.name or 'accumulator'!r}")
+            schema = Schema(type(sample).__name__, sample._fields, ["f8"] * len(sample))
+        else:
+            if self._schema is None:
+                raise TypeError(
+                    f"first sample of {self.name or 'accumulator'!r} must be a namedtuple "
+                    f"(it names the fields), got {type(sample).__name__}"
+                )
+            if len(sample) != len(self.fields):
+                raise ValueError(
+                    f"sample for {self.name or 'accumulator'!r} has {len(sample)} values, "
+                    f"expected {len(self.fields)} ({', '.join(self.fields)})"
+                )
+            schema = self._schema
+        who = f"sample for {self.name or 'accumulator'!r}"
+        t = self._time_number(t)
+        values = [_number(who, name, v) for name, v in zip(schema.fields, sample)]
+        dtypes = schema.dtypes
+        if all(d == np.float64 for d in dtypes):
+            row = np.empty((1, 1 + len(values)), dtype=np.float64)
+            row[0, 0] = t
+            row[0, 1:] = values
+            self._use_schema(schema)
+            self._append_rows(row)
+            return
+        columns = [np.array([t], dtype=np.float64)]
+        for name, value, dtype in zip(schema.fields, values, dtypes):
+            column = np.array([value]).astype(dtype)
+            if column[0] != value and not (value != value):
+                raise ValueError(f"{who}: field {name!r} value {value!r} does not fit its dtype {dtype}")
+            columns.append(column)
+        self._append_columns(columns)
+
+    def append_block(self, times, values, name="block"):
+        """Append many samples: ``times`` 1-D seconds, ``values`` structured array or dict of columns.
+
+        Field dtypes are kept. Raises ValueError / TypeError (nothing appended)
+        on unequal lengths or non-numeric fields.
+        """
+        fields, columns = block_columns(times, values)
+        self._use_schema(Schema(name, fields, [c.dtype for c in columns[1:]]))
+        if len(columns[0]):
+            self._append_columns(columns)
+
+    @staticmethod
+    def _time_number(t):
+        t = to_monotonic(t)
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise TypeError(f"timestamp must be a number or datetime, got {type(t).__name__}")
+        return t
+
+    def _append_rows(self, rows):
+        """Append a float64 (k, 1 + n_fields) array of monotonic times and values (owned)."""
+        rows[:, 0] -= self.t0
+        bad_values = None
+        if np.isnan(rows).any():
+            bad_values = np.isnan(rows).any(axis=1)
+        self._check_times(rows[:, 0], bad_values)
+        self._store.append_rows(rows)
+        self.trim_data()
+
+    def _append_columns(self, columns):
+        """Append [times, field, ...] 1-D arrays (times monotonic seconds, owned)."""
+        times = columns[0]
+        times -= self.t0
+        bad_values = None
+        for col in columns:
+            if col.dtype.kind == "f" and np.isnan(col).any():
+                nan = np.isnan(col)
+                bad_values = nan if bad_values is None else bad_values | nan
+        self._check_times(times, bad_values)
+        self._store.append_columns(columns)
+        self.trim_data()
+
+    def _check_times(self, t, bad_values):
+        """Count and remember samples with NaN or a timestamp below an earlier one."""
+        first = self._store.end_row
+        ordered = t[0] >= self._t_max and (len(t) == 1 or bool((np.diff(t) >= 0).all()))
+        if ordered:
+            self._t_max = float(t[-1])
+            disorder = None
+        else:
+            running = np.fmax.accumulate(np.concatenate(([self._t_max], t)))
+            disorder = ~(t >= running[:-1])  # NaN compares False: flagged too
+            self._t_max = float(running[-1])
+            self._last_disorder = first + int(np.flatnonzero(disorder)[-1])
+        bad = disorder if bad_values is None else (bad_values if disorder is None else disorder | bad_values)
+        if bad is not None:
+            rows = np.flatnonzero(bad)
+            if len(rows):
+                self.flagged += len(rows)
+                self._flagged_parts.append(rows + first)
+                log.debug("accumulator %r: %d sample(s) flagged (NaN or time going back)", self.name, len(rows))
+
+    # -- reading --------------------------------------------------------------
+
+    @property
+    def n_received(self):
+        """Rows appended since the last reset (never decreased by trimming)."""
+        return self._store.end_row
+
+    @property
+    def n_held(self):
+        """Rows held now."""
+        return self._store.n_rows
+
+    @property
+    def nbytes(self):
+        """Bytes of memory held for the data (including chunk slack)."""
+        return self._store.nbytes
+
+    @property
+    def flagged_rows(self):
+        """Row numbers (as counted by :attr:`n_received`) of held samples that were flagged."""
+        parts = [p[p >= self._store.first_row] for p in self._flagged_parts]
+        self._flagged_parts = [p for p in parts if len(p)]
+        return np.concatenate(self._flagged_parts) if self._flagged_parts else np.empty(0, np.int64)
+
+    def is_empty(self):
+        """True if no sample is held."""
+        return self._store.n_rows == 0
+
+    @property
+    def t(self):
+        """Timestamps of the held samples, seconds since ``t0``."""
+        return self._store.column(0)
+
+    def column(self, name):
+        """All held values of one column (``'t'`` or a field), as a 1-D array."""
+        return self._store.column(self._column_index(name))
+
+    def _column_index(self, name):
+        try:
+            return self.header_list.index(name)
+        except ValueError:
+            raise KeyError(f"{self.name or 'accumulator'!r} has no column {name!r}; columns: {self.header_list}") from None
+
+    def _times_sorted(self):
+        return self._last_disorder < self._store.first_row
+
+    def last_t_range(self, t):
+        """Row range ``(start, stop)`` of samples with timestamp > latest - ``t`` seconds."""
+        store = self._store
+        stop = store.end_row
+        if store.n_rows == 0:
+            return stop, stop
+        if self._times_sorted():
+            latest = store.column(0, stop - 1, stop)[0]
+            return store.search_time(latest - t), stop
+        raise _Unsorted
+
+    def get_last_n(self, n=None):
+        """Last ``n`` samples (all if None) as an (N, 1 + n_fields) array, ``t`` first.
+
+        A view into the storage when possible: do not modify it.
+        """
+        store = self._store
+        start = store.first_row if n is None else max(store.first_row, store.end_row - int(n))
+        return store.matrix(start, store.end_row)
+
+    def get_last_t(self, t):
+        """Samples of the last ``t`` seconds as an (N, 1 + n_fields) array, ``t`` first.
+
+        Exactly the samples whose timestamp is greater than the latest
+        timestamp minus ``t`` (found by binary search on the timestamps).
+        A view into the storage when possible: do not modify it.
+        """
+        try:
+            start, stop = self.last_t_range(t)
+        except _Unsorted:
+            mask = self._window_mask(t)
+            return self._store.matrix()[mask]
+        return self._store.matrix(start, stop)
+
+    def get_last_t_columns(self, t, columns=None):
+        """Columns of the last ``t`` seconds, for plotting.
+
+        Parameters
+        ----------
+        t : float
+            Window length in seconds (same window as :meth:`get_last_t`).
+        columns : list of str, optional
+            Fields wanted; default :attr:`monitored_headers`.
+
+        Returns
+        -------
+        dict of str to 1-D numpy array
+            ``'t'`` first, then each column asked for. Views into the storage
+            when the window lies in one chunk (copies of just the window
+            otherwise): do not modify them.
+        """
+        names = ["t", *[c for c in (self.monitored_headers if columns is None else columns) if c != "t"]]
+        indexes = [self._column_index(name) for name in names]
+        try:
+            start, stop = self.last_t_range(t)
+        except _Unsorted:
+            mask = self._window_mask(t)
+            return {name: self._store.column(j)[mask] for name, j in zip(names, indexes)}
+        return {name: self._store.column(j, start, stop) for name, j in zip(names, indexes)}
+
+    def _window_mask(self, t):
+        times = self._store.column(0)
+        return times > np.nanmax(times) - t
+
+    def get_fps(self):
+        """Sampling rate from the last ``fps_calc_points`` timestamps: intervals / time spanned.
+
+        0.0 when fewer than two samples or no time elapsed.
+        """
+        store = self._store
+        n = min(max(self.fps_calc_points, 2), store.n_rows)
+        if n < 2:
+            return 0.0
+        t = store.column(0, store.end_row - n, store.end_row)
+        span = float(t[-1] - t[0])
+        if not span > 0:
+            return 0.0
+        return (n - 1) / span
+
+    def values_at_abs_time(self, time):
+        """The held sample closest to the wall-clock ``time``.
+
+        Parameters
+        ----------
+        time : datetime
+            Naive datetimes are taken as local time.
+
+        Returns
+        -------
+        namedtuple
+            Fields ``t`` then the sample's fields.
+        """
+        if not isinstance(time, datetime):
+            raise TypeError(f"values_at_abs_time needs a datetime, got {type(time).__name__}")
+        if self.is_empty():
+            raise LookupError(f"{self.name or 'accumulator'!r} holds no samples")
+        if time.tzinfo is None:
+            time = time.astimezone()
+        target = (time - self.t0_datetime).total_seconds()
+        store = self._store
+        if self._times_sorted():
+            i = store.search_time(target)  # first row with t > target
+            candidates = [r for r in (i - 1, i) if store.first_row <= r < store.end_row]
+            times = [store.row(r)[0] for r in candidates]
+            best = candidates[int(np.argmin([abs(x - target) for x in times]))]
+        else:
+            times = store.column(0)
+            best = store.first_row + int(np.nanargmin(np.abs(times - target)))
+        return self._row_type._make(store.row(best))
+
+    def to_arrow(self, start=None, stop=None):
+        """Rows [start, stop) (row numbers as :attr:`n_received`) as a pyarrow Table, no copy."""
+        store = self._store
+        start = store.first_row if start is None else start
+        stop = store.end_row if stop is None else stop
+        arrays = []
+        for j, dtype in enumerate(store.dtypes):
+            kind = pa.from_numpy_dtype(dtype)
+            arrays.append(pa.chunked_array([pa.array(p) for p in store.column_pieces(j, start, stop)], type=kind))
+        return pa.Table.from_arrays(arrays, names=self.header_list)
+
+    def rows_since(self, n):
+        """Rows appended after the first ``n`` (since the last reset), copied.
+
+        Returns
+        -------
+        (pyarrow.RecordBatch, int)
+            Columns ``t`` then the fields; the new count to pass next time.
+
+        Raises
+        ------
+        RowsTrimmedError
+            Some of those rows were already dropped by trimming.
+        ValueError
+            ``n`` is negative or beyond :attr:`n_received` (e.g. after a reset).
+        """
+        store = self._store
+        end = store.end_row
+        if not 0 <= n <= end:
+            raise ValueError(
+                f"{self.name or 'accumulator'!r}: asked for rows after {n}, but only {end} "
+                "were received since the last reset"
+            )
+        if n < store.first_row:
+            raise RowsTrimmedError(
+                f"{self.name or 'accumulator'!r}: rows {n}..{store.first_row - 1} were already "
+                "trimmed (set recording=True to keep every row)"
+            )
+        arrays = []
+        for j, dtype in enumerate(store.dtypes):
+            pieces = store.column_pieces(j, n, end)
+            if len(pieces) == 1:
+                values = pieces[0].copy()
+            elif pieces:
+                values = np.concatenate(pieces)
+            else:
+                values = np.empty(0, dtype)
+            arrays.append(pa.array(values, type=pa.from_numpy_dtype(dtype)))
+        return pa.RecordBatch.from_arrays(arrays, names=self.header_list), end
+
+    def get_dataframe(self):
+        """The held samples as a pandas DataFrame, ``t`` first, dtypes kept."""
+        import pandas as pd
+
+        return pd.DataFrame({name: self._store.column(j).copy() for j, name in enumerate(self.header_list)},
+                            columns=self.header_list)
+
+    def save(self, path, format="csv"):
+        """Write the held samples to ``path`` plus the format's suffix.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output path; the suffix of ``format`` is appended unless present.
+        format : str
+            ``csv``, ``feather``, ``parquet``, ``hdf5`` or ``json``.
+
+        Returns
+        -------
+        Path
+            The file written (``t`` first column, dtypes kept).
+        """
+        return write_table(self.to_arrow(), path, format)
+
+
+class DataFrameAccumulator(Accumulator):
+    """An :class:`Accumulator` of named fields that users read as a DataFrame.
+
+    Same parameters and behaviour as :class:`Accumulator`; kept as the name
+    the reference API gives to the accumulators of tracking and stimulus data.
+    """
+
+
+class _Unsorted(Exception):
+    """Timestamps held are not sorted: binary search does not apply."""
+
+
+def _number(who, name, value):
+    if type(value) in (float, int) or isinstance(value, (np.floating, np.integer, np.bool_, bool)):
+        return value
+    raise TypeError(f"{who}: field {name!r} must be a number, got {type(value).__name__} {value!r:.80}")
