@@ -13,9 +13,18 @@ IDLE_COLOR = "#808080"
 
 
 def measured_rate(accumulator):
-    """The accumulator's current rate in Hz, or NaN when it cannot tell yet."""
+    """The accumulator's current rate in Hz, or NaN when it cannot tell yet.
+
+    A frame-rate accumulator (one with ``last_framerate``) reports the rate
+    its source measured; any other accumulator's rate is its sampling rate.
+    """
     try:
-        rate = accumulator.get_fps()
+        if hasattr(accumulator, "last_framerate"):
+            rate = accumulator.last_framerate
+        else:
+            rate = accumulator.get_fps()
+            if rate == 0 and getattr(accumulator, "n_held", 1) < 2:
+                return math.nan
     except (ValueError, ZeroDivisionError, IndexError):
         return math.nan
     try:

@@ -207,18 +207,17 @@ class StreamPlot(QtWidgets.QWidget):
             self._sync_channels()
             if not self._all_channels:
                 return
-        t, values = last_window(self.accumulator, self.window_s)
-        if t.size == 0:
+        columns = self._window_columns()
+        t = columns.get("t")
+        if t is None or t.size == 0:
             self.info_label.setText("no data yet")
             return
-        index = {name: i for i, name in enumerate(self._all_channels)}
         stacked = self.mode == STACKED
         n_lanes = len(self._selected)
         for lane, name in enumerate(self._selected):
-            col = index[name]
-            if col >= values.shape[1]:
+            y = columns.get(name)
+            if y is None:
                 continue
-            y = values[:, col]
             if stacked:
                 y = self._normalize(y, lane, n_lanes)
             self._curves[name].setData(t, y)
@@ -229,6 +228,19 @@ class StreamPlot(QtWidgets.QWidget):
         self.info_label.setText(f"{t.size} samples in view")
 
     # -- internals ------------------------------------------------------------------
+
+    def _window_columns(self):
+        """``{"t": ..., channel: ...}`` of the selected channels over the window."""
+        getter = getattr(self.accumulator, "get_last_t_columns", None)
+        if getter is not None:
+            return getter(self.window_s, list(self._selected))
+        t, values = last_window(self.accumulator, self.window_s)
+        index = {name: i for i, name in enumerate(self._all_channels)}
+        columns = {"t": t}
+        for name in self._selected:
+            if index[name] < values.shape[1]:
+                columns[name] = values[:, index[name]]
+        return columns
 
     def _normalize(self, y, lane, n_lanes):
         finite = y[np.isfinite(y)]

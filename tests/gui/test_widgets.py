@@ -1,0 +1,204 @@
+"""Widgets read real accumulators and Parametrized models and show what a user expects."""
+
+import time
+
+import numpy as np
+import pytest
+
+from rigbook.collectors import FramerateAccumulator, NamedTupleQueue, QueueDataAccumulator
+from rigbook.collectors.params import Param, Parametrized
+from rigbook.widgets.framerate import LOW_COLOR, OK_COLOR, FramerateGauge
+from rigbook.widgets.messages import MessageLog
+from rigbook.widgets.param_editor import ParamEditor
+from rigbook.widgets.session_panel import SessionPanel
+from rigbook.widgets.stream_plot import OVERLAID, STACKED, StreamPlot
+
+RATE = 1000.0
+FIELDS = ("a", "b", "c")
+
+
+@pytest.fixture
+def fed_accumulator(qtbot):
+    """An accumulator holding 3 s of 1 kHz data: a = ramp, b = sine * 5 + 100, c = constant."""
+    queue = NamedTupleQueue()
+    t0 = time.monotonic() - 10
+    acc = QueueDataAccumulator(queue, name="tracker", monitored_headers=["a", "b"], t0=t0,
+                               max_history_if_not_running=None)
+    n = int(3 * RATE)
+    times = t0 + 5 + np.arange(n) / RATE
+    values = {"a": np.arange(n, dtype=float), "b": np.sin(np.arange(n) / 50) * 5 + 100, "c": np.full(n, 7.0)}
+    queue.put_block(times, values)
+    qtbot.waitUntil(lambda: (acc.update_list() or True) and acc.n_received == n, timeout=5000)
+    return acc
+
+
+def test_stream_plot_shows_exactly_the_window_of_monitored_channels(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=1.0, mode=OVERLAID)
+    qtbot.addWidget(plot)
+    plot.show()
+    assert plot.selected_channels == ["a", "b"]
+    plot.refresh()
+    x, y = plot.curve_data("a")
+    t_all = fed_accumulator.t
+    expected = t_all[t_all > t_all[-1] - 1.0]
+    np.testing.assert_array_equal(x, expected)
+    # overlaid curves show raw values
+    np.testing.assert_array_equal(y, fed_accumulator.column("a")[-expected.size:])
+    plot.set_window(0.1)
+    plot.refresh()
+    assert plot.curve_data("a")[0].size == pytest.approx(100, abs=1)
+
+
+def test_window_outside_limits_is_refused(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator)
+    qtbot.addWidget(plot)
+    with pytest.raises(ValueError, match="30"):
+        plot.set_window(31)
+    with pytest.raises(ValueError, match="0.1"):
+        plot.set_window(0.05)
+    plot.set_window(30)
+    assert plot.window_s == 30
+
+
+def test_stacked_lanes_are_normalized_and_separate(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=STACKED)
+    qtbot.addWidget(plot)
+    plot.show()
+    plot.set_channels(["a", "b", "c"])
+    plot.refresh()
+    lanes = {}
+    for lane, name in enumerate(["a", "b", "c"]):
+        y = plot.curve_data(name)[1]
+        base = 2 - lane  # first channel on top
+        assert y.min() >= base and y.max() <= base + 1, name
+        lanes[name] = y
+    # a constant channel sits in the middle of its lane instead of dividing by zero
+    assert np.all(lanes["c"] == 0.5)
+    with pytest.raises(ValueError, match="no channel 'z'"):
+        plot.set_channels(["z"])
+
+
+def test_frozen_plot_stops_scrolling(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=1.0)
+    qtbot.addWidget(plot)
+    plot.show()
+    plot.refresh()
+    before = plot.curve_data("a")[0].copy()
+    plot.set_frozen(True)
+    n = 500
+    times = fed_accumulator.t0 + 8 + np.arange(n) / RATE
+    fed_accumulator.data_queue.put_block(times, {"a": np.zeros(n), "b": np.zeros(n), "c": np.zeros(n)})
+    qtbot.waitUntil(lambda: (fed_accumulator.update_list() or True) and fed_accumulator.n_received == 3500)
+    plot.refresh()
+    np.testing.assert_array_equal(plot.curve_data("a")[0], before)
+    plot.set_frozen(False)  # unfreezing refreshes at once
+    assert plot.curve_data("a")[0][-1] == pytest.approx(fed_accumulator.t[-1])
+
+
+def test_gauge_is_red_below_goal_and_counts_drops(qtbot):
+    acc = FramerateAccumulator(name="camera", goal_framerate=100.0)
+    gauge = FramerateGauge(acc)
+    qtbot.addWidget(gauge)
+    acc.update_list(99.0)
+    gauge.refresh()
+    assert not gauge.below_goal and OK_COLOR in gauge.rate_label.styleSheet()
+    assert "99.0 Hz" in gauge.rate_label.text() and "goal 100.0 Hz" in gauge.goal_label.text()
+    acc.update_list(70.0)
+    gauge.refresh()
+    assert gauge.below_goal and LOW_COLOR in gauge.rate_label.styleSheet()
+    acc.dropped = 12
+    gauge.refresh()
+    assert "dropped 12" in gauge.drop_label.text()
+
+
+def _gratings():
+    return Parametrized(name="stimulus/protocol/gratings", params=dict(
+        speed=Param(10.0, limits=[0.0, 50.0], unit="mm/s"),
+        repetitions=Param(3, limits=[1, 100]),
+        direction=Param("forward", limits=["forward", "backward"]),
+        closed_loop=Param(True),
+        label=Param("run"),
+    ))
+
+
+def test_editor_has_right_control_per_type(qtbot):
+    from qtpy import QtWidgets
+
+    editor = ParamEditor(_gratings())
+    qtbot.addWidget(editor)
+    assert isinstance(editor.fields["direction"].widget, QtWidgets.QComboBox)
+    assert isinstance(editor.fields["closed_loop"].widget, QtWidgets.QCheckBox)
+    assert editor.fields["speed"].widget.text() == "10.0"
+    assert "0 … 50" in editor.fields["speed"].widget.toolTip() and "mm/s" in editor.fields["speed"].widget.toolTip()
+
+
+@pytest.mark.parametrize("field, text, reason", [
+    ("speed", "500", "outside its limits"),
+    ("speed", "fast", "not a number"),
+    ("speed", "nan", "not a finite number"),
+    ("repetitions", "2.5", "not a whole number"),
+    ("repetitions", "0", "outside its limits"),
+    ("repetitions", "", "a value is required"),
+])
+def test_editor_refuses_bad_values_with_a_message_and_keeps_the_model(qtbot, field, text, reason):
+    model = _gratings()
+    editor = ParamEditor(model)
+    qtbot.addWidget(editor)
+    before = getattr(model, field)
+    with qtbot.waitSignal(editor.message) as signal:
+        assert editor.set_text(field, text) is False
+    level, message = signal.args
+    assert level == "error" and reason in message and f"gratings/{field}" in message
+    assert reason in editor.last_error
+    assert getattr(model, field) == before and type(getattr(model, field)) is type(before)
+    assert editor.fields[field].widget.text() == str(before)  # the field shows the kept value
+
+
+def test_editor_applies_good_values_exactly(qtbot):
+    model = _gratings()
+    editor = ParamEditor(model)
+    qtbot.addWidget(editor)
+    assert editor.set_text("speed", "12.5")
+    assert model.speed == 12.5
+    assert editor.set_text("repetitions", "100")
+    assert model.repetitions == 100 and type(model.repetitions) is int
+    assert editor.set_text("label", "déjà vu")
+    assert model.label == "déjà vu"
+    assert editor.last_error == ""
+    editor.fields["direction"].widget.setCurrentIndex(1)
+    editor.fields["direction"].commit()
+    assert model.direction == "backward"
+
+
+def test_editor_follows_changes_made_by_code(qtbot):
+    model = _gratings()
+    editor = ParamEditor(model)
+    qtbot.addWidget(editor)
+    model.speed = 42.0
+    assert editor.fields["speed"].widget.text() == "42.0"
+
+
+def test_message_log_keeps_levels(qtbot):
+    log = MessageLog()
+    qtbot.addWidget(log)
+    log.post("error", "camera lost")
+    log.post("info", "saved")
+    assert log.texts("error") == ["camera lost"]
+    assert log.count() == 2
+    with pytest.raises(ValueError, match="level"):
+        log.post("fatal", "x")
+
+
+def test_session_panel_reports_what_the_user_chose(qtbot):
+    panel = SessionPanel(protocols=["gratings"])
+    qtbot.addWidget(panel)
+    panel.set_values(root="/tmp/x", subject_id="fish-1", task_id="t-1", formats=["parquet"])
+    assert (panel.root, panel.subject_id, panel.task_id, panel.formats) == ("/tmp/x", "fish-1", "t-1", ["parquet"])
+    with qtbot.waitSignal(panel.start_requested):
+        panel.record_button.click()
+    panel.set_recording(True)
+    assert not panel.subject_edit.isEnabled()
+    with qtbot.waitSignal(panel.stop_requested):
+        panel.record_button.click()
+    with pytest.raises(ValueError, match="xls"):
+        panel.set_values(formats=["xls"])
