@@ -271,16 +271,26 @@ class DataCollector(ParameterTree):
         Raises
         ------
         ValueError
-            If the name is not an owner path like ``"stimulus/protocol/gratings"``.
+            If the name is not an owner path like ``"stimulus/protocol/gratings"``,
+            or its parameters collide with static data in the metadata.
         """
         name = parametrized.name
         if not isinstance(name, str) or not name:
             raise ValueError(f"a parameter owner needs a name like 'stimulus/protocol', got {name!r}")
         for part in name.split("/"):
             validate_id(part, kind=f"part of the parameter owner name {name!r}")
-        if name in self.tracked and self.tracked[name] is not parametrized:
+        previous = self.tracked.get(name)
+        if previous is not None and previous is not parametrized:
             logger.info("parameter owner %r replaced by a new object", name)
         super().add(parametrized)
+        try:
+            self._layout()
+        except ValueError:
+            if previous is None:
+                del self.tracked[name]
+            else:
+                self.tracked[name] = previous
+            raise
 
     add_param_tree = add
 

@@ -10,7 +10,8 @@ appear). A name is split into a key path:
   goes to ``[category][rest]`` (``"stimulus_protocol/gratings"`` ->
   ``["stimulus", "protocol", "gratings"]``);
 * a single name with no category, such as ``"unspecified_entry"``, goes to
-  ``["general", name]``.
+  ``["general", name]``; a bare category name (``"animal"``) is the whole
+  category and takes a dict.
 
 Entries are merged into one tree; two entries claiming the same key (or one
 claiming a key inside another's non-dict value) is a ValueError naming it.
@@ -34,7 +35,7 @@ def split_name(name):
         prefix, underscore, rest = first.partition("_")
         if underscore and rest and prefix in CATEGORIES:
             parts = [prefix, rest, *parts[1:]]
-    if len(parts) == 1:
+    if len(parts) == 1 and parts[0] not in CATEGORIES:
         parts = ["general", parts[0]]
     return parts
 

@@ -38,6 +38,7 @@ import h5py
 import numpy as np
 
 from rigbook.storage.atomic import atomic_path
+from rigbook.storage.ids import validate_id
 
 __all__ = [
     "CONFIG_FORMAT",
@@ -278,17 +279,16 @@ class ConfigStore:
         TypeError
             If a value cannot be stored (nothing is written then).
         ValueError
-            If an owner or parameter name is empty, or a parameter name is
-            also the name of a nested owner.
+            If an owner path part or parameter name is not a valid ID (see
+            :func:`rigbook.storage.ids.validate_id`), or a parameter has the
+            path of a nested owner.
         """
         encoded = {}
         for owner, params in settings.items():
-            parts = owner.split("/") if owner else []
-            if any(not p or p in (".", "..") for p in parts):
-                raise ValueError(f"invalid parameter owner path {owner!r}")
+            for part in owner.split("/") if owner else []:
+                validate_id(part, kind=f"part of the parameter owner path {owner!r}")
             for name, value in params.items():
-                if not name or "/" in name or name in (".", ".."):
-                    raise ValueError(f"invalid parameter name {name!r} in owner {owner!r}")
+                validate_id(name, kind=f"parameter name in owner {owner!r}")
                 path = f"{owner}/{name}" if owner else name
                 encoded[path] = encode_setting(value, path)
         group_paths = {"/".join(o.split("/")[: i + 1]) for o in settings if o for i in range(len(o.split("/")))}
