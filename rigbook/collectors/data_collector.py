@@ -187,6 +187,18 @@ def _convert_datetimes(value):
     return value
 
 
+def _without_tables(value):
+    if isinstance(value, dict):
+        return {k: _without_tables(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_tables(v) for v in value]
+    return None if is_table(value) else value
+
+
+def _check_json(entry, path):
+    to_json_value(_without_tables(entry), path)
+
+
 def _table_shape(table):
     if hasattr(table, "num_rows"):
         return table.num_rows, list(table.column_names)
@@ -259,8 +271,10 @@ class DataCollector(ParameterTree):
             if not isinstance(item, tuple) or len(item) != 2:
                 raise TypeError(f"data tuples are (entry, name) pairs, got {item!r}")
             entry, name = item
+            _check_json(entry, join_path(split_name(name)))
             self._add_entry(self._rig_data, entry, name)
         for name, value in dict(extra_settings or {}).items():
+            _check_json(value, join_path(split_name(name)))
             self._add_entry(self._rig_data, value, name)
 
     # -- parameter owners -------------------------------------------------------------
@@ -318,11 +332,17 @@ class DataCollector(ParameterTree):
 
         Raises
         ------
+        TypeError
+            If ``entry`` holds a value metadata.json cannot (the message names
+            its key path), so the problem shows when the data is added, not
+            when the session is saved.
         ValueError
             If ``name`` is malformed, is one the collector fills itself
             (``general/start_time``, ...), or collides with another entry or a
             parameter owner.
         """
+        parts = split_name(name)
+        _check_json(entry, join_path(parts))
         parts = self._add_entry(self._static_data, entry, name)
         if file is not None:
             if not is_table(entry):
@@ -423,7 +443,7 @@ class DataCollector(ParameterTree):
             tree.insert(split_name(owner), dict(parametrized.params.values), f"parameter owner {owner!r}")
         return tree.root
 
-    def get_clean_dict(self, eliminate_df=False, convert_datetime=False, **kwargs):
+    def get_clean_dict(self, eliminate_df=False, convert_datetime=False):
         """The session's metadata as a nested dict, first level by category.
 
         Categories ``general``, ``animal``, ``stimulus``, ``imaging``,
@@ -451,8 +471,10 @@ class DataCollector(ParameterTree):
         ValueError
             If two entries claim the same key.
         """
+        return self._clean_dict(eliminate_df, convert_datetime, folder=None)
+
+    def _clean_dict(self, eliminate_df, convert_datetime, folder):
         clean = self._layout()
-        folder = kwargs.get("_table_folder")
         if eliminate_df:
             clean = self._replace_tables(clean, [], folder)
         if convert_datetime:
@@ -518,7 +540,7 @@ class DataCollector(ParameterTree):
             target, scan = output_path / METADATA_FILE, True
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = target.parent
-        clean = self.get_clean_dict(eliminate_df=True, convert_datetime=True, _table_folder=folder)
+        clean = self._clean_dict(eliminate_df=True, convert_datetime=True, folder=folder)
         general = clean["general"]
         if general.get("end_time") is None:
             general["end_time"] = provenance.now_with_timezone().isoformat()
@@ -613,6 +635,31 @@ class DataCollector(ParameterTree):
             report.clamped.append(ClampedSetting(path, setting.value, value, param.limits))
         else:
             report.applied.append(path)
+
+    def deserialize(self, restore_dict):
+        """Apply a nested ``{owner parts...: {param: value}}`` dict the way a restore does.
+
+        Unlike lightparam's, nothing is silently dropped: the returned
+        :class:`RestoreReport` lists what was applied, clamped and skipped.
+        """
+        report = RestoreReport(config_path=None, found=True)
+        flat = {}
+
+        def walk(node, parts):
+            for key, value in node.items():
+                owner = "/".join(parts)
+                if owner in self.tracked and not isinstance(value, dict):
+                    flat.setdefault(owner, {})[key] = value
+                elif isinstance(value, dict):
+                    walk(value, parts + [key])
+                else:
+                    flat.setdefault(owner, {})[key] = value
+
+        walk(restore_dict, [])
+        for owner, values in flat.items():
+            for name, value in values.items():
+                self._restore_one(self.tracked.get(owner), owner, name, StoredSetting(value, type(value).__name__), report)
+        return report
 
     def get_last_value(self, class_param_key):
         """The value saved in config.h5 for ``"owner/path/param"``.

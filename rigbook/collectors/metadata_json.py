@@ -155,5 +155,16 @@ def to_json_value(value, path=""):
 
 
 def dumps(value):
-    """``value`` as JSON text following the rules of this module (UTF-8, non-ASCII kept)."""
-    return json.dumps(to_json_value(value), ensure_ascii=False, allow_nan=False, indent=2)
+    """``value`` as JSON text following the rules of this module (UTF-8, non-ASCII kept).
+
+    Strings that are not valid Unicode (lone surrogates, as ``os.fsdecode``
+    makes from undecodable file names) cannot be written as UTF-8: then the
+    whole text is ASCII with ``\\u`` escapes, which JSON readers decode the same.
+    """
+    converted = to_json_value(value)
+    text = json.dumps(converted, ensure_ascii=False, allow_nan=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(converted, ensure_ascii=True, allow_nan=False, indent=2)
+    return text

@@ -71,8 +71,8 @@ def software_versions():
     return dict(versions)
 
 
-def platform_info():
-    """Operating system, machine and Python implementation."""
+@functools.lru_cache(maxsize=1)
+def _platform_info():
     return {
         "system": platform.system(),
         "release": platform.release(),
@@ -81,6 +81,11 @@ def platform_info():
         "python_implementation": platform.python_implementation(),
         "python_executable": sys.executable,
     }
+
+
+def platform_info():
+    """Operating system, machine and Python implementation."""
+    return dict(_platform_info())
 
 
 def host_name():

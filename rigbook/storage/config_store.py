@@ -96,6 +96,17 @@ def config_path(instance_number=-1, folder=None):
     return folder / name
 
 
+def _plain_text(value):
+    # HDF5 variable-length strings hold UTF-8 without NUL; anything else goes as JSON text.
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _homogeneous_array(items, path):
     if all(isinstance(v, (bool, np.bool_)) for v in items):
         return np.array(items, dtype=bool)
@@ -105,9 +116,19 @@ def _homogeneous_array(items, path):
         return None
     if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in items):
         return np.array(items, dtype=np.float64)
-    if all(isinstance(v, str) for v in items):
+    if all(isinstance(v, str) and _plain_text(v) for v in items):
         return np.array(items, dtype=_STR)
     return None
+
+
+def _all_plain(value):
+    if isinstance(value, str):
+        return _plain_text(value)
+    if isinstance(value, dict):
+        return all(_all_plain(k) and _all_plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_all_plain(v) for v in value)
+    return True
 
 
 def encode_setting(value, path="value"):
@@ -131,7 +152,7 @@ def encode_setting(value, path="value"):
         return "int", np.array(str(value), dtype=_STR)
     if isinstance(value, (float, np.floating)):
         return "float", np.float64(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and _plain_text(value):
         return "str", np.array(value, dtype=_STR)
     if isinstance(value, (tuple, list)):
         kind = "tuple" if isinstance(value, tuple) else "list"
@@ -139,7 +160,7 @@ def encode_setting(value, path="value"):
         if array is not None:
             return kind, array
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+        text = json.dumps(value, ensure_ascii=not _all_plain(value), allow_nan=True)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"cannot store setting {path!r} of type {type(value).__name__} in config.h5: {error}"

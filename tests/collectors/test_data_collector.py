@@ -114,11 +114,39 @@ def test_an_existing_file_is_not_overwritten_by_a_table(tmp_path, collector):
     assert data["stimulus"]["log"]["file"] == "stimulus_log_1.csv"
 
 
-def test_unsupported_static_data_raises_naming_the_key_path_and_writes_nothing(tmp_path, collector):
-    collector.add_static_data({"ok": 1, "bad": {1, 2}}, "animal/info")
+def test_unsupported_static_data_is_refused_when_added_naming_the_key_path(collector):
     with pytest.raises(TypeError, match="'animal/info/bad'"):
+        collector.add_static_data({"ok": 1, "bad": {1, 2}}, "animal/info")
+    with pytest.raises(TypeError, match="'general/when'"):
+        DataCollector(extra_settings={"general_when": datetime.timedelta(1)}, experiment_code=None)
+    assert collector.get_clean_dict()["animal"] == {}
+
+
+def test_unsupported_parameter_value_fails_the_save_and_writes_nothing(tmp_path, collector):
+    owner = make_owner(collector, "stimulus/odd", thing=Param(None))
+    owner.thing = {1, 2}
+    with pytest.raises(TypeError, match="'stimulus/odd/thing'"):
         collector.save_json_log(tmp_path)
     assert not (tmp_path / "metadata.json").exists()
+
+
+def test_arrow_tables_are_tables_too(tmp_path, collector):
+    import pyarrow as pa
+
+    collector.add_static_data({"bouts": pa.table({"t": [0.5, 1.5]}), "n": 2}, "behavior/summary")
+    data = read_json(collector.save_json_log(tmp_path))
+    ref = data["behavior"]["summary"]["bouts"]
+    assert ref == {"file": "behavior_summary_bouts.csv", "rows": 2, "columns": ["t"]}
+    assert data["behavior"]["summary"]["n"] == 2
+    assert pd.read_csv(tmp_path / ref["file"])["t"].tolist() == [0.5, 1.5]
+
+
+def test_deserialize_reports_instead_of_swallowing(collector):
+    owner = make_owner(collector, "camera/settings", exposure=Param(5, limits=[1, 100]), mode=Param("auto"))
+    report = collector.deserialize({"camera": {"settings": {"exposure": 500, "mode": 3, "gain": 2}}})
+    assert owner.exposure == 100 and owner.mode == "auto"
+    assert [c.path for c in report.clamped] == ["camera/settings/exposure"]
+    assert report.skipped_by_path() == {"camera/settings/mode": "type changed", "camera/settings/gain": "unknown path"}
 
 
 def test_static_data_does_not_leak_into_the_next_session(tmp_path, collector):

@@ -63,6 +63,13 @@ def test_non_ascii_is_kept_as_is():
     assert json.loads(text)["ключ"] == "значение"
 
 
+def test_undecodable_file_names_still_make_valid_utf8_json():
+    name = b"fish\xff.avi".decode("utf-8", "surrogateescape")
+    text = dumps({"video": name, "note": "ü"})
+    text.encode("utf-8")
+    assert json.loads(text) == {"video": name, "note": "ü"}
+
+
 def test_small_arrays_and_tuples_become_lists():
     out = roundtrip({"a": np.arange(6).reshape(2, 3), "t": (1, "x"), "s": np.array(["a", "b"]),
                      "o": np.array([1, "x", None], dtype=object)})

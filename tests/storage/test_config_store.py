@@ -25,6 +25,9 @@ SETTINGS = {
         "nothing": None,
         "nested": {"a": [1, {"b": 2}]},
         "nan": float("nan"),
+        "nul": "a\x00b",
+        "surrogate": "bad\udcff name",
+        "nul_list": ["x", "\x00"],
     },
     "stimulus/protocol": {"duration": 60.0},
     "camera/settings": {"exposure": 5},
@@ -47,6 +50,8 @@ def test_round_trip_keeps_values_and_types(tmp_path):
     assert gratings["nothing"] == StoredSetting(None, "none")
     assert gratings["nested"] == StoredSetting({"a": [1, {"b": 2}]}, "json")
     assert np.isnan(gratings["nan"].value)
+    assert gratings["nul"].value == "a\x00b" and gratings["surrogate"].value == "bad\udcff name"
+    assert gratings["nul_list"].value == ["x", "\x00"]
     assert loaded["stimulus/protocol"] == {"duration": StoredSetting(60.0, "float")}
     assert loaded["camera/settings"] == {"exposure": StoredSetting(5, "int")}
 
@@ -75,7 +80,7 @@ def test_stored_settings_are_written_back_unchanged(tmp_path):
 @given(
     st.dictionaries(
         st.from_regex(r"[A-Za-z_][A-Za-z0-9_ äöü語]{0,10}", fullmatch=True),
-        st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(), st.none(),
+        st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(alphabet=st.characters(codec=None)), st.none(),
                   st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=5)),
         max_size=6,
     )
@@ -146,3 +151,20 @@ def test_config_location(tmp_path, monkeypatch):
         config_path(-2)
     with pytest.raises(TypeError, match="instance_number"):
         config_path(True)
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    store = ConfigStore(tmp_path / "config.h5")
+    store.save({"camera/settings": {"exposure": 5}})
+    before = store.path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.save({"camera/settings": {"exposure": 6}})
+    monkeypatch.undo()
+    assert store.path.read_bytes() == before
+    assert store.load()["camera/settings"]["exposure"].value == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["config.h5"]
