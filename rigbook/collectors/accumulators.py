@@ -206,6 +206,11 @@ class Accumulator:
             check_sample(sample, f"sample for {self.name or 'accumulator'!r}")
             schema = Schema(type(sample).__name__, sample._fields, ["f8"] * len(sample))
         else:
+            if not isinstance(sample, (tuple, list, np.ndarray)):
+                raise TypeError(
+                    f"sample for {self.name or 'accumulator'!r} must be a namedtuple, tuple or list "
+                    f"of numbers, got {type(sample).__name__}"
+                )
             if self._schema is None:
                 raise TypeError(
                     f"first sample of {self.name or 'accumulator'!r} must be a namedtuple "

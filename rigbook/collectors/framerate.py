@@ -8,6 +8,8 @@ import time
 from collections import namedtuple
 
 from rigbook.collectors.accumulators import Accumulator
+from rigbook.collectors.namedtuplequeue import NamedTupleQueue
+from rigbook.collectors.queue_accumulator import QueueReader
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +47,66 @@ class FramerateAccumulator(Accumulator):
         """Clear the frame rates held."""
         super().reset(monitored_headers)
 
+    def get_fps(self):
+        """The latest frame rate reported (0.0 if none): what a frame-rate gauge shows.
+
+        The rate of the reports themselves is :meth:`get_report_rate`.
+        """
+        rate = self.last_framerate
+        return 0.0 if rate != rate else rate
+
+    def get_report_rate(self):
+        """How often frame rates arrive, from their timestamps (reports per second)."""
+        return super().get_fps()
+
     @property
     def last_framerate(self):
         """The latest frame rate, NaN if none."""
         if self.is_empty():
             return math.nan
-        return float(self.get_last_n(1)[0, 1])
+        column = self.header_dict.get("fps", 1)
+        return float(self.get_last_n(1)[0, column])
 
 
 class FramerateQueueAccumulator(FramerateAccumulator):
-    """Frame rates drained from a multiprocessing queue.
+    """Frame rates drained from a queue.
 
     Parameters
     ----------
-    queue : multiprocessing.Queue
-        Items are frame rates (numbers, stamped on arrival) or ``(t, fps)``
-        pairs with ``t`` in ``time.monotonic()`` seconds.
+    queue : NamedTupleQueue or multiprocessing.Queue
+        A :class:`~rigbook.collectors.NamedTupleQueue` of namedtuples with an
+        ``fps`` field (other fields, e.g. a frame counter, are kept as
+        columns too), or a plain queue whose items are frame rates (numbers,
+        stamped on arrival) or ``(t, fps)`` pairs in ``time.monotonic()`` seconds.
     drain_budget : float
         Seconds one :meth:`update_list` call may spend (default 5 ms).
+    **kwargs
+        As :class:`FramerateAccumulator`.
     """
 
-    def __init__(self, *args, queue, drain_budget=0.005, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, queue, drain_budget=0.005, **kwargs):
+        super().__init__(**kwargs)
         self.queue = queue
         self.drain_budget = float(drain_budget)
+        self._reader = QueueReader(queue, self) if isinstance(queue, NamedTupleQueue) else None
 
     def update_list(self):
         """Take every waiting frame rate (without blocking, within the time budget).
 
+        Returns
+        -------
+        int
+            Number of frame rates taken.
+
         Raises
         ------
         TypeError
-            An item that is neither a number nor a ``(t, fps)`` pair; the
-            items before it are kept, the bad one is discarded.
+            From a plain queue, an item that is neither a number nor a
+            ``(t, fps)`` pair; the items before it are kept, the bad one is
+            discarded.
         """
+        if self._reader is not None:
+            return self._reader.drain(self.drain_budget)
         deadline = time.perf_counter() + self.drain_budget
         taken = 0
         while time.perf_counter() < deadline:

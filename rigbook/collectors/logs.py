@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 def dynamic_parameter_names(stimulus):
     """Names of the dynamic parameters of a stimulus (``dynamic_parameters`` or ``dynamic_parameter_names``)."""
+    if isinstance(stimulus, str):
+        return [stimulus]
     for attribute in ("dynamic_parameters", "dynamic_parameter_names"):
         names = getattr(stimulus, attribute, None)
         if names is not None:
@@ -31,8 +33,9 @@ class DynamicLog(DataFrameAccumulator):
     Parameters
     ----------
     stimuli : list
-        Objects with a ``dynamic_parameters`` list of names; the log's
-        columns are the union of those names, in order of appearance.
+        Objects with a ``dynamic_parameters`` list of names (or names
+        themselves); the log's columns are the union of those names, in
+        order of appearance.
     **kwargs
         As :class:`~rigbook.collectors.Accumulator`.
     """
@@ -62,8 +65,9 @@ class DynamicLog(DataFrameAccumulator):
         ----------
         time : float or datetime
             ``time.monotonic()`` seconds.
-        data : dict
-            Parameter name to number; parameters not given are NaN.
+        data : dict or sequence
+            Parameter name to number (parameters not given are NaN), or
+            one value per parameter in column order.
 
         Raises
         ------
@@ -74,10 +78,19 @@ class DynamicLog(DataFrameAccumulator):
         """
         if not self._names:
             raise ValueError(f"dynamic log {self.name!r} has no stimuli with dynamic parameters to log")
-        if not hasattr(data, "items"):
-            if not hasattr(data, "_asdict"):
-                raise TypeError(f"dynamic log data must be a dict of parameter values, got {type(data).__name__}")
+        if hasattr(data, "_asdict"):
             data = data._asdict()
+        elif not hasattr(data, "items"):
+            if isinstance(data, (str, bytes)) or not hasattr(data, "__len__"):
+                raise TypeError(
+                    f"dynamic log data must be a dict of parameter values, got {type(data).__name__}"
+                )
+            if len(data) != len(self._names):
+                raise ValueError(
+                    f"dynamic log {self.name!r}: {len(data)} values for {len(self._names)} "
+                    f"parameters ({', '.join(self._names)})"
+                )
+            data = dict(zip(self._names, data))
         unknown = [k for k in data if k not in self._names]
         if unknown:
             raise ValueError(
@@ -99,10 +112,28 @@ class DynamicLog(DataFrameAccumulator):
 class EstimatorLog(DataFrameAccumulator):
     """Log of an estimator's outputs (e.g. swimming vigor, position estimates).
 
-    ``update_list(t, data)`` with ``data`` a namedtuple of numbers; its type
-    sets the columns (a new type resets the log).
+    Parameters
+    ----------
+    headers : list of str, optional
+        Names of the estimated values; needed to log plain tuples or lists.
+        Without it, the first sample must be a namedtuple (its fields name
+        the columns).
+    **kwargs
+        As :class:`~rigbook.collectors.Accumulator`.
     """
 
+    def __init__(self, headers=None, **kwargs):
+        super().__init__(**kwargs)
+        if headers is not None:
+            headers = [str(h) for h in headers]
+            if not headers or len(set(headers)) != len(headers):
+                raise ValueError(f"estimator log headers must be distinct names, got {headers!r}")
+            self._use_schema(Schema("Estimate", headers, ["f8"] * len(headers)))
+
     def update_list(self, t, data):
-        """Append the estimate ``data`` (namedtuple, or tuple matching the columns) at ``t``."""
+        """Append the estimate ``data`` at ``t``.
+
+        ``data`` is a namedtuple (a new type resets the log) or a tuple/list
+        with one number per column.
+        """
         self.append(t, data)

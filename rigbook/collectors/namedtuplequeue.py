@@ -32,6 +32,7 @@ import os
 import queue as queue_module
 import threading
 import time
+import weakref
 from collections import namedtuple
 from datetime import datetime
 
@@ -136,10 +137,11 @@ class _Producer:
     control lists ``[kind, ...]`` (schema, block, flush markers).
     """
 
-    def __init__(self, owner):
+    def __init__(self, mp_queue, maxsize):
         self.pid = os.getpid()
         self.source = (self.pid, next(_source_ids))
-        self.owner = owner
+        self.mp_queue = mp_queue
+        self.maxsize = maxsize
         self.pending = collections.deque()
         self.wake = threading.Event()
         self.space = threading.Condition(threading.Lock())
@@ -151,7 +153,7 @@ class _Producer:
         self.thread.start()
         # Forked children leave through os._exit: multiprocessing's own
         # finalizers are the hook that still runs there, before the queue's.
-        mp_util.Finalize(None, self.flush, kwargs={"timeout": 10.0}, exitpriority=20)
+        mp_util.Finalize(None, self.flush, kwargs={"timeout": 5.0}, exitpriority=20)
 
     def take_seqs(self, k):
         with self.seq_lock:
@@ -165,7 +167,8 @@ class _Producer:
             self.wake.clear()
             try:
                 while self.pending:
-                    self._send_pending()
+                    if self._send_pending():
+                        return
             except Exception:  # pragma: no cover - e.g. the queue was closed under us
                 log.exception("NamedTupleQueue sender stopped; samples put later are lost")
                 return
@@ -173,7 +176,7 @@ class _Producer:
     def _send_pending(self):
         rows = []
         pending = self.pending
-        send = self.owner._queue.put
+        send = self.mp_queue.put
         while pending:
             item = pending.popleft()
             if type(item) is tuple:
@@ -188,18 +191,21 @@ class _Producer:
             kind = item[0]
             if kind is _FLUSH:
                 item[1].set()
+            elif kind is _STOP:
+                return True
             else:
                 send((kind, self.source, item[1], item[2]))
         if rows:
             self._send_rows(rows)
-        if self.owner._maxsize:
+        if self.maxsize:
             with self.space:
                 self.space.notify_all()
+        return False
 
     def _send_rows(self, rows):
         array = np.array(rows, dtype=np.float64)
         seqs = array[:, 0]
-        send = self.owner._queue.put
+        send = self.mp_queue.put
         if seqs[-1] - seqs[0] == len(rows) - 1:
             send((ROWS, self.source, int(seqs[0]), array[:, 1:]))
             return
@@ -222,7 +228,14 @@ class _Producer:
         return True
 
 
+    def stop(self):
+        """Send what is pending, then end the sender thread (the queue object is gone)."""
+        self.pending.append([_STOP])
+        self.wake.set()
+
+
 _FLUSH = "flush"
+_STOP = "stop"
 
 
 class NamedTupleQueue:
@@ -281,7 +294,8 @@ class NamedTupleQueue:
         if producer is None:
             with self._producer_lock:
                 if self._producer is None:
-                    self._producer = _Producer(self)
+                    self._producer = _Producer(self._queue, self._maxsize)
+                    weakref.finalize(self, self._producer.stop)
                 producer = self._producer
         return producer
 

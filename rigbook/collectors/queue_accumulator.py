@@ -10,6 +10,74 @@ from rigbook.collectors.namedtuplequeue import COLUMNS, ROWS, SCHEMA, NamedTuple
 log = logging.getLogger(__name__)
 
 
+class QueueReader:
+    """Moves wire messages of a :class:`NamedTupleQueue` into an accumulator.
+
+    Keeps, per producing source, its schema and the next sequence number
+    expected; gaps are added to the accumulator's ``dropped``.
+    """
+
+    def __init__(self, data_queue, accumulator):
+        if not isinstance(data_queue, NamedTupleQueue):
+            raise TypeError(
+                f"data_queue must be a rigbook NamedTupleQueue, got {type(data_queue).__name__}"
+            )
+        self.data_queue = data_queue
+        self.accumulator = accumulator
+        self._sources = {}
+
+    def drain(self, budget):
+        """Take messages until the queue is empty or ``budget`` seconds are spent; return samples taken."""
+        deadline = time.perf_counter() + budget
+        get = self.data_queue.get_message
+        taken = 0
+        while True:
+            try:
+                message = get(False)
+            except queue_module.Empty:
+                break
+            n = self.take(message)
+            taken += n
+            # Schema messages carry no samples: they never end a drain.
+            if n and time.perf_counter() >= deadline:
+                break
+        return taken
+
+    def take(self, message):
+        acc = self.accumulator
+        kind, source, seq, payload = message
+        state = self._sources.get(source)
+        if kind == SCHEMA:
+            if state is None:
+                self._sources[source] = [payload, seq]
+            else:  # keep the count going: a refused put just before is a gap
+                state[0] = payload
+            acc._use_schema(payload)
+            return 0
+        if state is None:
+            log.warning("accumulator %r: data from an unannounced source %s ignored", acc.name, source)
+            return 0
+        schema, expected = state
+        if schema != acc.schema:
+            acc._use_schema(schema)
+        if seq > expected:
+            acc.dropped += seq - expected
+            log.debug("accumulator %r: %d sample(s) lost before #%d", acc.name, seq - expected, seq)
+        if kind == ROWS:
+            k = len(payload)
+            if not payload.flags.writeable:
+                payload = payload.copy()
+            acc._append_rows(payload)
+        elif kind == COLUMNS:
+            columns = [c if c.flags.writeable else c.copy() for c in payload]
+            k = len(columns[0])
+            acc._append_columns(columns)
+        else:
+            raise ValueError(f"accumulator {acc.name!r}: unknown message kind {kind!r} in the queue")
+        state[1] = max(expected, seq + k)
+        return k
+
+
 class QueueDataAccumulator(DataFrameAccumulator):
     """Accumulator that drains a :class:`NamedTupleQueue` on :meth:`update_list`.
 
@@ -34,15 +102,11 @@ class QueueDataAccumulator(DataFrameAccumulator):
     """
 
     def __init__(self, data_queue, drain_budget=0.005, **kwargs):
-        if not isinstance(data_queue, NamedTupleQueue):
-            raise TypeError(
-                f"data_queue must be a rigbook NamedTupleQueue, got {type(data_queue).__name__}"
-            )
+        reader = QueueReader(data_queue, self)
         super().__init__(**kwargs)
         self.data_queue = data_queue
         self.drain_budget = float(drain_budget)
-        # source -> [schema, next expected sequence number]
-        self._sources = {}
+        self._reader = reader
 
     def update_list(self):
         """Move every waiting sample into the accumulator, within the time budget.
@@ -54,48 +118,4 @@ class QueueDataAccumulator(DataFrameAccumulator):
         int
             Number of samples taken in this call.
         """
-        deadline = time.perf_counter() + self.drain_budget
-        get = self.data_queue.get_message
-        taken = 0
-        while True:
-            try:
-                message = get(False)
-            except queue_module.Empty:
-                break
-            taken += self._take(message)
-            if time.perf_counter() >= deadline:
-                break
-        return taken
-
-    def _take(self, message):
-        kind, source, seq, payload = message
-        state = self._sources.get(source)
-        if kind == SCHEMA:
-            if state is None:
-                self._sources[source] = [payload, seq]
-            else:  # keep the count going: a refused put just before is a gap
-                state[0] = payload
-            self._use_schema(payload)
-            return 0
-        if state is None:
-            log.warning("accumulator %r: data from an unannounced source %s ignored", self.name, source)
-            return 0
-        schema, expected = state
-        if schema != self._schema:
-            self._use_schema(schema)
-        if seq > expected:
-            self.dropped += seq - expected
-            log.debug("accumulator %r: %d sample(s) lost before #%d", self.name, seq - expected, seq)
-        if kind == ROWS:
-            k = len(payload)
-            if not payload.flags.writeable:
-                payload = payload.copy()
-            self._append_rows(payload)
-        elif kind == COLUMNS:
-            columns = [c if c.flags.writeable else c.copy() for c in payload]
-            k = len(columns[0])
-            self._append_columns(columns)
-        else:
-            raise ValueError(f"accumulator {self.name!r}: unknown message kind {kind!r} in the queue")
-        state[1] = seq + k
-        return k
+        return self._reader.drain(self.drain_budget)
