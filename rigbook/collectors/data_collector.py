@@ -21,7 +21,6 @@ Typical use by the app::
     collector.save(session_folder)                # metadata.json + config.h5
 """
 
-import dataclasses
 import datetime
 import logging
 import re
@@ -35,7 +34,13 @@ from lightparam import ParameterTree
 from rigbook.collectors import provenance
 from rigbook.collectors.metadata_json import dumps, is_table, to_json_value
 from rigbook.collectors.metadata_layout import CATEGORIES, MetadataTree, join_path, split_name
-from rigbook.collectors.params import Parametrized, fit_value, param_kind
+from rigbook.collectors.restore import (
+    UNREADABLE,
+    ClampedSetting,
+    RestoreReport,
+    SkippedSetting,
+    apply_setting,
+)
 from rigbook.storage.atomic import atomic_open
 from rigbook.storage.config_store import ConfigStore, StoredSetting, config_path, encode_setting
 from rigbook.storage.ids import is_valid_id, validate_id
@@ -49,11 +54,6 @@ logger = logging.getLogger(__name__)
 METADATA_FORMAT = 1
 METADATA_FILE = "metadata.json"
 
-UNKNOWN_PATH = "unknown path"
-TYPE_CHANGED = "type changed"
-NOT_LOADABLE = "not loadable"
-NOT_A_CHOICE = "not a valid choice"
-UNREADABLE = "unreadable value"
 
 #: Keys of ``general`` that the collector fills itself; static data may not use them.
 PROVENANCE_KEYS = (
@@ -67,102 +67,6 @@ PROVENANCE_KEYS = (
     "experiment_code",
     "files",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class SkippedSetting:
-    """A saved setting that was not applied.
-
-    Attributes
-    ----------
-    path : str
-        ``"owner/path/param"``.
-    reason : str
-        ``"unknown path"`` (no such owner or parameter this run; settings of
-        owners not registered are kept in config.h5), ``"type changed"``,
-        ``"not a valid choice"``, ``"not loadable"`` (the parameter has
-        ``loadable=False``) or ``"unreadable value"`` (the entry in the file
-        could not be decoded).
-    detail : str
-        A sentence for the user.
-    saved : object
-        The saved value (None if unreadable).
-    """
-
-    path: str
-    reason: str
-    detail: str = ""
-    saved: object = None
-
-
-@dataclasses.dataclass(frozen=True)
-class ClampedSetting:
-    """A saved setting applied after moving it inside the parameter's limits.
-
-    Attributes
-    ----------
-    path : str
-    saved : object
-        The value in config.h5.
-    applied : object
-        The value set (the nearest limit).
-    limits : object
-        The parameter's limits.
-    """
-
-    path: str
-    saved: object
-    applied: object
-    limits: object
-
-
-@dataclasses.dataclass
-class RestoreReport:
-    """What :meth:`DataCollector.restore_from_saved` did.
-
-    Attributes
-    ----------
-    config_path : Path
-        The file read.
-    found : bool
-        Whether a readable config file existed.
-    applied : list of str
-        Paths (``"owner/param"``) whose saved value was set unchanged.
-    clamped : list of ClampedSetting
-        Settings set after clamping into the parameter's limits (not in ``applied``).
-    skipped : list of SkippedSetting
-        Settings not applied, each with its reason.
-    problem : str or None
-        Set when config.h5 could not be read: it was moved aside
-        (``moved_to``), defaults are in use, and this says so for the user.
-    moved_to : Path or None
-        Where the unreadable file went.
-    """
-
-    config_path: Path
-    found: bool = False
-    applied: list = dataclasses.field(default_factory=list)
-    clamped: list = dataclasses.field(default_factory=list)
-    skipped: list = dataclasses.field(default_factory=list)
-    problem: str = None
-    moved_to: Path = None
-
-    def skipped_by_path(self):
-        """``{path: reason}`` of every skipped setting."""
-        return {s.path: s.reason for s in self.skipped}
-
-    def summary(self):
-        """One line for a status bar."""
-        if self.problem:
-            return self.problem
-        if not self.found:
-            return f"no saved settings in {self.config_path}: defaults are used"
-        text = f"restored {len(self.applied) + len(self.clamped)} settings from {self.config_path}"
-        if self.clamped:
-            text += f"; {len(self.clamped)} clamped to limits"
-        if self.skipped:
-            text += f"; {len(self.skipped)} skipped ({', '.join(sorted({s.reason for s in self.skipped}))})"
-        return text
 
 
 def _default_experiment_code():
@@ -602,39 +506,10 @@ class DataCollector(ParameterTree):
                 continue
             parametrized = self.tracked.get(owner)
             for name, setting in settings.items():
-                self._restore_one(parametrized, owner, name, setting, report)
+                apply_setting(parametrized, owner, name, setting, report)
         if report.skipped or report.clamped:
             logger.info("%s", report.summary())
         return report
-
-    def _restore_one(self, parametrized, owner, name, setting, report):
-        path = f"{owner}/{name}" if owner else name
-        if parametrized is None:
-            report.skipped.append(
-                SkippedSetting(path, UNKNOWN_PATH, f"no owner {owner!r} this run (kept in config.h5)", setting.value)
-            )
-            return
-        param = parametrized.params.items().get(name)
-        if param is None:
-            report.skipped.append(SkippedSetting(path, UNKNOWN_PATH, f"{owner!r} has no parameter {name!r}", setting.value))
-            return
-        if not param.loadable:
-            report.skipped.append(SkippedSetting(path, NOT_LOADABLE, "the parameter is not loadable", setting.value))
-            return
-        kind = parametrized.param_kind(name) if isinstance(parametrized, Parametrized) else param_kind(param)
-        status, value, detail = fit_value(param, setting.value, path, kind)
-        if status not in ("ok", "clamped"):
-            report.skipped.append(SkippedSetting(path, status, detail, setting.value))
-            return
-        try:
-            setattr(parametrized, name, value)
-        except ValueError as error:
-            report.skipped.append(SkippedSetting(path, TYPE_CHANGED, str(error), setting.value))
-            return
-        if status == "clamped":
-            report.clamped.append(ClampedSetting(path, setting.value, value, param.limits))
-        else:
-            report.applied.append(path)
 
     def deserialize(self, restore_dict):
         """Apply a nested ``{owner parts...: {param: value}}`` dict the way a restore does.
@@ -658,7 +533,7 @@ class DataCollector(ParameterTree):
         walk(restore_dict, [])
         for owner, values in flat.items():
             for name, value in values.items():
-                self._restore_one(self.tracked.get(owner), owner, name, StoredSetting(value, type(value).__name__), report)
+                apply_setting(self.tracked.get(owner), owner, name, StoredSetting(value, type(value).__name__), report)
         return report
 
     def get_last_value(self, class_param_key):
@@ -710,9 +585,11 @@ class DataCollector(ParameterTree):
         destination = output_path or self.folder_path
         if not destination:
             raise ValueError("no output path: pass save(output_path) or create the DataCollector with folder_path")
-        json_path = self.save_json_log(destination)
-        self.save_config_file()
-        return json_path
+        try:
+            return self.save_json_log(destination)
+        finally:
+            # The settings are worth keeping even when the metadata could not be written.
+            self.save_config_file()
 
 
 _MISSING = object()

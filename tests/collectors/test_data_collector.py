@@ -254,6 +254,16 @@ def test_save_writes_metadata_and_config(tmp_path):
         DataCollector(experiment_code=None).save()
 
 
+def test_settings_are_saved_even_when_metadata_fails(tmp_path):
+    collector = DataCollector(experiment_code=None)
+    owner = make_owner(collector, "stimulus/odd", thing=Param(None), speed=Param(1.0))
+    owner.thing = {1, 2}
+    owner.speed = 3.0
+    with pytest.raises(TypeError, match="stimulus/odd/thing"):
+        collector.save(tmp_path)
+    assert DataCollector(experiment_code=None).get_last_value("stimulus/odd/speed") == 3.0
+
+
 def test_metadata_write_is_atomic(tmp_path, collector, monkeypatch):
     collector.add_static_data("first", "animal/id")
     path = collector.save_json_log(tmp_path)
