@@ -1,0 +1,244 @@
+"""``<array>.hdf5``: one dataset per trial, and the journal that makes it crash-safe.
+
+HDF5 files are not crash-safe: a process killed while HDF5 writes its
+metadata can leave a file whose older datasets no longer open (the crash
+test saw it with a flush after every trial). So each trial's array goes
+first to an append-only journal, ``.<array>.journal`` beside the HDF5
+file, with one ``write`` call, and only then into the HDF5 file, which
+stays open for the whole task and is flushed about once a second (for
+readers peeking while recording). When the task closes cleanly, the HDF5
+file is flushed, closed and fsynced, and the journal is deleted.
+
+While a journal exists it is the authority: :func:`iter_trial_arrays`
+reads from it, and :func:`recover_array` rebuilds the HDF5 file from it
+(temp file + ``os.replace``) and deletes it.
+
+Journal format (little-endian): the 8 bytes ``RBARRJ01``, then per trial
+``b"TRL1"``, trial index (u64), metadata length (u32), data length (u64),
+the metadata as UTF-8 JSON ``{"dtype": "<f8", "shape": [8, 500]}`` and the
+data in C order. A torn last record (the writer was killed) is ignored.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rigbook.storage.atomic import atomic_path
+from rigbook.storage.durability import SyncedFile
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_MAGIC = b"RBARRJ01"
+_RECORD = struct.Struct("<4sQIQ")
+_RECORD_MAGIC = b"TRL1"
+#: HDF5 files use the 1.8 format: new-style groups (no per-flush rewrite of
+#: a name heap that grows with the trial count) and no "open for writing"
+#: flag that would lock a killed writer's file against readers.
+LIBVER = ("v108", "v108")
+HDF5_FLUSH_INTERVAL = 1.0
+EMPTY = np.empty((0,), dtype=np.float64)
+
+
+def hdf5_path(task_root, name):
+    return Path(task_root) / f"{name}.hdf5"
+
+
+def journal_path(task_root, name):
+    return Path(task_root) / f".{name}.journal"
+
+
+def as_dataset(name, data):
+    """The array to store for ``data`` (an Array's samples, an array or None)."""
+    if data is None:
+        return EMPTY
+    array = np.ascontiguousarray(data)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"array {name!r} has dtype {array.dtype}; only bool and numeric arrays are stored"
+        )
+    return array
+
+
+class ArrayFileWriter:
+    """Write one array's per-trial datasets to ``<name>.hdf5`` through its journal."""
+
+    def __init__(self, task_root, name):
+        import h5py
+
+        self.name = name
+        self.path = hdf5_path(task_root, name)
+        self.journal = journal_path(task_root, name)
+        for path in (self.path, self.journal):
+            if path.exists():
+                raise FileExistsError(f"{path} already exists; array files are never rewritten")
+        self._journal_fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self._synced = SyncedFile(self._journal_fd, str(self.journal))
+        self._write_all(JOURNAL_MAGIC)
+        self._file = h5py.File(self.path, "w", libver=LIBVER)
+        self._file.flush()
+        self._hdf5_complete = True
+        self._failed_indices = set()
+        self._last_flush = time.monotonic()
+
+    def write(self, index, data):
+        """Store ``data`` as trial ``index``: journal first, then the HDF5 file."""
+        self._synced.raise_error()
+        meta = json.dumps({"dtype": data.dtype.str, "shape": list(data.shape)}).encode()
+        header = _RECORD.pack(_RECORD_MAGIC, index, len(meta), data.nbytes) + meta
+        self._write_all(header, memoryview(data.reshape(-1).view(np.uint8)))
+        self._synced.mark_dirty()
+        try:
+            self._write_dataset(index, data)
+            now = time.monotonic()
+            if now - self._last_flush > HDF5_FLUSH_INTERVAL:
+                self._file.flush()
+                self._last_flush = now
+        except Exception:
+            # The journal holds the trial; the HDF5 file may lack it, so keep
+            # the journal at close for recover_array to rebuild from.
+            self._hdf5_complete = False
+            self._failed_indices.add(index)
+            raise
+
+    def _write_all(self, *parts):
+        before = os.lseek(self._journal_fd, 0, os.SEEK_END)
+        try:
+            pending = [memoryview(p) for p in parts if len(p)]
+            while pending:
+                written = os.writev(self._journal_fd, pending)
+                while pending and written >= len(pending[0]):
+                    written -= len(pending[0])
+                    pending.pop(0)
+                if pending and written:
+                    pending[0] = pending[0][written:]
+        except OSError:
+            # Take back a partial record so the next one starts where a reader expects it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._journal_fd, before)
+            raise
+
+    def _write_dataset(self, index, data):
+        import h5py
+
+        file_id = self._file.id
+        name = str(index)
+        if index in self._failed_indices and name in self._file:
+            del self._file[name]  # left by an earlier attempt at this trial that failed
+        space = h5py.h5s.create_simple(data.shape) if data.ndim else h5py.h5s.create(h5py.h5s.SCALAR)
+        dataset = h5py.h5d.create(file_id, name.encode(), h5py.h5t.py_create(data.dtype), space)
+        if data.size:
+            dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+
+    def close(self):
+        """Flush and fsync the HDF5 file, then drop the journal if the file has every trial."""
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            file.flush()
+            file.close()
+            with open(self.path, "rb+") as f:
+                os.fsync(f.fileno())
+        except Exception:
+            self._hdf5_complete = False
+            raise
+        finally:
+            self._synced.release(sync=True)
+            os.close(self._journal_fd)
+            if self._hdf5_complete:
+                self.journal.unlink()
+            else:
+                logger.warning(
+                    "%s may lack trials; kept %s (TaskReader reads it, recover_array rebuilds the file)",
+                    self.path, self.journal,
+                )
+
+
+def read_journal(path):
+    """Trial index -> (dtype, shape, offset of the data) for every complete record."""
+    records = {}
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(len(JOURNAL_MAGIC)) != JOURNAL_MAGIC:
+            raise ValueError(f"{path} is not a Rigbook array journal")
+        offset = len(JOURNAL_MAGIC)
+        while offset + _RECORD.size <= size:
+            f.seek(offset)
+            magic, index, meta_len, data_len = _RECORD.unpack(f.read(_RECORD.size))
+            if magic != _RECORD_MAGIC:
+                logger.warning("%s: unreadable record at byte %d; ignoring the rest", path, offset)
+                break
+            data_offset = offset + _RECORD.size + meta_len
+            if data_offset + data_len > size:
+                break  # torn last record
+            meta = json.loads(f.read(meta_len))
+            records[index] = (np.dtype(meta["dtype"]), tuple(meta["shape"]), data_offset)
+            offset = data_offset + data_len
+    return records
+
+
+def _read_record(f, dtype, shape, offset):
+    f.seek(offset)
+    count = int(np.prod(shape, dtype=np.int64))
+    data = np.fromfile(f, dtype=dtype, count=count) if count else np.empty(0, dtype=dtype)
+    return data.reshape(shape)
+
+
+def iter_trial_arrays(task_root, name, n_trials):
+    """Yield trial 0..n_trials-1 of array ``name`` (None for trials without it).
+
+    Reads the journal when there is one (the writer is running or was
+    killed), else the HDF5 file.
+    """
+    import h5py
+
+    journal = journal_path(task_root, name)
+    path = hdf5_path(task_root, name)
+    if journal.exists():
+        records = read_journal(journal)
+        with open(journal, "rb") as f:
+            for index in range(n_trials):
+                record = records.get(index)
+                yield None if record is None else _read_record(f, *record)
+        return
+    if not path.exists():
+        raise FileNotFoundError(f"no array {name!r} in {task_root}: {path} does not exist")
+    with h5py.File(path, "r", locking=False) as f:
+        for index in range(n_trials):
+            dataset = f.get(str(index))
+            yield None if dataset is None else dataset[()]
+
+
+def recover_array(task_root, name, n_trials=None):
+    """Rebuild ``<name>.hdf5`` from its journal and delete the journal.
+
+    The new file holds every complete trial of the journal (or the first
+    ``n_trials``), written to a temp file and moved onto the old one, which
+    a killed writer may have left unreadable.
+
+    Returns
+    -------
+    bool
+        Whether there was a journal to recover from.
+    """
+    import h5py
+
+    journal = journal_path(task_root, name)
+    if not journal.exists():
+        return False
+    records = read_journal(journal)
+    with atomic_path(hdf5_path(task_root, name)) as tmp:
+        with h5py.File(tmp, "w", libver=LIBVER) as out, open(journal, "rb") as f:
+            for index in sorted(records):
+                if n_trials is not None and index >= n_trials:
+                    continue
+                out.create_dataset(str(index), data=_read_record(f, *records[index]))
+    journal.unlink()
+    logger.info("rebuilt %s from its journal (%d trials)", hdf5_path(task_root, name), len(records))
+    return True

@@ -1,0 +1,296 @@
+"""Stream logs: ``streams/<name>.arrows``, appended while recording.
+
+A stream log is an Arrow IPC *stream* (readable with
+``pyarrow.ipc.open_stream``). :class:`StreamWriter` appends record batches
+from a background thread, so the acquisition loop never waits for the disk:
+each batch reaches the OS as soon as the thread writes it, and the file is
+fsynced at most :data:`FSYNC_INTERVAL` seconds later. Nothing already
+written is ever rewritten, so a killed writer leaves a file whose complete
+batches :func:`read_stream` gives back.
+"""
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import pyarrow as pa
+
+from rigbook.storage.ids import validate_id
+from rigbook.storage.tables import write_table
+
+logger = logging.getLogger(__name__)
+
+SUFFIX = ".arrows"
+FSYNC_INTERVAL = 0.25
+
+_OPEN_WRITERS = weakref.WeakSet()
+
+
+def stream_name(path):
+    """The stream ID of a log path (its file name without ``.arrows``)."""
+    name = Path(path).name
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+
+
+def _log_path(path):
+    path = Path(path)
+    return path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
+
+
+class StreamWriter:
+    """Append record batches to an Arrow IPC stream file from a background thread.
+
+    Parameters
+    ----------
+    path : str or Path
+        The log to create, usually ``<task>/streams/<name>.arrows``
+        (``.arrows`` is appended if missing). Its name must be a valid ID
+        and the file must not exist; missing parent folders are created.
+    schema : pyarrow.Schema, optional
+        The schema of every batch; taken from the first batch when omitted.
+
+    Notes
+    -----
+    An error in the writing thread (a full disk...) is raised by the next
+    call to :meth:`append`, :meth:`flush` or :meth:`close`. Use the writer
+    as a context manager, or call :meth:`close`, to write the end-of-stream
+    marker; writers still open at interpreter exit are closed then.
+    """
+
+    def __init__(self, path, schema=None):
+        self.path = _log_path(path)
+        self.name = validate_id(stream_name(self.path), "stream name")
+        if schema is not None and not isinstance(schema, pa.Schema):
+            raise TypeError(f"schema must be a pyarrow.Schema, got {type(schema).__name__}")
+        self.schema = schema
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "xb", buffering=0)
+        self._queue = queue.SimpleQueue()
+        self._state = threading.Condition()
+        self._appended = 0
+        self._written = 0
+        self._error = None
+        self._error_reported = False
+        self._closed = False
+        self._thread = threading.Thread(
+            target=_write_loop,
+            args=(self._file, self._queue, self._state, self.path, weakref.ref(self)),
+            name=f"rigbook-stream-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        if schema is not None:
+            self._queue.put(("schema", schema))
+        _OPEN_WRITERS.add(self)
+
+    # -- caller side -------------------------------------------------------
+
+    def append(self, batch):
+        """Queue a batch (or every batch of a table) for writing; returns at once.
+
+        Raises
+        ------
+        TypeError
+            ``batch`` is not a ``pyarrow.RecordBatch`` or ``Table``.
+        ValueError
+            Its schema differs from the stream's; nothing is written.
+        OSError
+            An earlier write failed in the background.
+        """
+        self._check_usable()
+        if isinstance(batch, pa.Table):
+            self._check_schema(batch.schema)
+            batches = batch.to_batches()
+        elif isinstance(batch, pa.RecordBatch):
+            self._check_schema(batch.schema)
+            batches = [batch]
+        else:
+            raise TypeError(
+                f"stream {self.name!r}: append takes a pyarrow RecordBatch or Table, "
+                f"got {type(batch).__name__}"
+            )
+        if self.schema is None:
+            self.schema = batch.schema
+            self._queue.put(("schema", self.schema))
+        with self._state:
+            self._appended += len(batches)
+        for item in batches:
+            self._queue.put(("batch", item))
+
+    def flush(self):
+        """Block until every appended batch has been handed to the OS."""
+        self._check_usable()
+        with self._state:
+            target = self._appended
+            self._state.wait_for(lambda: self._written >= target or self._error is not None)
+        self._raise_error()
+
+    def close(self):
+        """Write what is queued, end the stream, fsync and close the file (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN_WRITERS.discard(self)
+        self._queue.put(("close", None))
+        self._thread.join()
+        self._raise_error()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        state = "closed" if self._closed else "open"
+        return f"StreamWriter({str(self.path)!r}, {state}, {self._written} batches written)"
+
+    def _check_usable(self):
+        if self._closed:
+            raise ValueError(f"stream {self.name!r} is closed")
+        self._raise_error()
+
+    def _raise_error(self):
+        with self._state:
+            error = self._error
+        if error is not None and not (self._closed and self._error_reported):
+            self._error_reported = True
+            raise OSError(
+                getattr(error, "errno", None) or 0,
+                f"writing stream {self.name!r} to {self.path} failed: {error}",
+            ) from error
+
+    def _check_schema(self, schema):
+        if self.schema is not None and not schema.equals(self.schema, check_metadata=False):
+            raise ValueError(
+                f"stream {self.name!r}: the batch's schema differs from the stream's; "
+                f"nothing was written.\nstream schema:\n{self.schema}\nbatch schema:\n{schema}"
+            )
+
+
+def _write_loop(file, commands, state, path, owner_ref):
+    """Body of the writing thread; keeps no reference to the writer between commands."""
+    writer = None
+    last_sync = time.monotonic()
+    dirty = False
+    failed = False
+    while True:
+        timeout = None
+        if dirty:
+            timeout = max(0.0, FSYNC_INTERVAL - (time.monotonic() - last_sync))
+        try:
+            command, payload = commands.get(timeout=timeout)
+        except queue.Empty:
+            command, payload = "sync", None
+        try:
+            if failed and command != "close":
+                continue
+            if command == "schema":
+                writer = pa.ipc.new_stream(file, payload)
+                dirty = True
+            elif command == "batch":
+                writer.write_batch(payload)
+                dirty = True
+                owner = owner_ref()
+                with state:
+                    if owner is not None:
+                        owner._written += 1
+                    state.notify_all()
+            elif command == "close":
+                if writer is not None and not failed:
+                    writer.close()
+                if not failed:
+                    os.fsync(file.fileno())
+                file.close()
+                return
+            if dirty and (command == "sync" or time.monotonic() - last_sync >= FSYNC_INTERVAL):
+                os.fsync(file.fileno())
+                dirty = False
+                last_sync = time.monotonic()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, never swallowed
+            logger.error("stream log %s: write failed: %s", path, error)
+            failed = True
+            owner = owner_ref()
+            with state:
+                if owner is not None:
+                    owner._error = error
+                state.notify_all()
+            if command == "close":
+                file.close()
+                return
+
+
+@atexit.register
+def _close_open_writers():
+    for writer in list(_OPEN_WRITERS):
+        try:
+            writer.close()
+        except Exception as error:  # noqa: BLE001 - interpreter exit: log and go on
+            logger.error("closing stream %s at exit failed: %s", writer.path, error)
+
+
+def read_stream(path):
+    """Read every complete batch of a stream log.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``.arrows`` file, possibly still being written or torn by a
+        killed writer.
+
+    Returns
+    -------
+    pyarrow.Table
+        The complete batches in order; a torn last batch is left out. A
+        file too short to hold its schema gives an empty table.
+    """
+    path = _log_path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no stream log {path}")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+    except (pa.ArrowInvalid, OSError, EOFError):
+        logger.warning("stream log %s ends before its schema is complete; it holds no rows", path)
+        return pa.table({})
+    batches = []
+    while True:
+        try:
+            batches.append(reader.read_next_batch())
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, OSError, EOFError) as error:
+            logger.warning("stream log %s: ignoring a torn last batch (%s)", path, error)
+            break
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def export_stream(path, format, outfile=None):
+    """Convert a stream log to csv, feather, parquet, hdf5 or json.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.arrows`` log.
+    format : str
+        One of :data:`rigbook.storage.tables.FORMATS`.
+    outfile : str or Path, optional
+        Destination; by default ``<task>/<stream>.<format>`` for a log in
+        ``<task>/streams/``, else beside the log.
+
+    Returns
+    -------
+    Path
+        The file written (atomically, via :func:`write_table`).
+    """
+    path = _log_path(path)
+    if outfile is None:
+        folder = path.parent.parent if path.parent.name == "streams" else path.parent
+        outfile = folder / stream_name(path)
+    return write_table(read_stream(path), outfile, format)

@@ -1,0 +1,307 @@
+"""One task session on disk: writing it while it runs, reading it afterwards."""
+
+import atexit
+import logging
+import pickle as _pickle
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from rigbook.storage.arrays import (
+    ArrayFileWriter,
+    as_dataset,
+    iter_trial_arrays,
+    journal_path,
+    recover_array,
+)
+from rigbook.storage.atomic import atomic_open
+from rigbook.storage.ids import validate_id
+from rigbook.storage.streams import SUFFIX as STREAM_SUFFIX
+from rigbook.storage.streams import StreamWriter, read_stream
+from rigbook.storage.trial import Array
+from rigbook.storage.trials import TrialWriter, complete_prefix, read_trials
+
+logger = logging.getLogger(__name__)
+
+TRIALS_FILE = "trials.csv"
+STREAMS_FOLDER = "streams"
+
+_OPEN_TASKS = weakref.WeakSet()
+
+
+class TaskWriter:
+    """The interface for storing one task's data while it runs.
+
+    Usually obtained from :meth:`Storage.create_task`.
+
+    Parameters
+    ----------
+    root : str or Path
+        The task folder (e.g. ``data/subject_1/taskname``); created if
+        missing. It must not already hold trials.
+
+    Attributes
+    ----------
+    trials : TrialWriter
+        Writes ``trials.csv``.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.trials = TrialWriter(self.root / TRIALS_FILE)
+        self._arrays = {}
+        self._streams = []
+        self._closed = False
+        _OPEN_TASKS.add(self)
+
+    def write(self, trial):
+        """Write a trial: its attributes as one row, each array as one dataset.
+
+        Every array of the trial is stored (one that was never stacked as an
+        empty array), then the row is appended; the row is what makes the
+        trial count, so a trial cut short by a crash or an error is not
+        half-listed. The trial's arrays are cleared afterwards.
+
+        Parameters
+        ----------
+        trial : Trial
+            The trial; its ``arrays`` values may be :class:`Array` objects or
+            plain arrays.
+
+        Raises
+        ------
+        TypeError, ValueError
+            An attribute or array that cannot be stored; nothing is written.
+        OSError
+            The disk refused a write (full...); earlier trials stay intact
+            and the same trial may be written again.
+        """
+        self._check_open()
+        row = self.trials.prepare(trial.attrs)
+        datasets = {}
+        for name, array in trial.arrays.items():
+            validate_id(name, "array name")
+            data = array.data if isinstance(array, Array) else array
+            datasets[name] = as_dataset(name, data)
+        index = len(self.trials)
+        for name, data in datasets.items():
+            self._array_writer(name).write(index, data)
+        self.trials.commit(row)
+        for array in trial.arrays.values():
+            if isinstance(array, Array):
+                array.clear()
+
+    def _array_writer(self, name):
+        writer = self._arrays.get(name)
+        if writer is None:
+            writer = self._arrays[name] = ArrayFileWriter(self.root, name)
+        return writer
+
+    def stream(self, name, schema=None):
+        """Open the stream log ``streams/<name>.arrows`` of this task.
+
+        Returns
+        -------
+        StreamWriter
+            Closed together with the task.
+        """
+        validate_id(name, "stream name")
+        writer = StreamWriter(self.root / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}", schema)
+        self._streams.append(writer)
+        return writer
+
+    def pickle(self, obj, name, overwrite=False):
+        """Write a generic object to ``<name>.pkl``.
+
+        Pickles are convenient but neither portable over the long term nor
+        safe to load from untrusted sources; prefer trials, arrays and
+        streams for data.
+
+        Parameters
+        ----------
+        obj : object
+            The object to pickle.
+        name : str
+            Name of the pickle (no extension); a valid ID.
+        overwrite : bool
+            Replace an existing pickle of that name (atomically).
+        """
+        validate_id(name, "pickle name")
+        path = self.root / f"{name}.pkl"
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+        with atomic_open(path, "wb") as f:
+            _pickle.dump(obj, f, protocol=_pickle.HIGHEST_PROTOCOL)
+
+    def close(self):
+        """Finish the task's files (idempotent); done at interpreter exit otherwise."""
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN_TASKS.discard(self)
+        errors = []
+        for closer in [w.close for w in self._arrays.values()] + [
+            s.close for s in self._streams
+        ] + [self.trials.close]:
+            try:
+                closer()
+            except Exception as error:  # noqa: BLE001 - close the rest, then raise the first
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def _check_open(self):
+        if self._closed:
+            raise ValueError(f"task {self.root} is closed")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"TaskWriter({str(self.root)!r}, {len(self.trials)} trials)"
+
+
+@atexit.register
+def _close_open_tasks():
+    for task in list(_OPEN_TASKS):
+        try:
+            task.close()
+        except Exception as error:  # noqa: BLE001 - interpreter exit: log and go on
+            logger.error("closing task %s at exit failed: %s", task.root, error)
+
+
+class TaskReader:
+    """Read a task's trials, arrays, streams and pickles.
+
+    Parameters
+    ----------
+    root : str or Path
+        The task folder, holding ``trials.csv`` and ``<array>.hdf5`` files.
+
+    Notes
+    -----
+    Reading never modifies the folder. A task whose writer was killed
+    reads back every trial completed before the kill; :meth:`recover`
+    then rebuilds its HDF5 files so that other tools can open them.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no task folder {self.root}")
+
+    @property
+    def trials(self):
+        """pandas.DataFrame: one row per trial, with the types written."""
+        return read_trials(self.root / TRIALS_FILE)
+
+    @property
+    def array_names(self):
+        """Names of the arrays stored for this task, sorted."""
+        names = {p.stem for p in self.root.glob("*.hdf5") if not p.name.startswith(".")}
+        names |= {p.name[1 : -len(".journal")] for p in self.root.glob(".*.journal")}
+        return sorted(names)
+
+    @property
+    def stream_names(self):
+        """Names of the stream logs of this task, sorted."""
+        folder = self.root / STREAMS_FOLDER
+        return sorted(
+            p.name[: -len(STREAM_SUFFIX)]
+            for p in folder.glob(f"*{STREAM_SUFFIX}")
+            if not p.name.startswith(".")
+        )
+
+    def _n_trials(self):
+        return len(read_trials(self.root / TRIALS_FILE))
+
+    def iterarray(self, name):
+        """Yield array ``name`` of each trial in order.
+
+        Trials that did not record this array yield None.
+        """
+        validate_id(name, "array name")
+        if name not in self.array_names:
+            raise ValueError(
+                f"task {self.root} has no array {name!r}; its arrays are: "
+                f"{', '.join(self.array_names) or 'none'}"
+            )
+        yield from iter_trial_arrays(self.root, name, self._n_trials())
+
+    def array(self, name):
+        """Array ``name`` of all trials, stacked along a new first (trial) axis.
+
+        Raises
+        ------
+        ValueError
+            If the trials' arrays differ in shape (or some trials lack the
+            array); read them one by one with :meth:`iterarray`.
+        """
+        arrays = list(self.iterarray(name))
+        if not arrays:
+            return np.empty((0,))
+        shapes = {None if a is None else a.shape for a in arrays}
+        if len(shapes) > 1 or None in shapes:
+            described = ", ".join(sorted(str(s) for s in shapes))
+            raise ValueError(
+                f"array {name!r} has different shapes across trials ({described}); "
+                f"read it trial by trial with TaskReader.iterarray({name!r})"
+            )
+        return np.stack(arrays)
+
+    def stream(self, name):
+        """The stream log ``streams/<name>.arrows`` as a ``pyarrow.Table``."""
+        validate_id(name, "stream name")
+        return read_stream(self.root / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}")
+
+    def pickle(self, name):
+        """Load the pickled object ``<name>.pkl``.
+
+        Warning: loading a pickle runs code chosen by whoever wrote the
+        file. Only load pickles you trust. This is the only place Rigbook
+        unpickles anything; listing, reading and exporting a task never do.
+        """
+        validate_id(name, "pickle name")
+        path = self.root / f"{name}.pkl"
+        if not path.exists():
+            raise FileNotFoundError(f"no pickle {name!r} in {self.root} ({path} does not exist)")
+        with open(path, "rb") as f:
+            return _pickle.load(f)
+
+    def recover(self):
+        """Rebuild the HDF5 files of a task whose writer was killed.
+
+        A torn last row of ``trials.csv`` is dropped, and each
+        ``<array>.hdf5`` is rewritten from its journal (temp file +
+        ``os.replace``) with every trial listed in ``trials.csv``. Never
+        call it while a writer is still running on the task.
+
+        Returns
+        -------
+        list of str
+            The arrays rebuilt.
+        """
+        csv_path = self.root / TRIALS_FILE
+        if csv_path.exists():
+            raw = csv_path.read_bytes()
+            complete = complete_prefix(raw)
+            if complete != raw:
+                logger.info("dropping a torn last row of %s", csv_path)
+                with atomic_open(csv_path, "wb") as f:
+                    f.write(complete)
+        n_trials = self._n_trials()
+        rebuilt = []
+        for name in self.array_names:
+            if journal_path(self.root, name).exists():
+                recover_array(self.root, name, n_trials)
+                rebuilt.append(name)
+        return rebuilt
+
+    def __repr__(self):
+        return f"TaskReader({str(self.root)!r})"
+

@@ -1,0 +1,83 @@
+"""Archive a storage tree as a ZIP file, folders and all."""
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+
+from rigbook.storage.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+def storage_to_zip(path, outfile=None):
+    """Create a ZIP archive of a data storage tree.
+
+    The archive holds the root folder itself: every path inside it is
+    relative to the root's parent (``data/subject/task/trials.csv``), and
+    the folder structure, empty folders included, is kept. Symbolic links
+    are never followed out of the tree: a link to a file inside the root is
+    archived as that file, anything else is skipped (and logged).
+
+    Parameters
+    ----------
+    path : str or Path
+        The root of the storage tree.
+    outfile : str or Path, optional
+        The archive to create; by default beside the root, named after it
+        with ``.zip`` added. It must not lie inside the tree.
+
+    Returns
+    -------
+    str
+        The path of the archive created.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a folder.
+    ValueError
+        If ``outfile`` lies inside the tree.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no storage folder {root}")
+    real_root = root.resolve()
+    if outfile is None:
+        outfile = real_root.parent / (real_root.name + ".zip")
+    outfile = Path(outfile)
+    real_out = outfile.parent.resolve() / outfile.name
+    if real_out == real_root or real_root in real_out.parents:
+        raise ValueError(
+            f"the archive {outfile} would be inside the tree it archives ({root}); "
+            "write it outside the storage root"
+        )
+    top = real_root.name
+    with atomic_path(real_out) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for folder, dirnames, filenames in os.walk(real_root, followlinks=False):
+                folder = Path(folder)
+                relative = folder.relative_to(real_root)
+                dirnames.sort()
+                for dirname in list(dirnames):
+                    if (folder / dirname).is_symlink():
+                        logger.warning("not archiving the linked folder %s", folder / dirname)
+                        dirnames.remove(dirname)
+                if not filenames and not dirnames:
+                    archive.writestr(_arcname(top, relative) + "/", b"")
+                for filename in sorted(filenames):
+                    source = folder / filename
+                    if source.is_symlink():
+                        target = source.resolve()
+                        if real_root not in target.parents or not target.is_file():
+                            logger.warning("not archiving %s: it links outside %s", source, root)
+                            continue
+                    if not source.is_file():
+                        continue
+                    archive.write(source, _arcname(top, relative / filename))
+    return str(real_out)
+
+
+def _arcname(top, relative):
+    parts = [top] + [p for p in Path(relative).parts if p not in ("", ".")]
+    return "/".join(parts)
