@@ -4,6 +4,13 @@ from rigbook.storage.atomic import atomic_open, atomic_path
 from rigbook.storage.config_store import ConfigStore, config_dir, config_path
 from rigbook.storage.ids import validate_id
 from rigbook.storage.tables import FORMATS, read_table, write_table
+from rigbook.storage.hdf5 import read_hdf5, write_hdf5
+from rigbook.storage.store import Storage, makedirs
+from rigbook.storage.streams import StreamWriter, export_stream, read_stream
+from rigbook.storage.task import TaskReader, TaskWriter
+from rigbook.storage.trial import Array, Trial
+from rigbook.storage.trials import TrialWriter, read_trials
+from rigbook.storage.zip_export import storage_to_zip
 
 __all__ = [
     "FORMATS",
@@ -15,4 +22,18 @@ __all__ = [
     "read_table",
     "validate_id",
     "write_table",
+    "Array",
+    "Storage",
+    "StreamWriter",
+    "TaskReader",
+    "TaskWriter",
+    "Trial",
+    "TrialWriter",
+    "export_stream",
+    "makedirs",
+    "read_hdf5",
+    "read_stream",
+    "read_trials",
+    "storage_to_zip",
+    "write_hdf5",
 ]
