@@ -135,3 +135,36 @@ def test_fit_value_clamps_numbers_and_reports_type_changes():
     assert fit_value(p, "a", "x")[0] == "type changed"
     assert fit_value(Param((0.1, 0.2), limits=(0, 1)), (-1, 0.5), "r")[:2] == ("clamped", (0.0, 0.5))
     assert fit_value(Param("a", limits=["a", "b"]), "c", "c")[0] == "not a valid choice"
+
+
+# -- property: a value is stored exactly when it fits, and a refused one changes nothing ----------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+candidates = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.text(max_size=5),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(candidates)
+def test_float_parameter_accepts_exactly_the_real_numbers_in_range(value):
+    owner = Parametrized(name="camera/settings", params=dict(gain=Param(1.0, limits=[-10, 10])))
+    fits = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value == value
+        and -10 <= value <= 10
+    )
+    if fits:
+        owner.gain = value
+        assert owner.gain == float(value) and type(owner.gain) is float
+    else:
+        with pytest.raises(ValueError, match="camera/settings/gain"):
+            owner.gain = value
+        assert owner.gain == 1.0
