@@ -252,8 +252,7 @@ def read_stream(path):
     path = _log_path(path)
     if not path.exists():
         raise FileNotFoundError(f"no stream log {path}")
-    with open(path, "rb") as f:
-        data = f.read()
+    data = path.read_bytes()
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))
     except (pa.ArrowInvalid, OSError, EOFError):

@@ -341,11 +341,14 @@ def read_trials(csv_path):
 
         return pd.read_csv(io.BytesIO(raw))
     names = _header_names(raw)
+    if not names:  # rows were written, but none had any attribute
+        return pd.DataFrame(index=pd.RangeIndex(raw.count(b"\n") - 1))
     read_options = pcsv.ReadOptions(use_threads=False)
     table = pcsv.read_csv(
         pa.py_buffer(raw),
         read_options=read_options,
-        parse_options=pcsv.ParseOptions(newlines_in_values=True),
+        # A row whose only cell is missing is an empty line: it still counts.
+        parse_options=pcsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=pcsv.ConvertOptions(
             column_types={name: pa.string() for name in names},
             strings_can_be_null=True,
@@ -364,7 +367,7 @@ def _header_names(raw):
     import io
 
     # csv.reader parses lazily: only the header record is read.
-    return next(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+    return next(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")), [])
 
 
 def _convert(column, kind, name, csv_path):
