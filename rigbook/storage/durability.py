@@ -41,8 +41,9 @@ class SyncedFile:
 
     def mark_dirty(self):
         """Ask for an fsync within :data:`SYNC_INTERVAL` seconds."""
-        self._dirty = True
-        _syncer().wake()
+        if not self._dirty:
+            self._dirty = True
+            _syncer().wake()
 
     def raise_error(self):
         """Raise (once) the error of a failed background fsync."""

@@ -11,6 +11,7 @@ import numpy as np
 from rigbook.storage.arrays import (
     ArrayFileWriter,
     as_dataset,
+    hdf5_path,
     iter_trial_arrays,
     journal_path,
     recover_array,
@@ -82,7 +83,8 @@ class TaskWriter:
         row = self.trials.prepare(trial.attrs)
         datasets = {}
         for name, array in trial.arrays.items():
-            validate_id(name, "array name")
+            if name not in self._arrays:
+                validate_id(name, "array name")
             data = array.data if isinstance(array, Array) else array
             datasets[name] = as_dataset(name, data)
         index = len(self.trials)
@@ -225,13 +227,16 @@ class TaskReader:
 
         Trials that did not record this array yield None.
         """
+        self._check_array(name)
+        yield from iter_trial_arrays(self.root, name, self._n_trials())
+
+    def _check_array(self, name):
         validate_id(name, "array name")
-        if name not in self.array_names:
+        if not (hdf5_path(self.root, name).exists() or journal_path(self.root, name).exists()):
             raise ValueError(
                 f"task {self.root} has no array {name!r}; its arrays are: "
                 f"{', '.join(self.array_names) or 'none'}"
             )
-        yield from iter_trial_arrays(self.root, name, self._n_trials())
 
     def array(self, name):
         """Array ``name`` of all trials, stacked along a new first (trial) axis.
@@ -242,17 +247,25 @@ class TaskReader:
             If the trials' arrays differ in shape (or some trials lack the
             array); read them one by one with :meth:`iterarray`.
         """
-        arrays = list(self.iterarray(name))
-        if not arrays:
-            return np.empty((0,))
-        shapes = {None if a is None else a.shape for a in arrays}
-        if len(shapes) > 1 or None in shapes:
-            described = ", ".join(sorted(str(s) for s in shapes))
-            raise ValueError(
-                f"array {name!r} has different shapes across trials ({described}); "
-                f"read it trial by trial with TaskReader.iterarray({name!r})"
-            )
-        return np.stack(arrays)
+        self._check_array(name)
+        n_trials = self._n_trials()
+        stacked = None
+        for index, array in enumerate(iter_trial_arrays(self.root, name, n_trials)):
+            if stacked is None and array is not None:
+                stacked = np.empty((n_trials,) + array.shape, dtype=array.dtype)
+            if array is None or array.shape != stacked.shape[1:]:
+                shapes = {"missing" if array is None else str(array.shape)}
+                if stacked is not None:
+                    shapes.add(str(stacked.shape[1:]))
+                raise ValueError(
+                    f"array {name!r} has different shapes across trials "
+                    f"({', '.join(sorted(shapes))}); "
+                    f"read it trial by trial with TaskReader.iterarray({name!r})"
+                )
+            if array.dtype != stacked.dtype:
+                stacked = stacked.astype(np.result_type(stacked.dtype, array.dtype))
+            stacked[index] = array
+        return np.empty((0,)) if stacked is None else stacked
 
     def stream(self, name):
         """The stream log ``streams/<name>.arrows`` as a ``pyarrow.Table``."""

@@ -5,6 +5,7 @@ import numpy as np
 from rigbook.storage.ids import validate_id
 
 _MIN_CAPACITY = 16
+_VALID_NAMES = set()  # array names already checked: trials reuse the same few
 
 
 class Array:
@@ -38,7 +39,12 @@ class Array:
 
     def clear(self):
         """Forget every stacked sample."""
-        self._buffer = None  # the samples, with the stack axis moved to the front
+        if getattr(self, "_buffer", None) is not None:
+            # Trials tend to repeat their length: start the next one at this size.
+            self._capacity_hint = self._length
+        else:
+            self._capacity_hint = _MIN_CAPACITY
+        self._buffer = None  # samples in place; the stack axis has spare capacity at its end
         self._length = 0
         self._axis = None
 
@@ -60,49 +66,61 @@ class Array:
         block = np.asarray(data)
         if block.ndim == 0:
             block = block.reshape(1)
-        if block.dtype.kind in "OUSV":
+        if block.dtype.kind not in "biufc":
             raise TypeError(f"Array holds numeric samples, got dtype {block.dtype}")
+        buffer = self._buffer
+        if buffer is None:
+            self._start(block)
+            return
+        axis = self._axis
+        shape = block.shape
+        if len(shape) != buffer.ndim or shape[:axis] != buffer.shape[:axis] or shape[axis + 1 :] != buffer.shape[axis + 1 :]:
+            raise ValueError(
+                f"cannot stack a block of shape {shape} onto samples of shape "
+                f"{self.data.shape} along axis {axis}"
+            )
+        start = self._length
+        end = start + shape[axis]
+        if end > buffer.shape[axis] or block.dtype != buffer.dtype:
+            buffer = self._grow(end, np.result_type(buffer.dtype, block.dtype))
+        buffer[self._index(start, end)] = block
+        self._length = end
+
+    def _start(self, block):
         axis = 0 if block.ndim == 1 else self.stack_axis
         if not -block.ndim <= axis < block.ndim:
             raise ValueError(
                 f"cannot stack a block of shape {block.shape} along axis {self.stack_axis}"
             )
-        axis %= block.ndim
-        moved = np.moveaxis(block, axis, 0)
-        if self._buffer is None:
-            capacity = max(_MIN_CAPACITY, moved.shape[0])
-            self._buffer = np.empty((capacity,) + moved.shape[1:], dtype=moved.dtype)
-            self._axis = axis
-        elif moved.shape[1:] != self._buffer.shape[1:] or block.ndim != len(self._shape()):
-            raise ValueError(
-                f"cannot stack a block of shape {block.shape} onto samples of shape "
-                f"{self._shape()} along axis {self._axis}"
-            )
-        needed = self._length + moved.shape[0]
-        dtype = np.result_type(self._buffer.dtype, moved.dtype)
-        if needed > self._buffer.shape[0] or dtype != self._buffer.dtype:
-            capacity = max(needed, 2 * self._buffer.shape[0])
-            grown = np.empty((capacity,) + self._buffer.shape[1:], dtype=dtype)
-            grown[: self._length] = self._buffer[: self._length]
-            self._buffer = grown
-        self._buffer[self._length : needed] = moved
-        self._length = needed
+        self._axis = axis % block.ndim
+        self._buffer = np.empty(block.shape, dtype=block.dtype)
+        self._length = 0
+        self._grow(max(self._capacity_hint, block.shape[self._axis]), block.dtype)
+        end = block.shape[self._axis]
+        self._buffer[self._index(0, end)] = block
+        self._length = end
 
-    def _shape(self):
-        shape = list(self._buffer.shape)
-        shape[0] = self._length
-        shape.insert(self._axis, shape.pop(0))
-        return tuple(shape)
+    def _index(self, start, end):
+        return (slice(None),) * self._axis + (slice(start, end),)
+
+    def _grow(self, needed, dtype):
+        old = self._buffer
+        shape = list(old.shape)
+        shape[self._axis] = max(needed, 2 * old.shape[self._axis])
+        grown = np.empty(shape, dtype=dtype)
+        grown[self._index(0, self._length)] = old[self._index(0, self._length)]
+        self._buffer = grown
+        return grown
 
     @property
     def data(self):
         """The stacked samples as one array, or None if nothing was stacked."""
         if self._buffer is None:
             return None
-        return np.moveaxis(self._buffer[: self._length], 0, self._axis)
+        return self._buffer[self._index(0, self._length)]
 
     def __repr__(self):
-        shape = None if self._buffer is None else self._shape()
+        shape = None if self._buffer is None else self.data.shape
         return f"Array(stack_axis={self.stack_axis}, shape={shape})"
 
 
@@ -136,7 +154,10 @@ class Trial:
         ValueError
             If ``name`` is not a valid ID (it becomes a file name).
         """
-        validate_id(name, "array name")
+        if name not in _VALID_NAMES:
+            validate_id(name, "array name")
+            if len(_VALID_NAMES) < 4096:
+                _VALID_NAMES.add(name)
         array = Array(stack_axis=stack_axis)
         self.arrays[name] = array
         return array

@@ -114,9 +114,10 @@ class TrialWriter:
         values = {}
         kinds = dict(self._kinds)
         for name, value in data.items():
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"trial attribute names must be non-empty strings, got {name!r}")
-            _check_encodable(name, f"trial attribute name {name!r}")
+            if name not in self._kinds:
+                if not isinstance(name, str) or not name:
+                    raise ValueError(f"trial attribute names must be non-empty strings, got {name!r}")
+                _check_encodable(name, f"trial attribute name {name!r}")
             value, kind = _normalize(name, value)
             values[name] = value
             kinds[name] = _merge_kind(kinds.get(name, "none"), kind)
@@ -166,21 +167,22 @@ class TrialWriter:
                 f.write("".join(lines).encode("utf-8"))
         self._close_fd()
         self._fd = os.open(self.filepath, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
         self._synced = SyncedFile(self._fd, str(self.filepath))
 
     def _append(self, text):
         payload = text.encode("utf-8")
-        before = os.fstat(self._fd).st_size
+        before = self._size
         try:
-            view = memoryview(payload)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            written = os.write(self._fd, payload)
+            while written < len(payload):
+                written += os.write(self._fd, payload[written:])
         except OSError:
             # Take back a partial row so the next append starts on a clean line.
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, before)
             raise
+        self._size = before + len(payload)
         self._synced.mark_dirty()
 
     def _close_fd(self):

@@ -252,3 +252,27 @@ def test_closed_task_refuses_writes(tmp_path):
     writer.close()
     with pytest.raises(ValueError, match="closed"):
         writer.write(make_trial(1))
+
+
+def test_trials_without_the_array_yield_none_and_block_stacking(tmp_path):
+    writer = TaskWriter(tmp_path / "task")
+    writer.write(Trial({"trial": 0}))  # no arrays at all
+    writer.write(make_trial(1))
+    writer.close()
+    reader = TaskReader(tmp_path / "task")
+    first, second = reader.iterarray("emg")
+    assert first is None
+    np.testing.assert_array_equal(second, expected_emg(1))
+    with pytest.raises(ValueError, match="missing.*iterarray"):
+        reader.array("emg")
+
+
+def test_array_of_mixed_dtypes_widens(tmp_path):
+    writer = TaskWriter(tmp_path / "task")
+    for data in (np.array([1, 2], dtype=np.int32), np.array([0.5, 1.5])):
+        trial = Trial({})
+        trial.arrays["v"] = data
+        writer.write(trial)
+    writer.close()
+    stacked = TaskReader(tmp_path / "task").array("v")
+    assert stacked.dtype == np.float64 and stacked.tolist() == [[1.0, 2.0], [0.5, 1.5]]
