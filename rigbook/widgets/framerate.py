@@ -2,6 +2,7 @@
 
 import logging
 import math
+import time
 
 from qtpy import QtCore, QtWidgets
 
@@ -108,36 +109,59 @@ class FramerateGauge(QtWidgets.QFrame):
         dropped = int(getattr(self.accumulator, "dropped", 0) or 0)
         flagged = int(getattr(self.accumulator, "flagged", 0) or 0)
         if math.isnan(rate):
-            self.rate_label.setText("– Hz")
+            self._set_text(self.rate_label, "– Hz")
             color = IDLE_COLOR
             below = False
         else:
-            self.rate_label.setText(f"{rate:,.1f} Hz")
+            self._set_text(self.rate_label, f"{rate:,.1f} Hz")
             below = goal is not None and rate < goal * (1 - self.tolerance)
             color = LOW_COLOR if below else OK_COLOR
-        self.goal_label.setText(f"goal {goal:,.1f} Hz" if goal else "no goal")
+        self._set_text(self.goal_label, f"goal {goal:,.1f} Hz" if goal else "no goal")
         drops = f"dropped {dropped:,}"
         if flagged:
             drops += f" · flagged {flagged:,}"
-        self.drop_label.setText(drops)
-        self.drop_label.setStyleSheet(f"color: {LOW_COLOR}" if dropped else "")
-        self.rate_label.setStyleSheet(f"color: {color}")
+        self._set_text(self.drop_label, drops)
+        # Style sheets re-polish the widget: only touch them when the state changes.
+        self._set_style(self.drop_label, f"color: {LOW_COLOR}" if dropped else "")
+        self._set_style(self.rate_label, f"color: {color}")
+        self._set_style(self.bar, f"QProgressBar::chunk {{ background: {color}; }}")
         fraction = 0 if (math.isnan(rate) or not goal) else min(rate / goal, 1.0)
-        self.bar.setValue(int(fraction * 1000) if goal else (0 if math.isnan(rate) else 1000))
-        self.bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
-        tip = f"{self.name}: measured {rate:.2f} Hz" + (f", goal {goal:.2f} Hz" if goal else "")
-        self.setToolTip(tip + f", {dropped} samples dropped, {flagged} flagged")
+        value = int(fraction * 1000) if goal else (0 if math.isnan(rate) else 1000)
+        if value != self.bar.value():
+            self.bar.setValue(value)
+        self._tip = (f"{self.name}: measured {rate:.2f} Hz" + (f", goal {goal:.2f} Hz" if goal else "")
+                     + f", {dropped} samples dropped, {flagged} flagged")
         if below != self._below:
             self._below = below
             self.below_goal_changed.emit(below)
 
 
+    @staticmethod
+    def _set_text(label, text):
+        if label.text() != text:
+            label.setText(text)
+
+    @staticmethod
+    def _set_style(widget, style):
+        if widget.styleSheet() != style:
+            widget.setStyleSheet(style)
+
+    def event(self, event):
+        if event.type() == QtCore.QEvent.ToolTip:
+            self.setToolTip(getattr(self, "_tip", ""))
+        return super().event(event)
+
+
 class FrameratePanel(QtWidgets.QWidget):
     """A row of :class:`FramerateGauge`, one per source."""
+
+    #: Gauges update at most this often: digits changing at 30 Hz cannot be read.
+    REFRESH_INTERVAL_S = 0.2
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.gauges = []
+        self._last_refresh = -math.inf
         self._layout = QtWidgets.QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
 
@@ -148,6 +172,10 @@ class FrameratePanel(QtWidgets.QWidget):
         self._layout.addWidget(gauge)
         return gauge
 
-    def refresh(self):
+    def refresh(self, force=False):
+        now = time.monotonic()
+        if not force and now - self._last_refresh < self.REFRESH_INTERVAL_S:
+            return
+        self._last_refresh = now
         for gauge in self.gauges:
             gauge.refresh()

@@ -8,7 +8,7 @@ from qtpy import QtCore, QtGui, QtWidgets
 logger = logging.getLogger(__name__)
 
 LEVELS = ("error", "warning", "info")
-_COLORS = {"error": "#ff6060", "warning": "#e0b040", "info": "#c0c0c0"}
+_COLORS = {"error": "#c01818", "warning": "#a05a00", "info": "#303030"}
 _LOG_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
 
 

@@ -6,10 +6,12 @@ timer; it never builds a DataFrame and never drains queues itself.
 """
 
 import logging
+import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy import QtCore, QtWidgets
+from qtpy import QtCore, QtGui, QtWidgets
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,52 @@ _COLORS = [
 
 # Fraction of a lane's height a normalized trace uses; the rest separates lanes.
 _LANE_FILL = 0.8
+
+
+class LinesItem(pg.GraphicsObject):
+    """All curves of one plot in one item: one polyline per channel, one paint call.
+
+    pyqtgraph's curve items recompute their bounds and rebuild paths per
+    curve on every update; for tens of channels refreshed at 30 Hz that
+    overhead dominates. Here the bounding rectangle is given and each line
+    is a QPolygonF filled straight from numpy.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._lines = []  # (pen, QPolygonF or QPainterPath)
+        self._rect = QtCore.QRectF()
+
+    def set_lines(self, lines, rect):
+        """``lines``: list of ``(pen, x, y)``; ``rect``: QRectF enclosing them."""
+        built = []
+        for pen, x, y in lines:
+            if x.size == 0:
+                continue
+            if np.isfinite(y).all():
+                poly = pg.functions.create_qpolygonf(x.size)
+                view = pg.functions.ndarray_from_qpolygonf(poly)
+                view[:, 0] = x
+                view[:, 1] = y
+                built.append((pen, poly))
+            else:  # flagged NaN samples: break the line there
+                built.append((pen, pg.functions.arrayToQPath(x, y, connect="finite")))
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = QtCore.QRectF(rect)
+        self._lines = built
+        self.update()
+
+    def boundingRect(self):
+        return self._rect
+
+    def paint(self, painter, *_):
+        for pen, shape in self._lines:
+            painter.setPen(pen)
+            if isinstance(shape, QtGui.QPolygonF):
+                painter.drawPolyline(shape)
+            else:
+                painter.drawPath(shape)
 
 
 def channel_names(accumulator):
@@ -81,8 +129,12 @@ class StreamPlot(QtWidgets.QWidget):
         super().__init__(parent)
         self.accumulator = accumulator
         self._title = title if title is not None else getattr(accumulator, "name", "") or "stream"
-        self._curves = {}
+        self._pens = {}
+        self._drawn = {}
+        self._lines_item = None
         self._lane_labels = []
+        self._lane_ranges = {}
+        self._labels_placed = False
         self._all_channels = []
         self._selected = []
 
@@ -98,6 +150,7 @@ class StreamPlot(QtWidgets.QWidget):
         self.window_spin.setSuffix(" s")
         self.window_spin.setToolTip(f"time window, {MIN_WINDOW_S:g} to {MAX_WINDOW_S:g} s")
         self.window_spin.setValue(min(max(float(window_s), MIN_WINDOW_S), MAX_WINDOW_S))
+        self.window_spin.valueChanged.connect(self._window_changed)
 
         self.mode_combo = QtWidgets.QComboBox()
         self.mode_combo.addItems([STACKED, OVERLAID])
@@ -127,11 +180,17 @@ class StreamPlot(QtWidgets.QWidget):
         self.plot_widget = pg.PlotWidget()
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=False, alpha=0.25)
-        self.plot_item.setLabel("bottom", "time since start", units="s")
+        self.plot_item.setLabel("bottom", "time before the newest sample (s)")
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.plot_item.hideButtons()
         self.plot_item.setMenuEnabled(False)
+        self.plot_item.disableAutoRange()
+        self.view_box = self.plot_item.getViewBox()
+        self.view_box.sigXRangeChanged.connect(self._view_range_changed)
         self.legend = None
+        self._snapshot = None  # (t_ref, {"t": relative times, channel: values}) last drawn
+        self._last_text_update = -math.inf
+        self._rendering = False
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -195,12 +254,22 @@ class StreamPlot(QtWidgets.QWidget):
         self.channels_changed.emit(self.selected_channels)
 
     def curve_data(self, channel):
-        """The (x, y) arrays currently shown for ``channel`` (for tests and screenshots)."""
-        curve = self._curves[channel]
-        return curve.xData, curve.yData
+        """The (x, y) arrays currently drawn for ``channel``.
+
+        x is seconds relative to the newest sample; y is the raw value
+        (overlaid) or its position in the channel's lane (stacked lanes).
+        """
+        if channel not in self._pens:
+            raise KeyError(f"{self._title}: channel {channel!r} is not plotted")
+        return self._drawn.get(channel, (np.empty(0), np.empty(0)))
+
+    @property
+    def newest_t(self):
+        """Accumulator time (s since its t0) of the newest sample drawn, or None."""
+        return None if self._snapshot is None else self._snapshot[0]
 
     def refresh(self):
-        """Redraw from the accumulator's newest samples (no-op while frozen or hidden)."""
+        """Take the newest window from the accumulator and redraw (no-op while frozen or hidden)."""
         if self.frozen or not self.isVisible():
             return
         if not self._all_channels:
@@ -212,20 +281,17 @@ class StreamPlot(QtWidgets.QWidget):
         if t is None or t.size == 0:
             self.info_label.setText("no data yet")
             return
-        stacked = self.mode == STACKED
-        n_lanes = len(self._selected)
-        for lane, name in enumerate(self._selected):
-            y = columns.get(name)
-            if y is None:
-                continue
-            if stacked:
-                y = self._normalize(y, lane, n_lanes)
-            self._curves[name].setData(t, y)
-        t_last = float(t[-1])
-        self.plot_item.setXRange(t_last - self.window_s, t_last, padding=0)
-        if not stacked:
-            self.plot_item.enableAutoRange(axis="y")
-        self.info_label.setText(f"{t.size} samples in view")
+        t_ref = float(t[-1])
+        snapshot = {"t": t - t_ref}
+        for name in self._selected:
+            if name in columns:
+                snapshot[name] = columns[name]
+        self._snapshot = (t_ref, snapshot)
+        self._render(-self.window_s, 0.0)
+        now = time.monotonic()
+        if now - self._last_text_update > 0.25:
+            self._last_text_update = now
+            self.info_label.setText(f"{t.size:,} samples in view · newest at t = {t_ref:,.2f} s")
 
     # -- internals ------------------------------------------------------------------
 
@@ -242,19 +308,87 @@ class StreamPlot(QtWidgets.QWidget):
                 columns[name] = values[:, index[name]]
         return columns
 
-    def _normalize(self, y, lane, n_lanes):
-        finite = y[np.isfinite(y)]
-        base = n_lanes - 1 - lane
-        if finite.size:
-            lo, hi = float(finite.min()), float(finite.max())
+    def _pixel_bins(self):
+        """Bins for decimation: one per two pixels, so about one drawn point per pixel."""
+        width = self.view_box.width() if self.view_box.width() > 0 else self.plot_widget.width()
+        return max(int(width) // 2, 50)
+
+    def _render(self, x0, x1):
+        """Draw the snapshot's samples with x in [x0, x1], peak-decimated to the pixel width."""
+        if self._snapshot is None or not self._selected:
+            return
+        _, snapshot = self._snapshot
+        x = snapshot["t"]
+        # clip to view: only the samples inside the visible range (plus one either side)
+        lo = max(int(np.searchsorted(x, x0, side="left")) - 1, 0)
+        hi = min(int(np.searchsorted(x, x1, side="right")) + 1, x.size)
+        names = [n for n in self._selected if n in snapshot]
+        if hi <= lo or not names:
+            return
+        values = np.vstack([snapshot[n][lo:hi] for n in names]).astype(np.float64, copy=False)
+        xs, values = peak_decimate(x[lo:hi], values, self._pixel_bins())
+        stacked = self.mode == STACKED
+        with np.errstate(invalid="ignore"):
+            finite_lo = np.fmin.reduce(values, axis=1)
+            finite_hi = np.fmax.reduce(values, axis=1)
+        lines = []
+        self._drawn = {}
+        self._rendering = True
+        try:
+            if stacked:
+                n_lanes = len(self._selected)
+                for name, y, vlo, vhi in zip(names, values, finite_lo, finite_hi):
+                    lane = self._selected.index(name)
+                    base = n_lanes - 1 - lane
+                    span = vhi - vlo
+                    if not np.isfinite(span) or span <= 0:
+                        y = np.where(np.isnan(y), np.nan, base + 0.5)
+                    else:
+                        y = (y - vlo) * (_LANE_FILL / span) + (base + (1 - _LANE_FILL) / 2)
+                    lines.append((self._pens[name], xs, y))
+                    self._drawn[name] = (xs, y)
+                    self._lane_ranges[name] = (vlo, vhi)
+                rect = QtCore.QRectF(float(xs[0]), 0.0, float(xs[-1] - xs[0]), float(max(n_lanes, 1)))
+                self._update_lane_labels(x0)
+            else:
+                for name, y in zip(names, values):
+                    lines.append((self._pens[name], xs, y))
+                    self._drawn[name] = (xs, y)
+                finite = np.isfinite(finite_lo) & np.isfinite(finite_hi)
+                ymin = float(finite_lo[finite].min()) if finite.any() else 0.0
+                ymax = float(finite_hi[finite].max()) if finite.any() else 1.0
+                rect = QtCore.QRectF(float(xs[0]), ymin, float(xs[-1] - xs[0]), ymax - ymin)
+                if not self.frozen:
+                    pad = (ymax - ymin) * 0.05 or 0.5
+                    self.view_box.setYRange(ymin - pad, ymax + pad, padding=0)
+            self._lines_item.set_lines(lines, rect)
+            if not self.frozen:
+                self.view_box.setXRange(x0, x1, padding=0)
+        finally:
+            self._rendering = False
+
+    def _update_lane_labels(self, x0):
+        now = time.monotonic()
+        if not self.frozen and now - self._last_text_update < 0.25 and self._labels_placed:
+            return
+        n = len(self._lane_labels)
+        for lane, (name, label) in enumerate(zip(self._selected, self._lane_labels)):
+            vlo, vhi = self._lane_ranges.get(name, (math.nan, math.nan))
+            label.setText(f"{_fmt(vlo)} … {_fmt(vhi)}" if np.isfinite([vlo, vhi]).all() else "")
+            label.setPos(x0, n - lane)
+        self._labels_placed = True
+
+    def _view_range_changed(self, *_):
+        # While frozen the user pans and zooms: redraw the frozen samples for the new range.
+        if self.frozen and not self._rendering:
+            (x0, x1), _ = self.view_box.viewRange()
+            self._render(x0, x1)
+
+    def _window_changed(self, _value):
+        if self.frozen:
+            self.view_box.setXRange(-self.window_s, 0, padding=0)
         else:
-            lo = hi = 0.0
-        span = hi - lo
-        label = self._lane_labels[lane]
-        label.setText(f"{_fmt(lo)} … {_fmt(hi)}")
-        if span <= 0:
-            return np.full(y.shape, base + 0.5)
-        return (y - lo) * (_LANE_FILL / span) + base + (1 - _LANE_FILL) / 2
+            self.refresh()
 
     def _sync_channels(self):
         names = channel_names(self.accumulator)
@@ -283,51 +417,95 @@ class StreamPlot(QtWidgets.QWidget):
         self.refresh()
 
     def _rebuild_curves(self, *_):
-        self.plot_item.clear()
+        for item in list(self._lane_labels):
+            self.plot_item.removeItem(item)
+        if self._lines_item is None:
+            self._lines_item = LinesItem()
+            self.plot_item.addItem(self._lines_item)
         if self.legend is not None:
-            self.legend.scene().removeItem(self.legend) if self.legend.scene() else None
+            if self.legend.scene() is not None:
+                self.legend.scene().removeItem(self.legend)
+            self.plot_item.legend = None
             self.legend = None
-        self._curves = {}
+        self._pens = {}
+        self._drawn = {}
         self._lane_labels = []
+        self._lane_ranges = {}
+        self._labels_placed = False
+        self._lines_item.set_lines([], QtCore.QRectF())
         stacked = self.mode == STACKED
         n = len(self._selected)
         if not stacked and n:
             self.legend = self.plot_item.addLegend(offset=(5, 5))
-        for lane, name in enumerate(self._selected):
+        for name in self._selected:
             color = _COLORS[self._all_channels.index(name) % len(_COLORS)]
-            curve = self.plot_item.plot(pen=pg.mkPen(color, width=1), name=None if stacked else name)
-            curve.setDownsampling(auto=True, method="peak")
-            curve.setClipToView(True)
-            self._curves[name] = curve
+            pen = pg.mkPen(color, width=1)
+            pen.setCosmetic(True)
+            self._pens[name] = pen
+            if self.legend is not None:
+                self.legend.addItem(pg.PlotDataItem(pen=pen), name)
             if stacked:
                 label = pg.TextItem("", color=(170, 170, 170), anchor=(0, 0))
-                label.setPos(0, 0)
                 self.plot_item.addItem(label, ignoreBounds=True)
                 self._lane_labels.append(label)
         axis = self.plot_item.getAxis("left")
         if stacked:
             axis.setTicks([[(n - 1 - i + 0.5, name) for i, name in enumerate(self._selected)], []])
-            self.plot_item.setYRange(0, max(n, 1), padding=0.02)
+            self.view_box.setYRange(0, max(n, 1), padding=0.02)
             self.plot_item.setLabel("left", "")
-            self.plot_item.getViewBox().sigXRangeChanged.connect(self._place_lane_labels)
         else:
             axis.setTicks(None)
             self.plot_item.setLabel("left", "value")
-        self._place_lane_labels()
-
-    def _place_lane_labels(self, *_):
-        if not self._lane_labels:
-            return
-        (x0, _x1), _ = self.plot_item.getViewBox().viewRange()
-        n = len(self._lane_labels)
-        for lane, label in enumerate(self._lane_labels):
-            label.setPos(x0, n - lane)
+        if self._snapshot is not None:
+            (x0, x1), _ = self.view_box.viewRange()
+            self._render(x0, x1) if self.frozen else self._render(-self.window_s, 0.0)
 
     def _set_frozen(self, frozen):
         self.plot_item.setMouseEnabled(x=frozen, y=frozen)
         self.freeze_button.setText("Frozen" if frozen else "Freeze")
+        if frozen and self._snapshot is not None:
+            # keep the frozen samples even if the accumulator trims or resets
+            t_ref, snapshot = self._snapshot
+            self._snapshot = (t_ref, {k: np.array(v, copy=True) for k, v in snapshot.items()})
         if not frozen:
             self.refresh()
+
+
+def peak_decimate(x, values, bins):
+    """Reduce ``values`` (channels x samples) to a min and a max per bin, for drawing.
+
+    With ``bins`` about the plot's width in pixels, every peak stays visible
+    while at most ``2 * bins`` points per channel are drawn. Samples are
+    returned unchanged when there are no more than ``2 * bins`` of them. NaN
+    is ignored inside a bin (a bin of only NaN stays NaN).
+
+    Returns
+    -------
+    x, values : numpy.ndarray
+        Decimated times (each bin's first and last time) and values.
+    """
+    n = x.size
+    if n <= 2 * bins:
+        return x, values
+    per = n // bins
+    m = per * bins
+    start = n - m  # keep the newest samples aligned; at most per-1 oldest ones are left out
+    shaped = values[:, start:].reshape(values.shape[0], bins, per)
+    out = np.empty((values.shape[0], 2 * bins))
+    low = out[:, 0::2]
+    high = out[:, 1::2]
+    # numpy reduces short inner axes slowly; folding the bins' samples one by one is ~15x faster.
+    low[...] = shaped[..., 0]
+    high[...] = shaped[..., 0]
+    with np.errstate(invalid="ignore"):
+        for j in range(1, per):
+            np.fmin(low, shaped[..., j], out=low)
+            np.fmax(high, shaped[..., j], out=high)
+    xs = np.empty(2 * bins)
+    xt = x[start:].reshape(bins, per)
+    xs[0::2] = xt[:, 0]
+    xs[1::2] = xt[:, -1]
+    return xs, out
 
 
 def _fmt(value):

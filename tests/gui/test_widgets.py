@@ -35,13 +35,16 @@ def fed_accumulator(qtbot):
 def test_stream_plot_shows_exactly_the_window_of_monitored_channels(qtbot, fed_accumulator):
     plot = StreamPlot(fed_accumulator, window_s=1.0, mode=OVERLAID)
     qtbot.addWidget(plot)
+    plot.resize(1200, 400)
     plot.show()
     assert plot.selected_channels == ["a", "b"]
     plot.refresh()
     x, y = plot.curve_data("a")
     t_all = fed_accumulator.t
     expected = t_all[t_all > t_all[-1] - 1.0]
-    np.testing.assert_array_equal(x, expected)
+    # 1000 samples fit in the plot's width: all drawn, x relative to the newest sample
+    np.testing.assert_array_equal(x, expected - t_all[-1])
+    assert plot.newest_t == t_all[-1]
     # overlaid curves show raw values
     np.testing.assert_array_equal(y, fed_accumulator.column("a")[-expected.size:])
     plot.set_window(0.1)
@@ -92,7 +95,30 @@ def test_frozen_plot_stops_scrolling(qtbot, fed_accumulator):
     plot.refresh()
     np.testing.assert_array_equal(plot.curve_data("a")[0], before)
     plot.set_frozen(False)  # unfreezing refreshes at once
-    assert plot.curve_data("a")[0][-1] == pytest.approx(fed_accumulator.t[-1])
+    assert plot.newest_t == pytest.approx(fed_accumulator.t[-1])
+
+
+def test_long_windows_are_peak_decimated_keeping_every_peak(qtbot, fed_accumulator):
+    from rigbook.widgets.stream_plot import peak_decimate
+
+    x = np.arange(10_000) / 1000.0
+    y = np.zeros((1, x.size))
+    y[0, 1234] = 5.0  # one-sample spike
+    y[0, 8000] = -3.0
+    y[0, 4000] = np.nan  # a flagged sample does not hide its bin
+    xs, ys = peak_decimate(x, y, bins=100)
+    assert xs.size == ys.shape[1] == 200
+    assert ys.max() == 5.0 and ys.min() == -3.0
+    assert np.isfinite(ys).all()
+    plot = StreamPlot(fed_accumulator, window_s=3.0, mode=OVERLAID)
+    qtbot.addWidget(plot)
+    plot.resize(900, 300)
+    plot.show()
+    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < 1000)
+    plot.refresh()
+    drawn = plot.curve_data("a")[1]
+    assert drawn.size <= 2 * plot.view_box.width() < 3000
+    assert drawn.max() == fed_accumulator.column("a").max()
 
 
 def test_gauge_is_red_below_goal_and_counts_drops(qtbot):

@@ -1,0 +1,214 @@
+"""GUI cost: share of one core the GUI thread uses for 10 streams x 1 kHz x 10 fields.
+
+Rigbook: the real ExperimentController and MainWindow with a rig of 10
+synthetic sources (each its own process, blocks of samples through a
+NamedTupleQueue), drain timer 15 ms, plot timer 30 Hz, every plot showing
+all 10 fields over a 5 s window, offscreen.
+
+Naive baseline, same run, same window size and plot widgets: stytra's way:
+single namedtuples through a multiprocessing queue into a Python list, and a
+pandas DataFrame rebuilt from that list at every plot frame.
+
+Figure: GUI-thread CPU seconds (time.thread_time) per wall second over a
+fixed interval, median of the repeats. Prints one JSON line.
+
+    .venv/bin/python bench/gui.py [--seconds 5] [--repeats 3]
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import queue as queue_module
+import statistics
+import sys
+import time
+from collections import namedtuple
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+
+N_STREAMS = 10
+N_FIELDS = 10
+RATE = 1000.0
+WINDOW_S = 5.0
+BUDGET = 0.15
+FIELDS = [f"ch{i}" for i in range(N_FIELDS)]
+Sample = namedtuple("Sample", FIELDS)
+
+
+def naive_source(queue, stop_event, rate=RATE, seed=0):
+    """The baseline's producer: one namedtuple per sample, as stytra's trackers send."""
+    rng = np.random.default_rng(seed)
+    start = time.monotonic()
+    sent = 0
+    while not stop_event.is_set():
+        due = int((time.monotonic() - start) * rate)
+        for i in range(sent, due):
+            t = start + i / rate
+            queue.put((t, Sample(*(np.sin(t * (k + 1)) + rng.normal(0, 0.1) for k in range(N_FIELDS)))))
+        sent = due
+        stop_event.wait(0.01)
+
+
+class NaiveAccumulator:
+    """The baseline: a list of namedtuples and a DataFrame rebuilt per frame (stytra's accumulator)."""
+
+    def __init__(self, queue, name, max_history):
+        self.queue = queue
+        self.name = name
+        self.stored = []
+        self.max_history = max_history
+        self.columns = ["t", *FIELDS]
+        self.monitored_headers = FIELDS
+
+    def update_list(self):
+        while True:
+            try:
+                t, sample = self.queue.get_nowait()
+            except queue_module.Empty:
+                break
+            self.stored.append((t, *sample))
+        if len(self.stored) > 1.5 * self.max_history:
+            self.stored = self.stored[-self.max_history:]
+
+    def get_last_t(self, seconds):
+        import pandas as pd
+
+        frame = pd.DataFrame(self.stored, columns=self.columns)
+        if frame.empty:
+            return np.empty((0, len(self.columns)))
+        last = frame["t"].iloc[-1]
+        return frame[frame["t"] > last - seconds].to_numpy()
+
+
+def _wall_share(app, seconds, warmup):
+    """GUI-thread CPU per wall second over ``seconds`` after ``warmup``."""
+    from qtpy import QtCore
+
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(int(warmup * 1000), loop.quit)
+    loop.exec_()
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
+    QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_()
+    return (time.thread_time() - cpu0) / (time.perf_counter() - wall0)
+
+
+def measure_rigbook(app, seconds, warmup):
+    from rigbook.app.controller import ExperimentController
+    from rigbook.app.main_window import MainWindow
+    from rigbook.app.rig import Rig, Source
+    from rigbook.app.sources import synthetic_stream
+
+    rig = Rig(
+        name="bench rig",
+        sources=[
+            Source(name=f"stream{i}", target=synthetic_stream,
+                   options=dict(rate=RATE, n_fields=N_FIELDS, seed=i), goal_rate=RATE,
+                   monitored_headers=FIELDS)
+            for i in range(N_STREAMS)
+        ],
+    )
+    controller = ExperimentController(rig)
+    window = MainWindow(controller)
+    window.resize(1600, 1200)
+    window.show()
+    for plot in window.plots:
+        plot.set_window(WINDOW_S)
+    try:
+        share = _wall_share(app, seconds, warmup)
+        received = sum(acc.n_received for acc in controller.accumulators.values())
+        dropped = sum(acc.dropped for acc in controller.accumulators.values())
+        curves = sum(len(p.selected_channels) for p in window.plots)
+    finally:
+        controller.shutdown()
+        window.close()
+        window.deleteLater()
+    return share, received, dropped, curves
+
+
+def measure_naive(app, seconds, warmup):
+    from qtpy import QtCore, QtWidgets
+
+    from rigbook.widgets.stream_plot import StreamPlot
+
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    queues = [context.Queue() for _ in range(N_STREAMS)]
+    processes = [context.Process(target=naive_source, args=(q, stop), kwargs=dict(seed=i), daemon=True)
+                 for i, q in enumerate(queues)]
+    for p in processes:
+        p.start()
+    accumulators = [NaiveAccumulator(q, f"stream{i}", int(WINDOW_S * RATE * 1.2)) for i, q in enumerate(queues)]
+    window = QtWidgets.QWidget()
+    layout = QtWidgets.QVBoxLayout(window)
+    plots = []
+    for acc in accumulators:
+        plot = StreamPlot(acc, window_s=WINDOW_S)
+        plots.append(plot)
+        layout.addWidget(plot)
+    window.resize(1600, 1200)
+    window.show()
+    drain = QtCore.QTimer()
+    drain.setInterval(15)
+    drain.timeout.connect(lambda: [a.update_list() for a in accumulators])
+    draw = QtCore.QTimer()
+    draw.setInterval(33)
+    draw.timeout.connect(lambda: [p.refresh() for p in plots])
+    drain.start()
+    draw.start()
+    try:
+        share = _wall_share(app, seconds, warmup)
+    finally:
+        drain.stop()
+        draw.stop()
+        stop.set()
+        for p in processes:
+            p.join(3)
+            if p.is_alive():
+                p.terminate()
+        window.close()
+        window.deleteLater()
+    return share
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("RIGBOOK_CONFIG_DIR", os.path.join(os.path.dirname(__file__), ".bench-config"))
+    from rigbook.app.application import make_application
+
+    app = make_application()
+    ours, naive = [], []
+    received = dropped = curves = 0
+    for _ in range(args.repeats):
+        share, received, dropped, curves = measure_rigbook(app, args.seconds, args.warmup)
+        ours.append(share)
+        naive.append(measure_naive(app, args.seconds, args.warmup))
+    result = {
+        "bench": "gui",
+        "what": f"GUI-thread CPU share, {N_STREAMS} streams x {RATE:g} Hz x {N_FIELDS} fields, "
+                f"drain 15 ms + plots 30 Hz ({curves} curves, {WINDOW_S:g} s window), offscreen",
+        "rigbook_gui_cpu_share": round(statistics.median(ours), 4),
+        "naive_gui_cpu_share": round(statistics.median(naive), 4),
+        "ratio_naive_over_rigbook": round(statistics.median(naive) / statistics.median(ours), 2),
+        "budget": BUDGET,
+        "within_budget": statistics.median(ours) <= BUDGET,
+        "samples_received_last_run": received,
+        "dropped_last_run": dropped,
+        "runs": {"rigbook": [round(x, 4) for x in ours], "naive": [round(x, 4) for x in naive]},
+        "seconds_per_run": args.seconds,
+        "cores": os.cpu_count(),
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

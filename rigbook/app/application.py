@@ -1,0 +1,54 @@
+"""Start the Qt application with a rig and show the main window."""
+
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def make_application(argv=None):
+    """The QApplication (created once), with Rigbook's style."""
+    from qtpy import QtWidgets
+    import pyqtgraph as pg
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(list(argv if argv is not None else sys.argv[:1]))
+        app.setApplicationName("Rigbook")
+        app.setStyle("Fusion")
+        pg.setConfigOptions(antialias=False, background="#101418", foreground="#c8c8c8")
+    return app
+
+
+def open_window(rig, instance_number=-1, **controller_options):
+    """Build the controller and the main window for ``rig`` (shown), return the window."""
+    from rigbook.app.controller import ExperimentController
+    from rigbook.app.main_window import MainWindow
+
+    make_application()
+    controller = ExperimentController(rig, instance_number=instance_number, **controller_options)
+    window = MainWindow(controller)
+    window.show()
+    return window
+
+
+def run_app(rig=None, instance_number=-1):
+    """Open the window for ``rig`` (default: the demo rig) and run until it is closed.
+
+    Use it from your own rig script::
+
+        from rigbook.app import Rig, Source, run_app
+
+        if __name__ == "__main__":
+            run_app(Rig(name="my rig", sources=[Source("camera", my_camera_source)]))
+
+    Returns the application's exit code.
+    """
+    if rig is None:
+        from rigbook.app.demo import demo_rig
+
+        rig = demo_rig()
+    app = make_application()
+    window = open_window(rig, instance_number=instance_number)
+    app.aboutToQuit.connect(window.controller.shutdown)
+    return app.exec_()

@@ -1,0 +1,83 @@
+"""The built-in demo rig: a simulated larva tracker, a camera, gratings, a swim-vigor estimator.
+
+No hardware is needed: every source is simulated in its own process, so the
+demo exercises exactly the path a real rig uses.
+"""
+
+from rigbook.app.estimator import SwimVigorEstimator
+from rigbook.app.protocol import GratingsProtocol
+from rigbook.app.rig import Rig, Source
+from rigbook.app.sources import simulated_camera, simulated_tracker
+from rigbook.collectors.params import Param, Parametrized
+
+#: Default sampling rate of the simulated tracker, in Hz.
+TRACKER_RATE = 500.0
+#: Goal frame rate of the simulated camera, in frames per second.
+CAMERA_FPS = 100.0
+
+
+def general_metadata(tree):
+    """Who ran the experiment where: ``general/experiment``."""
+    return Parametrized(
+        name="general/experiment",
+        tree=tree,
+        params=dict(
+            experimenter=Param("", desc="who runs the session"),
+            setup=Param("demo rig", desc="name of the setup"),
+            notes=Param("", desc="free-text notes for this session"),
+        ),
+    )
+
+
+def animal_metadata(tree):
+    """The animal: ``animal/fish``."""
+    return Parametrized(
+        name="animal/fish",
+        tree=tree,
+        params=dict(
+            species=Param("Danio rerio"),
+            genotype=Param("wild type", desc="line or genotype"),
+            age=Param(7, limits=[0, 3650], unit="dpf", desc="age in days post fertilization"),
+            sex=Param("unknown", limits=["unknown", "female", "male"]),
+            comments=Param(""),
+        ),
+    )
+
+
+def demo_rig(tracker_rate=TRACKER_RATE, camera_fps=CAMERA_FPS, seed=None):
+    """The demo rig.
+
+    Parameters
+    ----------
+    tracker_rate : float
+        Samples per second of the simulated tracker (tail angle, x, y, heading).
+    camera_fps : float
+        Goal frame rate of the simulated camera.
+    seed : int, optional
+        Seed of the simulations, for repeatable data.
+    """
+    return Rig(
+        name="demo rig",
+        sources=[
+            Source(
+                name="tracker",
+                target=simulated_tracker,
+                options=dict(rate=float(tracker_rate), seed=seed),
+                goal_rate=float(tracker_rate),
+                monitored_headers=["tail_angle", "x", "y", "heading"],
+                category="behavior",
+            ),
+            Source(
+                name="camera",
+                target=simulated_camera,
+                options=dict(goal_fps=float(camera_fps), seed=None if seed is None else seed + 1),
+                kind="framerate",
+                goal_rate=float(camera_fps),
+                category="camera",
+                plot=False,
+            ),
+        ],
+        protocols={"gratings": GratingsProtocol},
+        estimators=[lambda accumulators: SwimVigorEstimator(accumulators, source="tracker")],
+        metadata=[general_metadata, animal_metadata],
+    )
