@@ -25,7 +25,6 @@ process can leave at most a torn last row, which readers drop.
 """
 
 import contextlib
-import errno
 import json
 import logging
 import math
@@ -419,7 +418,3 @@ def _convert(column, kind, name, csv_path):
         return result
     raise ValueError(f"{csv_path}: unknown type {kind!r} recorded for column {name!r}")
 
-
-def disk_full(error):
-    """Whether ``error`` means the disk is full."""
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

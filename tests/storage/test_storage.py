@@ -169,3 +169,26 @@ def test_zip_never_follows_links_out_of_the_tree(tmp_path):
 def test_zip_of_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError):
         storage_to_zip(tmp_path / "nope")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rigbook.storage.ids import is_valid_id  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=140))
+def test_any_task_id_is_created_exactly_when_valid(tmp_path_factory, name):
+    root = tmp_path_factory.mktemp("ids")
+    storage = Storage(root / "data")
+    storage.subject_id = "s"
+    if is_valid_id(name):
+        storage.create_task(name).close()
+        assert list(storage.task_ids) == [name]
+    else:
+        with pytest.raises(ValueError) as info:
+            storage.create_task(name)
+        assert repr(name)[:40] in str(info.value) or "task ID" in str(info.value)
+        assert os.listdir(root / "data" / "s") == []
+    assert sorted(os.listdir(root)) == ["data"]
