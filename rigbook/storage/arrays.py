@@ -31,6 +31,7 @@ import numpy as np
 
 from rigbook.storage.atomic import atomic_path
 from rigbook.storage.durability import SyncedFile
+from rigbook.storage.hdf5 import open_for_reading
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ def iter_trial_arrays(task_root, name, n_trials):
         return
     if not path.exists():
         raise FileNotFoundError(f"no array {name!r} in {task_root}: {path} does not exist")
-    with h5py.File(path, "r", locking=False) as f:
+    with open_for_reading(path) as f:
         file_id = f.id
         for index in range(n_trials):
             try:

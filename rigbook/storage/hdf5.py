@@ -73,10 +73,29 @@ def read_hdf5(filepath, dataset="data"):
 
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"no HDF5 file {filepath}")
-    with h5py.File(filepath, "r", locking=False) as f:
+    with open_for_reading(filepath) as f:
         node = f.get(dataset)
         if not isinstance(node, h5py.Dataset):
             raise KeyError(f"{filepath} has no dataset {dataset!r}")
         if h5py.check_string_dtype(node.dtype) is not None:
             return node.asstr()[()]
         return node[()]
+
+
+def open_for_reading(filepath):
+    """Open an HDF5 file read-only, even while a writer has it open.
+
+    A file open for writing in this process must be reopened with the same
+    locking setting as the writer; one open in another process is locked
+    against readers unless locking is skipped. Try the first, then the
+    second.
+    """
+    import h5py
+
+    try:
+        return h5py.File(filepath, "r")
+    except OSError as first_error:
+        try:
+            return h5py.File(filepath, "r", locking=False)
+        except OSError:
+            raise first_error from None

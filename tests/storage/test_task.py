@@ -276,3 +276,26 @@ def test_array_of_mixed_dtypes_widens(tmp_path):
     writer.close()
     stacked = TaskReader(tmp_path / "task").array("v")
     assert stacked.dtype == np.float64 and stacked.tolist() == [[1.0, 2.0], [0.5, 1.5]]
+
+
+def test_read_hdf5_works_while_the_writer_has_the_file_open(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    writer = write_task(tmp_path / "task", 2)
+    writer._arrays["emg"]._file.flush()  # what the once-a-second flush does
+    path = tmp_path / "task" / "emg.hdf5"
+    np.testing.assert_array_equal(read_hdf5(path, "1"), expected_emg(1))
+    repo = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys; from rigbook.storage import read_hdf5; "
+        f"print(read_hdf5(sys.argv[1], '1').sum())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(repo)), timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == expected_emg(1).sum()
+    writer.close()
