@@ -1,6 +1,5 @@
 """One task session on disk: writing it while it runs, reading it afterwards."""
 
-import atexit
 import logging
 import pickle as _pickle
 import weakref
@@ -28,8 +27,6 @@ logger = logging.getLogger(__name__)
 TRIALS_FILE = "trials.csv"
 STREAMS_FOLDER = "streams"
 
-_OPEN_TASKS = weakref.WeakSet()
-
 
 class TaskWriter:
     """The interface for storing one task's data while it runs.
@@ -55,7 +52,11 @@ class TaskWriter:
         self._arrays = {}
         self._streams = []
         self._closed = False
-        _OPEN_TASKS.add(self)
+        # Closes the files when the writer is dropped or the interpreter exits,
+        # holding the files rather than the writer so that it can be dropped.
+        self._finalizer = weakref.finalize(
+            self, _close_files, self.root, self._arrays, self._streams, self.trials
+        )
 
     def write(self, trial):
         """Write a trial: its attributes as one row, each array as one dataset.
@@ -142,17 +143,7 @@ class TaskWriter:
         if self._closed:
             return
         self._closed = True
-        _OPEN_TASKS.discard(self)
-        errors = []
-        for closer in [w.close for w in self._arrays.values()] + [
-            s.close for s in self._streams
-        ] + [self.trials.close]:
-            try:
-                closer()
-            except Exception as error:  # noqa: BLE001 - close the rest, then raise the first
-                errors.append(error)
-        if errors:
-            raise errors[0]
+        self._finalizer()
 
     def _check_open(self):
         if self._closed:
@@ -168,13 +159,16 @@ class TaskWriter:
         return f"TaskWriter({str(self.root)!r}, {len(self.trials)} trials)"
 
 
-@atexit.register
-def _close_open_tasks():
-    for task in list(_OPEN_TASKS):
+def _close_files(root, arrays, streams, trials):
+    errors = []
+    for closer in [w.close for w in arrays.values()] + [s.close for s in streams] + [trials.close]:
         try:
-            task.close()
-        except Exception as error:  # noqa: BLE001 - interpreter exit: log and go on
-            logger.error("closing task %s at exit failed: %s", task.root, error)
+            closer()
+        except Exception as error:  # noqa: BLE001 - close the rest, then raise the first
+            logger.error("closing a file of task %s failed: %s", root, error)
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 class TaskReader:

@@ -43,8 +43,9 @@ def storage_to_zip(path, outfile=None):
     if not root.is_dir():
         raise FileNotFoundError(f"no storage folder {root}")
     real_root = root.resolve()
+    given_root = Path(os.path.abspath(root))  # the name the user knows, even through a link
     if outfile is None:
-        outfile = real_root.parent / (real_root.name + ".zip")
+        outfile = given_root.parent / (given_root.name + ".zip")
     outfile = Path(outfile)
     real_out = outfile.parent.resolve() / outfile.name
     if real_out == real_root or real_root in real_out.parents:
@@ -52,7 +53,7 @@ def storage_to_zip(path, outfile=None):
             f"the archive {outfile} would be inside the tree it archives ({root}); "
             "write it outside the storage root"
         )
-    top = real_root.name
+    top = given_root.name
     with atomic_path(real_out) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             for folder, dirnames, filenames in os.walk(real_root, followlinks=False):

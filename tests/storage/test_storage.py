@@ -192,3 +192,15 @@ def test_any_task_id_is_created_exactly_when_valid(tmp_path_factory, name):
         assert repr(name)[:40] in str(info.value) or "task ID" in str(info.value)
         assert os.listdir(root / "data" / "s") == []
     assert sorted(os.listdir(root)) == ["data"]
+
+
+def test_zip_of_a_linked_root_is_named_after_the_link(tmp_path):
+    real = tmp_path / "store" / "real_data"
+    build_tree(real)
+    os.symlink(real, tmp_path / "data")
+    outfile = storage_to_zip(tmp_path / "data")
+    assert outfile == str(tmp_path / "data.zip")
+    with zipfile.ZipFile(outfile) as archive:
+        assert "data/s1/task/trials.csv" in archive.namelist()
+    with pytest.raises(ValueError, match="inside"):
+        storage_to_zip(tmp_path / "data", real / "x.zip")  # inside through the link

@@ -299,3 +299,35 @@ def test_read_hdf5_works_while_the_writer_has_the_file_open(tmp_path):
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == expected_emg(1).sum()
     writer.close()
+
+
+def test_a_dropped_writer_still_finishes_its_files(tmp_path):
+    import gc
+
+    writer = write_task(tmp_path / "task", 2)
+    del writer
+    gc.collect()
+    assert not list((tmp_path / "task").glob(".*.journal"))  # HDF5 complete, journal dropped
+    with h5py.File(tmp_path / "task" / "emg.hdf5", "r") as f:
+        np.testing.assert_array_equal(f["1"][()], expected_emg(1))
+
+
+def test_writer_left_open_at_exit_is_finished(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, numpy as np; from rigbook.storage import TaskWriter, Trial\n"
+        "w = TaskWriter(sys.argv[1])\n"
+        "t = Trial({'trial': 0}); t.add_array('emg').stack(np.ones((2, 3)))\n"
+        "w.write(t)\n"  # no close: the interpreter exit must finish the files
+    )
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "task")],
+        check=True, env=dict(os.environ, PYTHONPATH=str(repo)), timeout=60,
+    )
+    assert not list((tmp_path / "task").glob(".*.journal"))
+    with h5py.File(tmp_path / "task" / "emg.hdf5", "r") as f:
+        assert f["0"][()].tolist() == [[1.0] * 3] * 2
