@@ -17,6 +17,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 from qtpy import QtCore
 
 from rigbook.app.background import StepsJob
@@ -291,8 +292,7 @@ class ExperimentController(QtCore.QObject):
     # -- drain ------------------------------------------------------------------------------------
     def drain(self):
         """One drain tick: accumulators, estimators, protocol, trials, source health."""
-        for acc in self.accumulators.values():
-            acc.update_list()
+        self._drain_accumulators()
         t_mono = time.monotonic()
         t = t_mono - self.t0
         estimates = {}
@@ -314,6 +314,10 @@ class ExperimentController(QtCore.QObject):
         if t - self._last_source_check > SOURCE_CHECK_INTERVAL_S:
             self._last_source_check = t
             self._check_sources()
+
+    def _drain_accumulators(self):
+        for acc in self.accumulators.values():
+            acc.update_list()
 
     def _check_sources(self):
         for process in self._processes:
@@ -339,7 +343,9 @@ class ExperimentController(QtCore.QObject):
         subject_id = validate_id(subject_id if subject_id is not None else p.subject_id, "subject")
         task_id = validate_id(task_id if task_id is not None else p.task_id, "task")
         protocol = protocol if protocol is not None else p.protocol
-        if protocol not in self.protocols:
+        if not self.protocols:
+            protocol = ""  # a rig without protocols records until it is stopped
+        elif protocol not in self.protocols:
             raise ValueError(f"unknown protocol {protocol!r}; protocols are {', '.join(self.protocols)}")
         formats = list(formats) if formats is not None else [f for f in p.formats.split(",") if f]
         for fmt in formats:
@@ -359,11 +365,12 @@ class ExperimentController(QtCore.QObject):
         self._task_writer = task_writer
         self.task_folder = Path(task_writer.root)
         self.collector.new_session(t0=self.t0)
-        self.protocol = self.protocols[protocol]
+        self.protocol = self.protocols.get(protocol)
         self.recording = True
         streams = dict(self.accumulators)
         streams.update(self.estimator_logs)
-        streams[self.dynamic_logs[protocol].name] = self.dynamic_logs[protocol]
+        if self.protocol is not None:
+            streams[self.dynamic_logs[protocol].name] = self.dynamic_logs[protocol]
         self._recorded = streams
         for acc in streams.values():
             # The session starts now: what the live view held before is not part of it.
@@ -373,9 +380,10 @@ class ExperimentController(QtCore.QObject):
         self._record_started = time.monotonic()
         self._record_start_t = self.now
         self._record_start_wall = datetime.datetime.now().astimezone()
-        self.protocol.start(self._record_start_t)
+        if self.protocol is not None:
+            self.protocol.start(self._record_start_t)
         self.record_timer.start()
-        self._post("info", f"recording {protocol} into {self.task_folder}")
+        self._post("info", f"recording {protocol or 'without a protocol'} into {self.task_folder}")
         self.recording_changed.emit(True)
         return self.task_folder
 
@@ -391,9 +399,12 @@ class ExperimentController(QtCore.QObject):
         trial = storage.Trial(attrs)
         tracker = self._trial_source()
         if tracker is not None:
+            # The samples of the repetition, rows t then the fields (channels x samples).
             data = tracker.get_last_t(max(self.now - attrs["t_start"], 0.0))
-            trial.add_array(tracker.name, stack_axis=1)
-            trial.arrays[tracker.name].stack(data.T)
+            data = data[(data[:, 0] >= attrs["t_start"]) & (data[:, 0] < attrs["t_end"])]
+            name = f"trial_{tracker.name}"
+            trial.add_array(name, stack_axis=1)
+            trial.arrays[name].stack(np.ascontiguousarray(data.T))
         try:
             self._task_writer.write(trial)
         except (OSError, ValueError) as error:
@@ -413,7 +424,7 @@ class ExperimentController(QtCore.QObject):
         if not self.recording:
             return
         t_stop = self.now
-        self.drain()  # collect what the sources sent until now
+        self._drain_accumulators()  # collect what the sources sent until now
         if self.protocol is not None:
             for attrs in self.protocol.completed_trials(t_stop):
                 self._write_trial(attrs)
@@ -452,7 +463,8 @@ class ExperimentController(QtCore.QObject):
         c.add_static_data(self.rig.name, "general/rig")
         c.add_static_data(session["subject_id"], "general/subject_id")
         c.add_static_data(session["task_id"], "general/task_id")
-        c.add_static_data(session["protocol"], "stimulus/protocol_name")
+        if session["protocol"]:
+            c.add_static_data(session["protocol"], "stimulus/protocol_name")
         c.add_static_data(session["started"], "general/recording_started")
         c.add_static_data(round(session["duration"], 3), "general/recording_duration_s")
         c.add_static_data(session["t_start"], "general/recording_t_start")

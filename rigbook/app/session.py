@@ -55,6 +55,10 @@ def _export(source, target, fmt):
     def run():
         if not source.exists():
             raise FileNotFoundError(f"stream log {source} was never written (no samples received)")
+        written = storage.tables.format_path(target, fmt)
+        if written.exists():
+            # Only this session wrote into its new folder: a file there is data (a trial array...).
+            raise FileExistsError(f"{written} already exists; the export of {source.name} would replace it")
         return storage.export_stream(source, fmt, outfile=target)
     return run
 
