@@ -1,0 +1,376 @@
+"""Group nodes and natural naming: ``traj.parameters.group.x``, ``traj.x``, ``traj['x']``.
+
+The root (the trajectory) keeps two indexes so searches stay fast with
+thousands of runs: ``_flat`` maps full names to nodes, ``_nn_index`` maps a
+node name to ``{run_branch: {full_name: node}}``; a shortcut search only
+looks at the run branches that may be visited (the trajectory's own, the
+current run's, and run names spelled out in the searched name).
+"""
+
+import logging
+
+from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.errors import NotUniqueNodeError
+from rigbook.trajectory.node import RUN_NAME_PATTERN, NNTreeNode
+
+logger = logging.getLogger(__name__)
+
+_ATTRIBUTE_PREFIXES = ("_", "v_", "f_")
+
+
+class NodeSet:
+    """Several groups natural naming could mean (``traj.run_00000001`` below results and derived parameters).
+
+    Further attribute access searches all of them and must find exactly one node.
+    """
+
+    def __init__(self, root, nodes):
+        self._root = root
+        self._nodes = nodes
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._root._nn_resolve(self._nodes, name, natural=True)
+
+    def __getitem__(self, name):
+        return self._root._nn_resolve(self._nodes, str(name), natural=True)
+
+    def __repr__(self):
+        return f"<NodeSet {[n.v_full_name for n in self._nodes]}>"
+
+
+class NNGroupNode(NNTreeNode):
+    """A group of the tree; children are reached by natural naming."""
+
+    _branch_kind = None
+
+    def __init__(self, full_name="", comment="", root=None):
+        super().__init__(full_name, comment)
+        d = self.__dict__
+        d["_children"] = {}
+        d["_links"] = {}
+        d["_root"] = root
+
+    # natural naming ---------------------------------------------------------------
+    def __getattr__(self, name):
+        if name.startswith("__") or name.startswith(_ATTRIBUTE_PREFIXES):
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        d = self.__dict__
+        children = d.get("_children")
+        if children is None:
+            raise AttributeError(name)
+        root = d["_root"]
+        child = children.get(name)
+        if child is not None and not child._is_leaf:
+            return child
+        return root._nn_resolve([self], name, natural=True)
+
+    def __getitem__(self, name):
+        if isinstance(name, int):
+            name = self._root.f_idx_to_run(name)
+        return self._root._nn_resolve([self], name, natural=True)
+
+    def __setattr__(self, name, value):
+        if name.startswith(_ATTRIBUTE_PREFIXES) or name in type(self).__dict__ or hasattr(type(self), name):
+            object.__setattr__(self, name, value)
+        elif isinstance(value, NNTreeNode):
+            self.f_add_link(name, value)
+        else:
+            item = self.f_get(name, shortcuts=self._root.v_shortcuts)
+            if not item._is_leaf:
+                raise AttributeError(f"{item.v_full_name!r} is a group; only leaves take values")
+            item.f_set(value)
+
+    def __delattr__(self, name):
+        if name in self._children or name in self._links:
+            self.f_remove_child(name, recursive=True)
+        else:
+            object.__delattr__(self, name)
+
+    def __contains__(self, item):
+        return self.f_contains(item, shortcuts=True)
+
+    def __iter__(self):
+        if self._root.v_iter_recursive:
+            return (n.v_full_name for n in self.f_iter_nodes())
+        return iter(list(self._children))
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self._children) + list(self._links)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self._full_name!r} ({len(self._children)} children)>"
+
+    # tree queries -----------------------------------------------------------------
+    def f_children(self):
+        """Number of children (links included)."""
+        return len(self._children) + len(self._links)
+
+    def f_has_children(self):
+        """Whether the group has children."""
+        return bool(self._children) or bool(self._links)
+
+    def f_get_children(self, copy=True):
+        """Dictionary of children by name."""
+        if copy:
+            out = dict(self._children)
+            out.update(self._links)
+            return out
+        return self._children
+
+    def f_get_groups(self, copy=True):
+        """Child groups by name."""
+        return {k: v for k, v in self._children.items() if not v._is_leaf}
+
+    def f_get_leaves(self, copy=True):
+        """Child leaves by name."""
+        return {k: v for k, v in self._children.items() if v._is_leaf}
+
+    def f_get_links(self, copy=True):
+        """Links by name."""
+        return dict(self._links) if copy else self._links
+
+    def f_has_link(self, name):
+        """Whether a link of that name hangs below this group."""
+        return name in self._links
+
+    def f_get_root(self):
+        """The root of the tree (the trajectory)."""
+        return self._root
+
+    def f_get(self, name, fast_access=False, with_links=True, shortcuts=True, max_depth=None, auto_load=False, backwards_search=False):
+        """Find a node by (part of) its name; see natural naming.
+
+        Raises
+        ------
+        AttributeError
+            If nothing matches.
+        NotUniqueNodeError
+            If several nodes match at the same depth.
+        """
+        if isinstance(name, int):
+            name = self._root.f_idx_to_run(name)
+        try:
+            node = self._root._nn_resolve([self], name, natural=False, shortcuts=shortcuts, max_depth=max_depth, with_links=with_links)
+        except AttributeError:
+            if not auto_load:
+                raise
+            node = self._root._auto_load(self, name)
+        if auto_load and node._is_leaf and node.f_is_empty():
+            self._root.f_load_item(node)
+        if fast_access and node._is_leaf and node.f_supports_fast_access():
+            return self._root._fast_value(node)
+        return node
+
+    def f_get_default(self, name, default=None, fast_access=True, with_links=True, shortcuts=True, max_depth=None, auto_load=False):
+        """Like :meth:`f_get`, returning ``default`` when nothing matches."""
+        try:
+            return self.f_get(name, fast_access=fast_access, with_links=with_links, shortcuts=shortcuts, max_depth=max_depth, auto_load=auto_load)
+        except NotUniqueNodeError:
+            raise
+        except AttributeError:
+            return default
+
+    def f_get_all(self, name, max_depth=None, shortcuts=True):
+        """Every node matching ``name`` below this group, at any depth."""
+        return self._root._nn_find_all(self, name, max_depth=max_depth)
+
+    def f_contains(self, item, with_links=True, shortcuts=False, max_depth=None, backwards_search=False):
+        """Whether ``item`` (a name or a node) can be found below this group."""
+        if isinstance(item, NNTreeNode):
+            prefix = self._full_name + "." if self._full_name else ""
+            if not item.v_full_name.startswith(prefix):
+                return False
+            try:
+                found = self.f_get(item.v_full_name[len(prefix):], shortcuts=False)
+            except AttributeError:
+                return False
+            return found is item
+        try:
+            self.f_get(item, shortcuts=shortcuts, max_depth=max_depth, with_links=with_links)
+        except NotUniqueNodeError:
+            return True
+        except (AttributeError, ValueError):
+            return False
+        return True
+
+    def f_iter_nodes(self, recursive=True, with_links=True, max_depth=None, predicate=None):
+        """Iterate over nodes below this group (recursively by default), honouring ``f_as_run``."""
+        root = self._root
+        run = root._crun if root._idx >= 0 else None
+        stack = [(self, 0)]
+        while stack:
+            group, depth = stack.pop()
+            if max_depth is not None and depth >= max_depth:
+                continue
+            children = list(group._children.values())
+            if with_links:
+                children += list(group._links.values())
+            for child in children:
+                if run is not None and RUN_NAME_PATTERN.match(child._name) and child._name not in (run, pc.RUN_NAME_DUMMY):
+                    continue
+                if predicate is None or predicate(child):
+                    yield child
+                if recursive and not child._is_leaf and child._name not in group._links:
+                    stack.append((child, depth + 1))
+
+    def f_iter_leaves(self, with_links=True):
+        """Iterate over all leaves below this group."""
+        return (n for n in self.f_iter_nodes(with_links=with_links) if n._is_leaf)
+
+    def f_to_dict(self, fast_access=False, short_names=False, nested=False, with_links=True):
+        """Leaves below this group by full name (or short name) to node or value."""
+        out = {}
+        for node in self.f_iter_leaves(with_links=with_links):
+            key = node._name if short_names else node._full_name
+            if short_names and key in out:
+                raise ValueError(f"short name {key!r} is not unique below {self._full_name or 'the root'!r}")
+            value = node
+            if fast_access and node.f_supports_fast_access():
+                value = self._root._fast_value(node)
+            out[key] = value
+        if nested:
+            tree = {}
+            for key, value in out.items():
+                parts = key.split(".")
+                level = tree
+                for part in parts[:-1]:
+                    level = level.setdefault(part, {})
+                level[parts[-1]] = value
+            return tree
+        return out
+
+    # changing the tree -----------------------------------------------------------
+    def f_add_group(self, *args, **kwargs):
+        """Add a group (dotted names create intermediate groups)."""
+        return self._root._add_node(self, "GROUP", args, kwargs)
+
+    def f_add_leaf(self, *args, **kwargs):
+        """Add a leaf; below the four branches this adds the branch's leaf type."""
+        return self._root._add_node(self, "LEAF", args, kwargs)
+
+    def f_add_link(self, name_or_item, full_name_or_item=None):
+        """Add a link ``name`` to another node of the tree."""
+        if full_name_or_item is None:
+            item = name_or_item
+            name = item.v_name
+        else:
+            name = name_or_item
+            item = full_name_or_item
+            if isinstance(item, str):
+                item = self._root.f_get(item, shortcuts=False)
+        if not isinstance(item, NNTreeNode):
+            raise TypeError(f"link target must be a node of the tree, not {type(item).__name__}")
+        from rigbook.trajectory.node import check_node_name
+
+        check_node_name(name)
+        if name in self._children:
+            raise AttributeError(f"{name!r} already exists below {self._full_name or 'the root'!r}")
+        self._links[name] = item
+        return item
+
+    def f_remove_link(self, name):
+        """Remove a link."""
+        if name not in self._links:
+            raise ValueError(f"no link {name!r} below {self._full_name or 'the root'!r}")
+        del self._links[name]
+
+    def f_remove_child(self, name, recursive=False, predicate=None):
+        """Remove a direct child from memory (not from disk)."""
+        if name in self._links:
+            del self._links[name]
+            return
+        if name not in self._children:
+            raise ValueError(f"{self._full_name or 'the root'!r} has no child {name!r}")
+        child = self._children[name]
+        if not child._is_leaf and child.f_has_children() and not recursive:
+            raise TypeError(f"{child.v_full_name!r} has children; pass recursive=True to remove the whole subtree")
+        self._root._remove_subtree(child, predicate)
+
+    def f_load_child(self, name, recursive=False, load_data=pc.LOAD_DATA, max_depth=None):
+        """Load a child (and with ``recursive`` its subtree) from disk."""
+        root = self._root
+        full_name = f"{self._full_name}.{name}" if self._full_name else name
+        root._storage("load", pc.TREE, self, child_name=name, recursive=recursive, load_data=load_data, max_depth=max_depth, trajectory=root)
+        return root.f_get(full_name, shortcuts=False)
+
+    def f_store_child(self, name, recursive=False, store_data=pc.STORE_DATA, max_depth=None):
+        """Store a child (and with ``recursive`` its subtree) to disk."""
+        if not self.f_contains(name, shortcuts=False):
+            raise ValueError(f"{self._full_name or 'the root'!r} has no child {name!r}")
+        child = self.f_get(name, shortcuts=False)
+        self._root._storage("store", pc.TREE, child, recursive=recursive, store_data=store_data, max_depth=max_depth)
+
+    def f_load(self, recursive=True, load_data=pc.LOAD_DATA, max_depth=None):
+        """Load this group (and its subtree) from disk."""
+        self._root._storage("load", pc.GROUP, self, recursive=recursive, load_data=load_data, max_depth=max_depth)
+        return self
+
+    def f_store(self, recursive=True, store_data=pc.STORE_DATA, max_depth=None):
+        """Store this group (and its subtree) to disk."""
+        self._root._storage("store", pc.GROUP, self, recursive=recursive, store_data=store_data, max_depth=max_depth)
+
+
+class ParameterGroup(NNGroupNode):
+    """Group below ``traj.parameters``."""
+
+    _branch_kind = "PARAMETER"
+
+    def f_add_parameter(self, *args, **kwargs):
+        """Add a parameter (name first, or a constructor then the name, or a parameter instance)."""
+        return self._root._add_node(self, "PARAMETER", args, kwargs)
+
+    def f_add_parameter_group(self, *args, **kwargs):
+        """Add a parameter group."""
+        return self._root._add_node(self, "PARAMETER_GROUP", args, kwargs)
+
+
+class ConfigGroup(NNGroupNode):
+    """Group below ``traj.config``."""
+
+    _branch_kind = "CONFIG"
+
+    def f_add_config(self, *args, **kwargs):
+        """Add a config parameter."""
+        return self._root._add_node(self, "CONFIG", args, kwargs)
+
+    def f_add_config_group(self, *args, **kwargs):
+        """Add a config group."""
+        return self._root._add_node(self, "CONFIG_GROUP", args, kwargs)
+
+
+class DerivedParameterGroup(NNGroupNode):
+    """Group below ``traj.derived_parameters``."""
+
+    _branch_kind = "DERIVED_PARAMETER"
+
+    def f_add_derived_parameter(self, *args, **kwargs):
+        """Add a derived parameter."""
+        return self._root._add_node(self, "DERIVED_PARAMETER", args, kwargs)
+
+    def f_add_derived_parameter_group(self, *args, **kwargs):
+        """Add a derived parameter group."""
+        return self._root._add_node(self, "DERIVED_PARAMETER_GROUP", args, kwargs)
+
+
+class ResultGroup(NNGroupNode):
+    """Group below ``traj.results``."""
+
+    _branch_kind = "RESULT"
+
+    def f_add_result(self, *args, **kwargs):
+        """Add a result (name first, or a constructor then the name, or a result instance)."""
+        return self._root._add_node(self, "RESULT", args, kwargs)
+
+    def f_add_result_group(self, *args, **kwargs):
+        """Add a result group."""
+        return self._root._add_node(self, "RESULT_GROUP", args, kwargs)
+
+
+GROUP_CLASSES = {
+    "config": ConfigGroup,
+    "parameters": ParameterGroup,
+    "derived_parameters": DerivedParameterGroup,
+    "results": ResultGroup,
+}

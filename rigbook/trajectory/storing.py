@@ -1,0 +1,274 @@
+"""Storage side of the trajectory API: f_store, f_load, items, delete, backup, migrate."""
+
+import logging
+
+from rigbook.storage.ids import validate_id
+from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
+
+logger = logging.getLogger(__name__)
+
+
+class RunPayload:
+    """What one run adds: its new leaves as records and its run information (picklable, small).
+
+    ``store(SINGLE_RUN, payload)`` stores it exactly as ``store(SINGLE_RUN, traj)``
+    would, so a queue or pipe sender can ship this instead of the whole trajectory.
+    """
+
+    __slots__ = ("trajectory_name", "idx", "records", "groups", "run_information", "store_final")
+
+    def __init__(self, trajectory_name, idx, records, groups, run_information, store_final):
+        self.trajectory_name = trajectory_name
+        self.idx = idx
+        self.records = records
+        self.groups = groups
+        self.run_information = run_information
+        self.store_final = store_final
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    @property
+    def v_name(self):
+        return self.trajectory_name
+
+
+def class_path(cls):
+    """Name stored for a leaf class: bare for Rigbook's own classes, ``module.Class`` otherwise."""
+    module = cls.__module__
+    if module.startswith("rigbook.trajectory"):
+        return cls.__name__
+    return f"{module}.{cls.__qualname__}"
+
+
+def leaf_record(node):
+    """Everything the storage service needs to write a leaf (no reference to the node itself)."""
+    record = {
+        "full_name": node._full_name,
+        "class": class_path(type(node)),
+        "comment": node._comment,
+        "annotations": node._annotations.f_to_dict() if node._annotations else None,
+        "items": node._store(),
+        "range": None,
+    }
+    if getattr(node, "_range", None) is not None:
+        pickled = getattr(node, "_pickled_range", None)
+        record["range"] = pickled() if pickled is not None else list(node._range)
+    return record
+
+
+def group_record(node):
+    """Comment, annotations and links of a group."""
+    return {
+        "full_name": node._full_name,
+        "class": type(node).__name__,
+        "comment": node._comment,
+        "annotations": node._annotations.f_to_dict() if node._annotations else None,
+        "links": {name: target.v_full_name for name, target in node._links.items()},
+    }
+
+
+class StoringMixin:
+    """f_store / f_load and friends; everything goes through ``v_storage_service``."""
+
+    def _service(self):
+        service = self._storage_service
+        if service is None:
+            raise ValueError(
+                f"trajectory {self.v_name!r} has no storage service: pass filename= to Trajectory() "
+                "or set traj.v_storage_service"
+            )
+        return service
+
+    def _storage(self, kind, msg, item, *args, **kwargs):
+        kwargs.setdefault("trajectory_name", self.v_name)
+        return getattr(self._service(), kind)(msg, item, *args, **kwargs)
+
+    # storing -------------------------------------------------------------------
+    def f_store(self, only_init=False, store_data=pc.STORE_DATA, max_depth=None, new_name=None, new_filename=None):
+        """Store the trajectory; only data not stored before is written (``store_data`` as pypet)."""
+        if new_name is not None or new_filename is not None:
+            self.f_migrate(new_name=new_name, new_filename=new_filename)
+        if self._is_run and self._idx >= 0:
+            self._storage("store", pc.SINGLE_RUN, self, store_data=store_data, store_final=False)
+            return
+        self._storage("store", pc.TRAJECTORY, self, only_init=only_init, store_data=store_data, max_depth=max_depth)
+
+    def _mark_stored(self, nodes):
+        unstored = self._unstored
+        for node in nodes:
+            node.__dict__["_stored"] = True
+            unstored.pop(node._full_name, None)
+
+    def _unstored_run_nodes(self, run_name=None):
+        """New leaves and groups to store with a run (all new nodes; the run's first)."""
+        return list(self._unstored.values())
+
+    def _run_payload(self, store_final=True, mark_stored=True):
+        """A :class:`RunPayload` of the current run's new data (see the module docstring)."""
+        nodes = [n for n in self._unstored.values() if n is not self]
+        records = [leaf_record(n) for n in nodes if n._is_leaf]
+        groups = [group_record(n) for n in nodes if not n._is_leaf and (n._comment or n._annotations or n._links)]
+        info = dict(self._run_information[self._idx]) if self._idx >= 0 else None
+        payload = RunPayload(self.v_name, self._idx, records, groups, info, store_final)
+        if mark_stored:
+            self._mark_stored(nodes)
+        return payload
+
+    def _check_stored(self):
+        if not self._traj_stored:
+            raise TypeError(f"trajectory {self.v_name!r} was never stored: call f_store() first")
+
+    def f_store_item(self, item, *args, **kwargs):
+        """Store one item (see :meth:`f_store_items`)."""
+        self.f_store_items([item], *args, **kwargs)
+
+    def f_store_items(self, iterator, *args, non_empties=False, **kwargs):
+        """Store leaves or groups (names or nodes); ``overwrite=`` replaces parts already on disk."""
+        self._check_stored()
+        if isinstance(iterator, (str, NNTreeNode)):
+            iterator = [iterator]
+        jobs = []
+        for item in iterator:
+            node = self._item_from(item)
+            if non_empties and node._is_leaf and node.f_is_empty():
+                continue
+            msg = pc.LEAF if node._is_leaf else pc.GROUP
+            jobs.append((msg, node, args, dict(kwargs)))
+        if not jobs:
+            raise ValueError("no item to store")
+        self._storage("store", pc.LIST, jobs)
+
+    # loading -------------------------------------------------------------------
+    def f_load(self, name=None, index=None, as_new=False, load_parameters=pc.LOAD_DATA,
+               load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
+               load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
+               dynamically_imported_classes=None, dynamic_imports=None, load_data=None,
+               recursive=True, max_depth=None, with_run_information=True, with_meta_data=True):
+        """Load a trajectory from the storage service (by name, or by index in the file)."""
+        if filename is not None and filename != self.v_filename:
+            from rigbook.trajectory.storageservice import HDF5StorageService
+
+            self.__dict__["_storage_service"] = HDF5StorageService(filename=filename)
+        self.f_add_to_dynamic_imports(dynamically_imported_classes)
+        self.f_add_to_dynamic_imports(dynamic_imports)
+        if load_data is not None and load_all is None:
+            load_all = load_data
+        if load_all is not None:
+            load_parameters = load_derived_parameters = load_results = load_other_data = load_all
+        for mode in (load_parameters, load_derived_parameters, load_results, load_other_data):
+            if mode not in (-2, -1, 0, 1, 2, 3):
+                raise ValueError(f"load mode {mode!r} is not one of -2, -1, 0, 1, 2, 3")
+        if name is None and index is None:
+            name = self.v_name
+        self._service().load(
+            pc.TRAJECTORY, self, trajectory_name=name, trajectory_index=index, as_new=as_new,
+            load_parameters=load_parameters, load_derived_parameters=load_derived_parameters,
+            load_results=load_results, load_other_data=load_other_data, force=force,
+            recursive=recursive, max_depth=max_depth)
+        return self
+
+    def f_load_skeleton(self):
+        """Add every node on disk that is not in memory yet, without data."""
+        self.f_load(self.v_name, as_new=False, load_all=pc.UPDATE_SKELETON)
+
+    f_update_skeleton = f_load_skeleton
+
+    def f_load_item(self, item, *args, **kwargs):
+        """Load one item (see :meth:`f_load_items`)."""
+        self.f_load_items([item], *args, **kwargs)
+
+    def f_load_items(self, iterator, *args, only_empties=False, **kwargs):
+        """Load the data of leaves in memory (``load_only=`` / ``load_except=`` for parts)."""
+        if isinstance(iterator, (str, NNTreeNode)):
+            iterator = [iterator]
+        if kwargs.get("load_only") is not None and kwargs.get("load_except") is not None:
+            raise ValueError("use load_only or load_except, not both")
+        jobs = []
+        for item in iterator:
+            node = self._item_from(item)
+            if only_empties and node._is_leaf and not node.f_is_empty():
+                continue
+            jobs.append((pc.LEAF if node._is_leaf else pc.GROUP, node, args, dict(kwargs)))
+        if jobs:
+            self._storage("load", pc.LIST, jobs)
+
+    def _auto_load(self, group, name):
+        parts = self._translate(name)
+        self._storage("load", pc.TREE, group, child_name=".".join(parts), recursive=False,
+                      load_data=pc.LOAD_DATA, max_depth=None, trajectory=self)
+        return group.f_get(name, shortcuts=False)
+
+    # deleting, backup, migrate -------------------------------------------------------
+    def f_delete_item(self, item, *args, **kwargs):
+        """Delete one item from disk (see :meth:`f_delete_items`)."""
+        self.f_delete_items([item], *args, **kwargs)
+
+    def f_delete_items(self, iterator, *args, remove_empty_groups=False, remove_from_trajectory=False,
+                       recursive=False, **kwargs):
+        """Delete items from disk; ``delete_only=`` deletes parts of a leaf, ``remove_from_trajectory`` also from memory."""
+        if isinstance(iterator, (str, NNTreeNode)):
+            iterator = [iterator]
+        nodes = [self._item_from(item) for item in iterator]
+        for node in nodes:
+            if node._full_name in self._explored_parameters:
+                raise TypeError(f"explored parameter {node.v_full_name!r} cannot be deleted")
+        jobs = [(pc.DELETE, node, args, dict(kwargs, recursive=recursive, remove_empty_groups=remove_empty_groups))
+                for node in nodes]
+        self._storage("store", pc.LIST, jobs)
+        for node in nodes:
+            if kwargs.get("delete_only") is None:
+                node.__dict__["_stored"] = False
+        if remove_from_trajectory:
+            if kwargs.get("delete_only") is not None:
+                if kwargs.get("remove_from_item", True):
+                    for node in nodes:
+                        for part in kwargs["delete_only"] if not isinstance(kwargs["delete_only"], str) else [kwargs["delete_only"]]:
+                            if node._is_leaf and hasattr(node, "f_remove") and part in node.f_to_dict(copy=False):
+                                node.f_remove(part)
+            else:
+                self.f_remove_items(nodes, recursive=True, remove_empty_groups=remove_empty_groups)
+        for node in nodes:
+            if node._full_name in self._flat and kwargs.get("delete_only") is None:
+                self._unstored[node._full_name] = node
+
+    def f_backup(self, backup_filename=None, **kwargs):
+        """Copy the stored trajectory into ``backup_filename`` (default: ``backup_<name>.hdf5`` beside the file)."""
+        self._storage("store", pc.BACKUP, self, backup_filename=backup_filename, **kwargs)
+
+    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None):
+        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew."""
+        if new_file_tile is not None and new_file_title is None:
+            new_file_title = new_file_tile
+        if new_name is not None:
+            validate_id(new_name, "trajectory name")
+            if "." in new_name:
+                raise ValueError(f"invalid trajectory name {new_name!r}: '.' is not allowed")
+            self.__dict__["_traj_name"] = new_name
+        if new_filename is not None:
+            from rigbook.trajectory.storageservice import HDF5StorageService
+
+            old = self._storage_service
+            settings = old.settings() if isinstance(old, HDF5StorageService) else {}
+            settings.pop("filename", None)
+            settings.pop("file_title", None)
+            self.__dict__["_storage_service"] = HDF5StorageService(filename=new_filename, file_title=new_file_title, **settings)
+        if not in_store:
+            for node in self._flat.values():
+                node.__dict__["_stored"] = False
+            self._unstored.clear()
+            self._unstored.update(self._flat)
+            self.__dict__["_traj_stored"] = False
+            self.__dict__["_explored_stored_length"] = 0
+
+
+def is_run_node_name(full_name):
+    """Whether ``full_name`` lies inside a run (``results.runs.run_00000001...``), stored column-wise."""
+    parts = full_name.split(".", 3)
+    return (len(parts) >= 3 and parts[0] in ("results", "derived_parameters") and parts[1] == "runs"
+            and RUN_NAME_PATTERN.match(parts[2]) is not None and parts[2] != pc.RUN_NAME_DUMMY)
