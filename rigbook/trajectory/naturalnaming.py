@@ -156,7 +156,7 @@ class NNGroupNode(NNTreeNode):
         except AttributeError:
             if not auto_load:
                 raise
-            node = self._root._auto_load(self, name)
+            node = self._root._auto_load_node(self, name)
         if auto_load and node._is_leaf and node.f_is_empty():
             self._root.f_load_item(node)
         if fast_access and node._is_leaf and node.f_supports_fast_access():

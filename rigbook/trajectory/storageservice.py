@@ -561,9 +561,7 @@ class HDF5StorageService(TreeIO):
         if explored_order and load_parameters != pc.LOAD_NOTHING:
             traj._explored_parameters.clear()
             traj._explored_parameters.update(explored)
-            d["_length"] = length
-        elif not explored_order:
-            d["_length"] = length
+        d["_length"] = length
         traj._add_run_info(traj._length)
         if not as_new:
             self._read_run_information(tgroup, traj)

@@ -245,7 +245,7 @@ class TreeIO:
             if base is None:
                 raise DataNotInStorageError(f"{full!r} is not stored")
             if item._is_leaf:
-                if rel not in base:
+                if rel not in base or not len(rows_of_run(base[rel]["__meta__"], idx)):
                     raise DataNotInStorageError(f"{full!r} is not stored")
                 self._delete_run_rows(tgroup, f"_run_data/{branch}/{rel}", idx, delete_only)
             else:

@@ -198,7 +198,7 @@ class StoringMixin:
         if jobs:
             self._storage("load", pc.LIST, jobs)
 
-    def _auto_load(self, group, name):
+    def _auto_load_node(self, group, name):
         parts = self._translate(name)
         self._storage("load", pc.TREE, group, child_name=".".join(parts), recursive=False,
                       load_data=pc.LOAD_DATA, max_depth=None, trajectory=self)
