@@ -99,6 +99,10 @@ def encode(value, _path="value"):
             return {"__s": _descr(dtype), "v": value.item()}
         if dtype.kind == "O":
             raise TypeError(f"{_path}: numpy object scalars cannot be stored")
+        if dtype.kind == "U":
+            return {"__s": _descr(dtype), "v": str(value)}
+        if dtype.kind == "S":
+            return {"__s": _descr(dtype), "sb": _b64(bytes(value))}
         return {"__s": _descr(dtype), "b": _b64(np.asarray(value).tobytes())}
     if isinstance(value, np.ndarray):
         if type(value) is not np.ndarray:
@@ -205,6 +209,8 @@ def _decode_tagged(tag, obj):
         return _unb64(obj["__b"])
     if tag == "__s":
         dtype = _dtype(obj["__s"])
+        if "sb" in obj:
+            return np.bytes_(_unb64(obj["sb"]))
         if "v" in obj:
             v = obj["v"]
             if dtype.kind == "c":

@@ -105,7 +105,9 @@ def _spec_of(group):
 
 
 def _chunk_rows(row_bytes):
-    return int(min(65536, max(1, (1 << 20) // max(row_bytes, 1))))
+    # ~1 MiB chunks for array rows, at most 4096 rows for scalars (32 KiB of
+    # float64) so that a trajectory of a few runs does not allocate megabytes.
+    return int(min(4096, max(1, (1 << 20) // max(row_bytes, 1))))
 
 
 def _create(parent, name, spec, filters):
@@ -114,7 +116,9 @@ def _create(parent, name, spec, filters):
     group.attrs["kind"] = kind
     row_bytes = (dtype.itemsize * int(np.prod(shape))) if dtype is not None else 64
     rows = _chunk_rows(row_bytes)
-    group.create_dataset("run_idx", shape=(0,), maxshape=(None,), dtype="i8", chunks=(max(rows, 1024),))
+    group.create_dataset("run_idx", shape=(0,), maxshape=(None,), dtype="i8", chunks=(4096,),
+                         **({k: v for k, v in filters.items() if k in ("compression", "compression_opts", "shuffle", "fletcher32")}
+                            if filters.get("compression") in ("gzip", "lzf") else {}))
     ds_dtype = dtype if dtype is not None else STR_DTYPE
     # Compression of variable-length strings only packs the heap pointers and
     # some filter plugins (blosc) crash on them, so only checksums apply there.
@@ -140,14 +144,21 @@ def read_column(group, rows=None):
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return run_idx[:0], []
-        data = values[rows] if len(rows) > 1 else values[rows[0]: rows[0] + 1]
+        if len(rows) > 1 and len(rows) * 8 > len(run_idx):
+            # Many rows: one contiguous read beats an HDF5 point selection.
+            data = values[...][rows]
+        else:
+            data = values[rows] if len(rows) > 1 else values[rows[0]: rows[0] + 1]
         run_idx = run_idx[rows]
     return run_idx, _decode_rows(kind, data)
 
 
 def rows_of_run(group, idx):
-    """Row positions of run ``idx`` in a column."""
-    return np.flatnonzero(group["run_idx"][...] == idx)
+    """Row positions of run ``idx`` (an int, or a collection of ints) in a column."""
+    run_idx = group["run_idx"][...]
+    if isinstance(idx, (int, np.integer)):
+        return np.flatnonzero(run_idx == idx)
+    return np.flatnonzero(np.isin(run_idx, np.fromiter(idx, dtype=np.int64)))
 
 
 def _convert_to_json(parent, name, filters):

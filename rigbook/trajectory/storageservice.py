@@ -132,6 +132,8 @@ class HDF5StorageService(TreeIO):
         self._keep_open = False
         self._buffer = ColumnBuffer()
         self._leaf_heads = {}
+        self._run_rows = {}
+        self._groups = {}
         self._filters = self._make_filters()
         if trajectory is not None and self._filename is None:
             self._filename = self._default_filename(trajectory.v_name)
@@ -193,6 +195,8 @@ class HDF5StorageService(TreeIO):
         state["_keep_open"] = False
         state["_buffer"] = ColumnBuffer()
         state["_leaf_heads"] = {}
+        state["_run_rows"] = {}
+        state["_groups"] = {}
         return state
 
     def __repr__(self):
@@ -230,8 +234,12 @@ class HDF5StorageService(TreeIO):
         return self._file
 
     def _flush_buffer(self):
-        if self._buffer and self._file is not None:
+        if self._file is None:
+            return
+        if self._buffer:
             self._buffer.flush(self._file, self._filters)
+        if self._run_rows:
+            self._flush_run_rows()
 
     def _close(self):
         if self._file is None:
@@ -242,6 +250,8 @@ class HDF5StorageService(TreeIO):
         finally:
             self._buffer.clear()
             self._leaf_heads.clear()
+            self._run_rows.clear()
+            self._groups.clear()
             self._file.close()
             self._file = None
 
@@ -264,7 +274,11 @@ class HDF5StorageService(TreeIO):
             except (IndexError, TypeError):
                 raise DataNotInStorageError(
                     f"no trajectory at index {index!r} in {self._filename!r} ({len(names)} trajectories)") from None
+        cached = self._groups.get(name)
+        if cached is not None:
+            return cached
         if name in f and "rigbook_format" in f[name].attrs:
+            self._groups[name] = f[name]
             return f[name]
         if not create:
             raise DataNotInStorageError(
@@ -358,6 +372,7 @@ class HDF5StorageService(TreeIO):
             getattr(self, handler)(item, job_name, *job_args, **job_kwargs)
 
     def _load_list(self, jobs, name, *args, **kwargs):
+        jobs = self._load_run_leaf_jobs_together(jobs, name)
         for job in jobs:
             msg, item = job[0], job[1]
             job_args = job[2] if len(job) > 2 else ()
@@ -368,6 +383,37 @@ class HDF5StorageService(TreeIO):
             job_name = job_kwargs.pop("trajectory_name", None) or name
             getattr(self, handler)(item, job_name, *job_args, **job_kwargs)
 
+    def _load_run_leaf_jobs_together(self, jobs, name):
+        """Load plain LEAF jobs of run leaves sharing a name with one read per column; return the other jobs."""
+        from rigbook.trajectory.storeload import _run_split
+        from rigbook.trajectory.storing import is_run_node_name
+
+        groups = {}
+        rest = []
+        for job in jobs:
+            extra = dict(job[3]) if len(job) > 3 else {}
+            extra.pop("trajectory_name", None)
+            item = job[1]
+            if (job[0] == pc.LEAF and not extra.get("load_only") and not extra.get("load_except")
+                    and (len(job) < 3 or not job[2]) and is_run_node_name(item.v_full_name)):
+                branch, idx, rel = _run_split(item.v_full_name)
+                groups.setdefault((branch, rel), {})[idx] = item
+            else:
+                rest.append(job)
+        if groups:
+            tgroup = self._traj_group(name)
+            for (branch, rel), leaves in groups.items():
+                if f"_run_data/{branch}/{rel}" not in tgroup:
+                    raise DataNotInStorageError(f"{branch}.runs.*.{rel} is not stored in trajectory {name!r}")
+                traj = None
+                for leaf in leaves.values():
+                    if not leaf.f_is_empty():
+                        leaf.f_empty()
+                    traj = traj or leaf._parent._root
+                self._load_run_leaves(traj, tgroup, branch, pc.UPDATE_DATA, run=set(leaves), rel_exact=rel,
+                                      leaf={leaf.v_full_name for leaf in leaves.values()})
+        return rest
+
     # trajectory-level messages -------------------------------------------------------------
     def _check_format(self, tgroup, force):
         version = int(tgroup.attrs.get("rigbook_format", 0))
@@ -377,8 +423,16 @@ class HDF5StorageService(TreeIO):
                 f"{FORMAT_VERSION}; update Rigbook or pass force=True")
 
     def _write_run_information(self, tgroup, traj, rows=None):
+        self._flush_run_rows()
         infos = traj._run_information[: traj._length]
         group = tgroup.require_group("_runs")
+        if "completed" in group:
+            # Runs stored as completed by another process (a writer of the
+            # Environment) stay completed, and the trajectory learns it.
+            on_disk = group["completed"][...]
+            done = [i for i in np.flatnonzero(on_disk[: len(infos)]).tolist() if not infos[i]["completed"]]
+            if done:
+                self._read_run_information(tgroup, traj, only=done)
         columns = {
             "completed": ("i1", [int(i["completed"]) for i in infos]),
             "timestamp": ("f8", [float(i["timestamp"]) for i in infos]),
@@ -399,16 +453,30 @@ class HDF5StorageService(TreeIO):
                 group.create_dataset(column, data=np.asarray(values, dtype=dtype), maxshape=(None,), chunks=True)
 
     def _write_run_row(self, tgroup, info):
-        group = tgroup.get("_runs")
-        idx = int(info["idx"])
-        if group is None or idx >= group["completed"].shape[0]:
-            return False
-        group["completed"][idx] = int(info["completed"])
-        group["timestamp"][idx] = float(info["timestamp"])
-        group["finish_timestamp"][idx] = float(info["finish_timestamp"])
-        for column in ("time", "runtime", "parameter_summary", "short_environment_hexsha"):
-            group[column][idx] = info.get(column) or ""
-        return True
+        """Queue one run's information; :meth:`_flush_run_rows` writes all queued rows at once."""
+        self._run_rows.setdefault(tgroup.name, {})[int(info["idx"])] = info
+
+    def _flush_run_rows(self):
+        pending, self._run_rows = self._run_rows, {}
+        for path, rows in pending.items():
+            group = self._file[path].get("_runs")
+            if group is None:
+                continue
+            length = group["completed"].shape[0]
+            rows = {idx: info for idx, info in rows.items() if idx < length}
+            if not rows:
+                continue
+            # One read-modify-write per column beats thousands of one-element writes.
+            for column, convert in (("completed", int), ("timestamp", float), ("finish_timestamp", float)):
+                data = group[column][...]
+                for idx, info in rows.items():
+                    data[idx] = convert(info[column])
+                group[column][...] = data
+            for column in ("time", "runtime", "parameter_summary", "short_environment_hexsha"):
+                data = np.array(group[column].asstr()[...], dtype=object)
+                for idx, info in rows.items():
+                    data[idx] = info.get(column) or ""
+                group[column][...] = data
 
     def _write_meta(self, tgroup, traj):
         attrs = tgroup.attrs
@@ -568,7 +636,7 @@ class HDF5StorageService(TreeIO):
             d["_traj_stored"] = True
             d["_explored_stored_length"] = traj._length
 
-    def _read_run_information(self, tgroup, traj):
+    def _read_run_information(self, tgroup, traj, only=None):
         group = tgroup.get("_runs")
         if group is None:
             return
@@ -577,7 +645,7 @@ class HDF5StorageService(TreeIO):
         timestamp = group["timestamp"][:n].tolist()
         finish = group["finish_timestamp"][:n].tolist()
         strings = {c: group[c].asstr()[:n].tolist() for c in ("time", "runtime", "parameter_summary", "short_environment_hexsha")}
-        for i in range(n):
+        for i in range(n) if only is None else only:
             info = traj._run_information[i]
             info["completed"] = completed[i]
             info["timestamp"] = timestamp[i]

@@ -232,6 +232,7 @@ class TreeIO:
         if isinstance(item, Trajectory):
             if item.v_name in self._file:
                 del self._file[item.v_name]
+                self._groups.pop(item.v_name, None)
                 names = [n for n in json.loads(self._file.attrs.get("rigbook_trajectories", "[]")) if n != item.v_name]
                 self._file.attrs["rigbook_trajectories"] = json.dumps(names)
             return
@@ -381,7 +382,7 @@ class TreeIO:
             leaf._load(items)
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,
-                         load_except=None, leaf=None):
+                         load_except=None, leaf=None, rel_exact=None):
         base = tgroup.get(f"_run_data/{branch}")
         if base is None:
             return
@@ -389,6 +390,8 @@ class TreeIO:
         runs_prefix = f"{branch}.runs."
         for rel, group in base.items():
             if rel_prefix is not None and not (rel == rel_prefix or rel.startswith(rel_prefix + ".")):
+                continue
+            if rel_exact is not None and rel != rel_exact:
                 continue
             if "__meta__" not in group:
                 continue
@@ -408,7 +411,7 @@ class TreeIO:
                 full = f"{runs_prefix}{pc.FORMATTED_RUN_NAME % idx}.{rel}"
                 existing = flat.get(full)
                 if existing is not None:
-                    if leaf is not None and existing is leaf:
+                    if leaf is not None and full in leaf:
                         nodes[idx] = existing
                         continue
                     if mode == pc.OVERWRITE_DATA:
@@ -449,8 +452,10 @@ class TreeIO:
             branch, idx, rel = _run_split(full)
             if f"_run_data/{branch}/{rel}" not in tgroup:
                 raise DataNotInStorageError(f"{full!r} is not stored in trajectory {name!r}")
-            self._load_run_leaves(traj, tgroup, branch, pc.OVERWRITE_DATA if not leaf.f_is_empty() else pc.UPDATE_DATA,
-                                  run=idx, rel_prefix=rel, load_only=load_only, load_except=load_except, leaf=leaf)
+            if load_only is None and load_except is None and not leaf.f_is_empty():
+                leaf.f_empty()
+            self._load_run_leaves(traj, tgroup, branch, pc.UPDATE_DATA, run=idx, rel_prefix=rel,
+                                  load_only=load_only, load_except=load_except, leaf={full})
             return
         path = full.replace(".", "/")
         if path not in tgroup:
