@@ -69,6 +69,8 @@ class ResumeState:
         self.total = 0
         self.completed = set()
         self.failed = {}
+        #: True once loaded from disk: runs done now may have stored part of their data before.
+        self.attempted = False
 
     @property
     def recipe_path(self):
@@ -127,6 +129,7 @@ class ResumeState:
         self.total = int(state["total"])
         self.completed = from_ranges(state["completed"])
         self.failed = {int(k): v for k, v in state["failed"].items()}
+        self.attempted = True
         return self
 
     def missing(self):

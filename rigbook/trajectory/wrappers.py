@@ -28,6 +28,7 @@ every failure not reported that way is raised by the writer's :meth:`run` as a
 import gc
 import logging
 import multiprocessing
+import queue as queue_module
 import traceback
 
 from rigbook.trajectory import pypetconstants
@@ -305,7 +306,10 @@ class _Writer:
     ``_has_pending()`` (whether another message is already waiting).
     """
 
-    def __init__(self, storage_service, gc_interval=None, reply_queue=None, max_buffer_size=100):
+    #: Seconds between looks at the stop event while the channel is idle.
+    STOP_CHECK_INTERVAL = 0.1
+
+    def __init__(self, storage_service, gc_interval=None, reply_queue=None, max_buffer_size=100, stop_event=None):
         if gc_interval is not None and int(gc_interval) < 1:
             raise ValueError(f"gc_interval must be a positive number of stores or None, not {gc_interval!r}")
         if int(max_buffer_size) < 1:
@@ -314,6 +318,7 @@ class _Writer:
         self._gc_interval = None if gc_interval is None else int(gc_interval)
         self._reply_queue = reply_queue
         self._max_buffer_size = int(max_buffer_size)
+        self._stop_event = stop_event
         self._open_key = None
         self._failures = []
         self._failures_by_tag = {}
@@ -405,7 +410,14 @@ class _Writer:
         since_flush = 0
         try:
             while True:
-                message = self._receive()
+                if self._stop_event is None:
+                    message = self._receive(None)
+                else:
+                    message = self._receive(self.STOP_CHECK_INTERVAL)
+                    if message is None:
+                        if self._stop_event.is_set():
+                            break
+                        continue
                 kind = message[0]
                 if kind == _DONE:
                     break
@@ -455,14 +467,25 @@ class QueueStorageServiceWriter(_Writer):
     max_buffer_size : int
         Flush the file at least every this many stores while requests keep
         arriving.
+    stop_event : multiprocessing.Event, optional
+        Another way to stop: once it is set, the writer stops as soon as no
+        request arrived for a moment. Unlike ``send_done`` it needs no room
+        in the channel, so it works even if a killed sender left the channel
+        unusable.
     """
 
-    def __init__(self, storage_service, storage_queue, gc_interval=None, reply_queue=None, max_buffer_size=100):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size)
+    def __init__(self, storage_service, storage_queue, gc_interval=None, reply_queue=None, max_buffer_size=100,
+                 stop_event=None):
+        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event)
         self.queue = storage_queue
 
-    def _receive(self):
-        return self.queue.get()
+    def _receive(self, timeout):
+        if timeout is None:
+            return self.queue.get()
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue_module.Empty:
+            return None
 
     def _has_pending(self):
         try:
@@ -489,14 +512,19 @@ class PipeStorageServiceWriter(_Writer):
         Run the garbage collector every this many stores.
     reply_queue : queue-like, optional
         Where confirmations ``(token, failures)`` go.
+    stop_event : multiprocessing.Event, optional
+        Stop once it is set and no request arrived for a moment.
     """
 
-    def __init__(self, storage_service, storage_connection, max_buffer_size=10, gc_interval=None, reply_queue=None):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size)
+    def __init__(self, storage_service, storage_connection, max_buffer_size=10, gc_interval=None, reply_queue=None,
+                 stop_event=None):
+        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event)
         self.conn = storage_connection
 
-    def _receive(self):
+    def _receive(self, timeout):
         try:
+            if timeout is not None and not self.conn.poll(timeout):
+                return None
             return self.conn.recv()
         except EOFError:
             # Every sending end is closed: nobody can send DONE any more.

@@ -1,0 +1,533 @@
+"""The Environment: run a function over every run of a trajectory, and keep what it stores.
+
+>>> env = Environment(trajectory="Multiplication", filename="hdf5/example.hdf5")  # doctest: +SKIP
+>>> traj = env.trajectory
+>>> traj.f_add_parameter("x", 1); traj.f_add_parameter("y", 1)
+>>> traj.f_explore(cartesian_product({"x": [1, 2, 3, 4], "y": [6, 7, 8]}))
+>>> env.run(multiply)            # [(0, None), (1, None), ...]
+
+Every run: the trajectory becomes that run (``f_set_crun``), ``func(traj,
+*args, **kwargs)`` is called, its new results and derived parameters are
+stored, and the run is marked completed with its timing. Runs go one after
+the other in this process, on a pool of ``ncores`` processes
+(``multiproc=True``) with one of the wrap modes LOCK, QUEUE, PIPE or LOCAL, or
+on any ``concurrent.futures.Executor`` (a ``dask.distributed`` client's
+executor) with LOCAL. In every mode exactly one process writes to the file at
+a time, and a failing run does not stop the others: :meth:`Environment.run`
+raises an :class:`~rigbook.trajectory.runner.ExplorationError` at the end
+listing them. With ``resumable=True`` an interrupted exploration (a crash,
+SIGKILL, a power cut) goes on with :meth:`Environment.resume`.
+"""
+
+import logging
+import logging.config
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
+from rigbook.trajectory.resume import ResumeState
+from rigbook.trajectory.runmodes import (
+    WRAP_MODES,
+    InProcessMode,
+    LocalMode,
+    LockMode,
+    RunJob,
+    WriterMode,
+)
+from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOGGING = "DEFAULT"
+
+_SERVICE_OPTIONS = (
+    "file_title", "overwrite_file", "encoding", "complevel", "complib", "shuffle", "fletcher32",
+    "pandas_format", "purge_duplicate_comments", "summary_tables", "small_overview_tables",
+    "large_overview_tables", "results_per_run", "derived_parameters_per_run", "display_time",
+)
+
+
+def _pool_context():
+    # fork keeps functions defined in scripts and tests usable in workers;
+    # elsewhere the platform's default start method is the only choice.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record arrives (it may be replaced later)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class _LogSetup:
+    """The handlers an environment adds, so disable_logging removes exactly those."""
+
+    def __init__(self, log_config, log_folder, trajectory_name, env_name, log_level):
+        self.handlers = []
+        self._logger = logging.getLogger("rigbook.trajectory")
+        self._old_level = self._logger.level
+        if log_config is None or log_config is False:
+            return
+        if isinstance(log_config, dict):
+            logging.config.dictConfig(log_config)
+            return
+        if isinstance(log_config, (str, os.PathLike)) and log_config != DEFAULT_LOGGING:
+            if not Path(log_config).is_file():
+                raise FileNotFoundError(f"log_config {str(log_config)!r} is neither 'DEFAULT', None, a dict nor a file")
+            logging.config.fileConfig(log_config, disable_existing_loggers=False)
+            return
+        folder = Path(log_folder) / trajectory_name
+        folder.mkdir(parents=True, exist_ok=True)
+        formatter = logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s: %(message)s")
+        file_handler = logging.FileHandler(folder / f"{env_name}.log", encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        file_handler.setLevel(log_level)
+        console = _ConsoleHandler()
+        console.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        console.setLevel(max(log_level, logging.INFO))
+        self.handlers = [file_handler, console]
+        for handler in self.handlers:
+            self._logger.addHandler(handler)
+        if self._logger.level == logging.NOTSET or self._logger.level > log_level:
+            self._logger.setLevel(log_level)
+
+    @property
+    def log_file(self):
+        """The log file written with the default configuration, else None."""
+        for handler in self.handlers:
+            if isinstance(handler, logging.FileHandler):
+                return Path(handler.baseFilename)
+        return None
+
+    def remove(self):
+        for handler in self.handlers:
+            self._logger.removeHandler(handler)
+            handler.close()
+        if self.handlers:
+            self._logger.setLevel(self._old_level)
+        self.handlers = []
+
+
+class Environment:
+    """Runs a function over every run of a trajectory and stores what it produces.
+
+    Parameters
+    ----------
+    trajectory : str or Trajectory
+        A name for a new trajectory, or a trajectory to use.
+    add_time : bool
+        Append the creation time to a new trajectory's name.
+    comment : str
+        Comment of a new trajectory.
+    dynamic_imports, dynamically_imported_classes
+        Custom parameter or result classes a new trajectory needs.
+    filename : str, optional
+        The HDF5 file (pypet's default ``./hdf5/<trajectory name>.hdf5``).
+    automatic_storing : bool
+        Store the trajectory before the runs, each run's new data after it,
+        and the trajectory again at the end.
+    log_config : 'DEFAULT', None, dict or path
+        ``'DEFAULT'``: INFO to the console and everything to a file under
+        ``log_folder``; ``None``: configure no logging; a dict for
+        ``logging.config.dictConfig`` or an ``.ini`` file.
+    log_stdout : bool
+        Send what run functions print to the log.
+    log_folder : str, optional
+        Where the default log files go (``logs`` beside the HDF5 file).
+    log_level : int
+        Level of the default log handlers.
+    report_progress : bool
+        Show a tqdm progress bar on the console.
+    multiproc : bool
+        Run on a pool of ``ncores`` worker processes.
+    ncores : int
+        Worker processes.
+    use_pool : bool
+        Accepted for pypet scripts; Rigbook always uses a pool of ``ncores``
+        processes.
+    freeze_input : bool
+        Hand the trajectory, function and arguments to each worker once,
+        instead of with every run.
+    wrap_mode : str
+        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'`` or
+        ``'LOCAL'`` (default and only choice with ``executor``).
+    queue_maxsize : int
+        Bound of the QUEUE mode's queue (-1: unbounded).
+    gc_interval : int, optional
+        Collect garbage every this many stores in the writer.
+    clean_up_runs : bool
+        In this process, remove each run's results from memory once stored.
+    executor : concurrent.futures.Executor, optional
+        Run on this executor (e.g. ``distributed.Client(...).get_executor()``).
+    graceful_exit : bool
+        On Ctrl+C, let running runs finish and be stored, start no new ones.
+    resumable : bool
+        Keep what :meth:`resume` needs in ``resume_folder``.
+    resume_folder : str, optional
+        Where (``resume`` beside the HDF5 file by default).
+    delete_resume : bool
+        Remove the resume files once every run completed.
+    storage_service : class or object, optional
+        Another storage service (class or instance) than HDF5StorageService.
+    git_repository : str, optional
+        A folder of the user's code repository (the script's folder by
+        default); its commit is recorded, never changed.
+    keep_file_open : bool
+        Keep the HDF5 file open from the first run to the last (one process
+        or LOCAL mode). ``False`` opens and closes it for every store, as
+        the reference system does; only useful as a baseline.
+    **kwargs
+        HDF5StorageService options: ``file_title``, ``overwrite_file``,
+        ``encoding``, ``complevel``, ``complib``, ``shuffle``, ``fletcher32``,
+        ``pandas_format``, ``purge_duplicate_comments``, ``summary_tables``,
+        ``small_overview_tables``, ``large_overview_tables``,
+        ``results_per_run``, ``derived_parameters_per_run``, ``display_time``.
+    """
+
+    def __init__(self, trajectory="trajectory", add_time=False, comment="", dynamic_imports=None,
+                 dynamically_imported_classes=None, filename=None, automatic_storing=True,
+                 log_config=DEFAULT_LOGGING, log_stdout=False, log_folder=None, log_level=logging.INFO,
+                 report_progress=True, multiproc=False, ncores=1, use_pool=True, freeze_input=False,
+                 wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
+                 graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
+                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False, **kwargs):
+        unknown = set(kwargs) - set(_SERVICE_OPTIONS)
+        if unknown:
+            raise TypeError(f"Environment() got unexpected keyword arguments {sorted(unknown)}")
+        if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 1:
+            raise ValueError(f"ncores must be a positive integer, not {ncores!r}")
+        self._executor = executor
+        self._multiproc = bool(multiproc) or executor is not None
+        self._wrap_mode = self._check_wrap_mode(wrap_mode)
+        self._ncores = ncores
+        self._use_pool = use_pool
+        self._freeze_input = bool(freeze_input)
+        self._queue_maxsize = queue_maxsize
+        self._gc_interval = gc_interval
+        self._clean_up_runs = clean_up_runs
+        self._automatic_storing = bool(automatic_storing)
+        self._log_stdout = bool(log_stdout)
+        self._report_progress = bool(report_progress)
+        self._graceful_exit = bool(graceful_exit)
+        self._resumable = bool(resumable)
+        self._delete_resume = bool(delete_resume)
+        self._keep_file_open = bool(keep_file_open)
+        self._timestamp = time.time()
+        self.summary = None
+        self._running = False
+
+        self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
+                                           dynamically_imported_classes, filename, storage_service, kwargs)
+        self._name, self._hexsha = environment_identity(self._traj.v_name, self._timestamp)
+        self._traj.__dict__["_environment_name"] = self._name
+        self._traj.__dict__["_environment_hexsha"] = self._hexsha
+        data_folder = Path(self._traj.v_filename).parent if getattr(self._traj, "v_filename", None) else Path.cwd()
+        self._resume_folder = Path(resume_folder) if resume_folder is not None else data_folder / "resume"
+        self._logs = _LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
+                               self._name, log_level)
+        self._add_config(git_repository)
+        logger.info("Environment %s created for trajectory %s", self._name, self._traj.v_name)
+
+    # ------------------------------------------------------------ setup
+
+    def _check_wrap_mode(self, wrap_mode):
+        if self._executor is not None:
+            if wrap_mode not in (None, pc.WRAP_MODE_LOCAL):
+                raise ValueError(
+                    f"wrap_mode {wrap_mode!r} cannot be used with an executor: its workers cannot share the "
+                    "writer's queue or lock; use WRAP_MODE_LOCAL (the parent stores what they return)"
+                )
+            return pc.WRAP_MODE_LOCAL
+        if wrap_mode is None:
+            return pc.WRAP_MODE_LOCK
+        if wrap_mode not in WRAP_MODES:
+            raise ValueError(f"wrap_mode must be one of {', '.join(WRAP_MODES)}, not {wrap_mode!r}")
+        return wrap_mode
+
+    def _make_trajectory(self, trajectory, add_time, comment, dynamic_imports, dynamically_imported_classes,
+                         filename, storage_service, service_options):
+        from rigbook.trajectory.trajectory import Trajectory
+
+        if isinstance(trajectory, str):
+            traj = Trajectory(trajectory, add_time=add_time, comment=comment,
+                              dynamically_imported_classes=dynamically_imported_classes,
+                              dynamic_imports=dynamic_imports)
+        elif isinstance(trajectory, Trajectory):
+            traj = trajectory
+        else:
+            raise TypeError(f"trajectory must be a name or a Trajectory, not {type(trajectory).__name__}")
+        if storage_service is None and (filename is not None or traj.v_storage_service is None):
+            from rigbook.trajectory.storageservice import HDF5StorageService
+
+            storage_service = HDF5StorageService
+        if isinstance(storage_service, type):
+            storage_service = storage_service(filename=filename, trajectory=traj, **service_options)
+        if storage_service is not None:
+            traj.v_storage_service = storage_service
+        return traj
+
+    def _add_config(self, git_repository):
+        traj = self._traj
+        prefix = f"environment.{self._name}"
+        settings = {
+            "name": self._name,
+            "hexsha": self._hexsha,
+            "trajectory": traj.v_name,
+            "timestamp": self._timestamp,
+            "automatic_storing": self._automatic_storing,
+            "multiproc": self._multiproc,
+            "ncores": self._ncores,
+            "wrap_mode": self._wrap_mode if self._multiproc else "NONE",
+            "freeze_input": self._freeze_input,
+            "executor": type(self._executor).__name__ if self._executor is not None else "",
+            "resumable": self._resumable,
+            "graceful_exit": self._graceful_exit,
+            "log_stdout": self._log_stdout,
+        }
+        settings.update(platform_info())
+        for key, value in settings.items():
+            traj.f_add_config(f"{prefix}.{key}", value)
+        for package, version in versions().items():
+            traj.f_add_config(f"{prefix}.versions.{package}", version)
+        commit = git_commit(git_repository)
+        if commit is not None:
+            group = f"git.commit_{commit['short_hexsha']}"
+            for key in ("hexsha", "message", "committed_date", "dirty", "repository"):
+                traj.f_add_config(f"{group}.{key}", commit[key])
+        self.git_commit = commit
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def trajectory(self):
+        """The trajectory this environment runs."""
+        return self._traj
+
+    v_trajectory = trajectory
+    traj = trajectory
+
+    @property
+    def name(self):
+        """Name of the environment (``environment_<time>``)."""
+        return self._name
+
+    v_name = name
+
+    @property
+    def hexsha(self):
+        """SHA-1 identifying this environment."""
+        return self._hexsha
+
+    v_hexsha = hexsha
+
+    @property
+    def timestamp(self):
+        """When the environment was created (``time.time()``)."""
+        return self._timestamp
+
+    v_timestamp = timestamp
+
+    @property
+    def resume_folder(self):
+        """Where resumable explorations keep their state."""
+        return self._resume_folder
+
+    @property
+    def log_file(self):
+        """The default log file, or None."""
+        return self._logs.log_file
+
+    def disable_logging(self):
+        """Remove the log handlers this environment added and close its log files."""
+        self._logs.remove()
+
+    f_disable_logging = disable_logging
+
+    # ------------------------------------------------------------ running
+
+    def run(self, func, *args, **kwargs):
+        """Run ``func(traj, *args, **kwargs)`` for every run of the trajectory.
+
+        Returns
+        -------
+        list of (int, object)
+            ``(run index, returned value)`` for every run, by index.
+
+        Raises
+        ------
+        ExplorationError
+            At the end, if any run failed or did not finish; every other run
+            is stored, and ``error.summary`` holds their results and the
+            failed runs' tracebacks.
+        """
+        return self._execute(func, args, kwargs)
+
+    f_run = run
+
+    def run_map(self, func, iter_args=None, iter_kwargs=None):
+        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i``."""
+        length = len(self._traj)
+        iter_args = [list(sequence) for sequence in (iter_args or [])]
+        iter_kwargs = {key: list(sequence) for key, sequence in (iter_kwargs or {}).items()}
+        for what, sequence in [(f"iter_args[{i}]", s) for i, s in enumerate(iter_args)] + list(iter_kwargs.items()):
+            if len(sequence) != length:
+                raise ValueError(f"run_map: {what} has {len(sequence)} values but the trajectory has {length} runs")
+        return self._execute(func, (), {}, iter_args, iter_kwargs)
+
+    f_run_map = run_map
+
+    def resume(self, trajectory_name=None, resume_folder=None):
+        """Run every run an interrupted exploration did not complete.
+
+        Parameters
+        ----------
+        trajectory_name : str, optional
+            The trajectory to resume; this environment's by default.
+        resume_folder : str, optional
+            Where its resume files are; this environment's by default.
+
+        Returns
+        -------
+        list of (int, object)
+            ``(run index, returned value)`` of the runs done now.
+        """
+        name = trajectory_name or self._traj.v_name
+        state = ResumeState(resume_folder or self._resume_folder, name).load()
+        recipe = state.read_recipe()
+        traj = recipe["trajectory"]
+        service = self._traj.v_storage_service if name == self._traj.v_name else None
+        if service is None:
+            from rigbook.trajectory.storageservice import HDF5StorageService
+
+            service = HDF5StorageService(filename=recipe["filename"], trajectory=traj)
+        traj.v_storage_service = service
+        # The file knows which runs completed before the interruption; the pickled recipe does not.
+        traj.f_load(name=traj.v_name, load_all=pc.LOAD_NOTHING)
+        self._traj = traj
+        self._resume_folder = state.folder.parent
+        logger.info("Resuming %s: %d of %d runs to do", name, len(state.missing()), state.total)
+        return self._execute(recipe["func"], recipe["args"], recipe["kwargs"], recipe["iter_args"],
+                             recipe["iter_kwargs"], resume_state=state)
+
+    f_continue = resume
+
+    def _make_mode(self, service, context):
+        flush = self._resumable
+        keep_open = self._keep_file_open
+        if not self._multiproc:
+            return InProcessMode(service, self._traj.v_name, flush=flush, keep_open=keep_open)
+        if self._wrap_mode == pc.WRAP_MODE_LOCAL:
+            return LocalMode(service, self._traj.v_name, self._gc_interval, flush=flush, keep_open=keep_open)
+        if self._wrap_mode == pc.WRAP_MODE_LOCK:
+            return LockMode(service, context)
+        return WriterMode(self._wrap_mode, service, context, self._gc_interval, self._queue_maxsize)
+
+    def _execute(self, func, args, kwargs, iter_args=None, iter_kwargs=None, resume_state=None):
+        if self._running:
+            raise RuntimeError("this environment is already running an exploration")
+        if not callable(func):
+            raise TypeError(f"the run function must be callable, not {type(func).__name__}")
+        traj = self._traj
+        service = traj.v_storage_service
+        if service is None:
+            raise ValueError("the trajectory has no storage service: give the Environment a filename")
+        self._running = True
+        try:
+            if resume_state is None:
+                traj._prepare_experiment()
+                traj.f_lock_parameters()
+                traj.f_store()
+                indices = list(range(len(traj)))
+                if self._resumable:
+                    resume_state = ResumeState(self._resume_folder, traj.v_name)
+                    resume_state.write_recipe({
+                        "trajectory": traj, "func": func, "args": args, "kwargs": kwargs,
+                        "iter_args": iter_args, "iter_kwargs": iter_kwargs,
+                        "filename": getattr(traj, "v_filename", None),
+                    })
+                    resume_state.start(total=len(traj))
+            else:
+                indices = resume_state.missing()
+            summary = self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
+                                        indices, resume_state)
+        finally:
+            self._running = False
+        self.summary = summary
+        logger.info("Exploration %s: %s", traj.v_name, summary.describe())
+        if resume_state is not None and self._delete_resume and not resume_state.missing():
+            shutil.rmtree(resume_state.folder, ignore_errors=True)
+        if not summary.ok:
+            raise ExplorationError(summary)
+        return summary.results
+
+    def _run_indices(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, indices, resume_state):
+        context = _pool_context()
+        mode = self._make_mode(service, context)
+        pooled = self._multiproc
+        if pooled:
+            # Workers get their storage from the mode, never a copy of the parent's open service.
+            traj.v_storage_service = None
+        job = RunJob(traj, func, args, kwargs, iter_args, iter_kwargs,
+                     wrap_mode=mode.wrap_mode, automatic_storing=self._automatic_storing,
+                     clean_up_runs=self._clean_up_runs, log_stdout=self._log_stdout,
+                     # A run done again replaces whatever its interrupted attempt stored.
+                     store_data=pc.OVERWRITE_DATA if resume_state is not None and resume_state.attempted
+                     else pc.STORE_DATA)
+        completed_info = []
+
+        def on_outcome(outcome):
+            status = mode.on_outcome(outcome)
+            info = (outcome.payload or {}).get("run_information")
+            if info is not None and outcome.ok:
+                completed_info.append(info)
+            return status
+
+        try:
+            mode.start()
+            engine_options = dict(progress=self._report_progress, description=traj.v_name,
+                                  graceful_exit=self._graceful_exit, resume_state=resume_state)
+            if not pooled:
+                summary = RunEngine(job, **engine_options).run(indices, on_outcome, mode.poll)
+            elif self._executor is not None:
+                summary = RunEngine(job, executor=self._executor, **engine_options).run(indices, on_outcome, mode.poll)
+            else:
+                frozen = self._freeze_input
+                with process_pool(self._ncores, job=job if frozen else None, context=context,
+                                  initializer=mode.pool_initializer, initargs=mode.pool_initargs) as pool:
+                    if hasattr(mode, "stop_senders"):
+                        mode.stop_senders = lambda: pool.shutdown(wait=True)
+                    summary = RunEngine(job, executor=pool, frozen=frozen, **engine_options).run(
+                        indices, on_outcome, mode.poll)
+            mode.after_runs()
+        finally:
+            mode.close()
+            traj.v_storage_service = service
+            traj.f_restore_default()
+        completed = set(summary.completed)
+        for info in completed_info:
+            if int(info["idx"]) in completed:
+                traj._update_run_information(info)
+        for idx in list(summary.failed) + list(summary.lost):
+            # In this process the run marked itself completed before its storing failed.
+            traj.f_get_run_information(idx, copy=False)["completed"] = 0
+        if self._automatic_storing:
+            traj.f_store()
+        return summary
+
+    def __repr__(self):
+        return f"<Environment {self._name} for {self._traj!r}>"
