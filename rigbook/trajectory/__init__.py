@@ -38,3 +38,19 @@ from rigbook.trajectory.lazyservice import LazyStorageService  # noqa: F401
 from rigbook.trajectory.storageservice import HDF5StorageService  # noqa: F401
 from rigbook.trajectory.trajectory import SingleRun, Trajectory  # noqa: F401
 # --- end trajectory core ---
+
+# --- running explorations (issue 7) ---
+from rigbook.trajectory.environment import Environment  # noqa: F401,E402
+from rigbook.trajectory.runner import ExplorationError, RunSummary  # noqa: F401,E402
+from rigbook.trajectory.wrappers import (  # noqa: F401,E402
+    LockWrapper,
+    PipeStorageServiceSender,
+    PipeStorageServiceWriter,
+    QueueStorageServiceSender,
+    QueueStorageServiceWriter,
+    ReferenceStore,
+    ReferenceWrapper,
+    StorageWriterError,
+    StorageWriterProcess,
+)
+# --- end running explorations ---
