@@ -58,6 +58,7 @@ a newer format number is refused unless ``force=True``.
 import json
 import logging
 import os
+import time
 
 import h5py
 import numpy as np
@@ -73,6 +74,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _COMPLIBS = ("zlib", "gzip", "lzf", "blosc")
 _FLUSH_ROWS = 20000
+_FLUSH_SECONDS = 1.0
 
 
 class HDF5StorageService(TreeIO):
@@ -134,6 +136,7 @@ class HDF5StorageService(TreeIO):
         self._leaf_heads = {}
         self._run_rows = {}
         self._groups = {}
+        self._last_flush = time.monotonic()
         self._filters = self._make_filters()
         if trajectory is not None and self._filename is None:
             self._filename = self._default_filename(trajectory.v_name)
@@ -256,10 +259,18 @@ class HDF5StorageService(TreeIO):
             self._file = None
 
     def _done(self):
-        """End of one call: write buffers; close unless kept open."""
+        """End of one call: write buffers; close unless kept open.
+
+        While the file is kept open, buffered rows are written (and the file
+        flushed) at least every ``_FLUSH_SECONDS``, so a killed writer loses
+        at most that much.
+        """
         if self._keep_open:
-            if self._buffer.rows >= _FLUSH_ROWS:
+            now = time.monotonic()
+            if self._buffer.rows >= _FLUSH_ROWS or now - self._last_flush >= _FLUSH_SECONDS:
                 self._flush_buffer()
+                self._file.flush()
+                self._last_flush = now
             return
         self._close()
 
