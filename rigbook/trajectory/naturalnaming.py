@@ -64,7 +64,20 @@ class NNGroupNode(NNTreeNode):
         child = children.get(name)
         if child is not None and not child._is_leaf:
             return child
-        return root._nn_resolve([self], name, natural=True)
+        auto_load = root.__dict__.get("_auto_load")
+        try:
+            found = root._nn_resolve([self], name, natural=True)
+        except NotUniqueNodeError:
+            raise
+        except AttributeError:
+            if not auto_load:
+                raise
+            root._auto_load_node(self, name)
+            found = root._nn_resolve([self], name, natural=True)
+        if auto_load and isinstance(found, NNTreeNode) and found._is_leaf and found.f_is_empty():
+            root.f_load_item(found)
+            found = root._nn_resolve([self], name, natural=True)
+        return found
 
     def __getitem__(self, name):
         if isinstance(name, int):

@@ -158,3 +158,23 @@ def test_killed_writer_keeps_flushed_runs(tmp_path):
     loaded.f_load(name="killed", load_all=2)
     assert sorted(loaded.f_get_from_runs("r", fast_access=True, use_indices=True).values()) == list(range(60))
     assert [loaded.f_is_completed(i) for i in (0, 59, 60)] == [True, True, False]
+
+
+def test_load_trajectory_helper_and_auto_load(tmp_path):
+    from rigbook.trajectory import load_trajectory
+
+    filename = tmp_path / "helper.hdf5"
+    traj = Trajectory("helper", add_time=False, filename=str(filename))
+    traj.f_add_parameter("x", 1)
+    traj.f_explore({"x": [1, 2]})
+    for run in traj.f_iter_runs():
+        traj.f_add_result("z", traj.x + 1)
+    traj.f_add_result("deep.total", 5)
+    traj.f_store()
+    loaded = load_trajectory(name="helper", filename=str(filename), load_all=0)
+    assert len(loaded) == 2 and not loaded.results.f_has_children()
+    loaded.v_auto_load = True
+    assert loaded.results.deep.total == 5
+    assert loaded.f_get("results.runs.run_00000001.z", auto_load=True).z == 3
+    with pytest.raises(ValueError, match="name or the index"):
+        load_trajectory(filename=str(filename))
