@@ -36,7 +36,7 @@ from rigbook.trajectory.result import BaseResult, PickleResult, Result  # noqa: 
 from rigbook.trajectory.runs import cartesian_product  # noqa: F401
 from rigbook.trajectory.lazyservice import LazyStorageService  # noqa: F401
 from rigbook.trajectory.storageservice import HDF5StorageService  # noqa: F401
-from rigbook.trajectory.trajectory import SingleRun, Trajectory  # noqa: F401
+from rigbook.trajectory.trajectory import SingleRun, Trajectory, load_trajectory  # noqa: F401
 # --- end trajectory core ---
 
 # --- running explorations (issue 7) ---
