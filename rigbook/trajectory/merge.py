@@ -97,9 +97,8 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
         selected = [j for j in selected if _point_key([other_cols[n][j] for n in compared]) not in existing]
         if not selected:
             raise ValueError(f"no run of {other.v_name!r} would be merged: all are duplicates")
-    if not traj._explored_parameters and n_self == 1:
-        # An unexplored trajectory is one run of its defaults: keep it as run 0.
-        pass
+    if not explored:
+        raise ValueError("neither trajectory explores a parameter: name a trial_parameter to tell their runs apart")
     traj.f_expand({n: [other_cols[n][j] for j in selected] for n in explored})
     rename = {}
     for position, j in enumerate(selected):

@@ -47,8 +47,10 @@ class Result(BaseResult):
 
     def f_set_single(self, name, item):
         """Add or replace one item."""
-        if not isinstance(name, str) or not name or name.startswith("__"):
-            raise ValueError(f"item name {name!r} of result {self._full_name!r} must be a non-empty string not starting with '__'")
+        if not isinstance(name, str) or not name or name.startswith("__") or "/" in name:
+            raise ValueError(
+                f"item name {name!r} of result {self._full_name!r} must be a non-empty string "
+                "without '/' and not starting with '__'")
         if name.startswith(("f_", "v_")) or name in ("func", "vars"):
             raise ValueError(f"item name {name!r} of result {self._full_name!r} is reserved by the trajectory API")
         self._check_item(name, item)

@@ -125,6 +125,8 @@ class RunsMixin:
     def f_expand(self, build_dict, fail_safe=True):
         """Append runs: every explored parameter must get the same number of new values."""
         found, length = self._explored_from_dict(build_dict)
+        if not found or not length:
+            raise ValueError("f_expand needs at least one parameter with at least one new value")
         missing = set(self._explored_parameters) - {n._full_name for n in found}
         if self._explored_parameters and missing:
             raise TypeError(f"f_expand must enlarge every explored parameter; missing {sorted(missing)}")

@@ -373,6 +373,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
     }
 
     def _store_list(self, jobs, name, *args, **kwargs):
+        jobs = self._delete_run_leaf_jobs_together(jobs, name)
         for job in jobs:
             msg, item = job[0], job[1]
             job_args = job[2] if len(job) > 2 else ()
@@ -394,6 +395,26 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 raise NoSuchServiceError(f"load does not understand message {msg!r} in a LIST")
             job_name = job_kwargs.pop("trajectory_name", None) or name
             getattr(self, handler)(item, job_name, *job_args, **job_kwargs)
+
+    def _delete_run_leaf_jobs_together(self, jobs, name):
+        """Delete whole run leaves of plain DELETE jobs in one pass per column; return the other jobs."""
+        from rigbook.trajectory.storing import is_run_node_name
+
+        leaves = []
+        rest = []
+        for job in jobs:
+            extra = dict(job[3]) if len(job) > 3 else {}
+            item = job[1]
+            if (job[0] == pc.DELETE and extra.get("delete_only") is None and getattr(item, "_is_leaf", False)
+                    and is_run_node_name(item.v_full_name)):
+                leaves.append(item)
+            else:
+                rest.append(job)
+        if len(leaves) > 1:
+            tgroup = self._traj_group(name)
+            self._delete_runs_of(leaves, tgroup)
+            return rest
+        return jobs
 
     def _load_run_leaf_jobs_together(self, jobs, name):
         """Load plain LEAF jobs of run leaves sharing a name with one read per column; return the other jobs."""

@@ -59,12 +59,19 @@ class TreeIO:
 
     # ----------------------------------------------------------------------- storing
     def _store_nodes(self, tgroup, traj, nodes, store_data, overwrite=None):
+        if store_data == pc.OVERWRITE_DATA:
+            # Never overwrite data on disk with a leaf that was only loaded as a skeleton.
+            nodes = [n for n in nodes if not (n._is_leaf and n._stored and n.f_is_empty())]
+            self._delete_runs_of([n for n in nodes if n._is_leaf and is_run_node_name(n._full_name)], tgroup)
+            store_data = pc.STORE_DATA
+            overwrite = True
         stored = []
         for node in nodes:
             if node is traj:
                 continue
             if node._is_leaf:
-                self._write_record(tgroup, leaf_record(node), store_data, overwrite)
+                run_leaf = overwrite is True and is_run_node_name(node._full_name)
+                self._write_record(tgroup, leaf_record(node), store_data, None if run_leaf else overwrite)
             elif not is_run_node_name(node._full_name):
                 self._write_group_record(tgroup, group_record(node))
             stored.append(node)
@@ -165,11 +172,23 @@ class TreeIO:
         for item_name, value in record["items"].items():
             buffer.add(parent, item_name, idx, value)
 
+    def _delete_runs_of(self, leaves, tgroup, parts=None):
+        """Delete the stored rows of many run leaves with one rewrite per column."""
+        self._flush_buffer()
+        by_base = {}
+        for leaf in leaves:
+            branch, idx, rel = _run_split(leaf.v_full_name)
+            by_base.setdefault(f"_run_data/{branch}/{rel}", set()).add(idx)
+        for base_path, runs in by_base.items():
+            if base_path in tgroup:
+                self._delete_run_rows(tgroup, base_path, runs, parts)
+
     def _delete_run_rows(self, tgroup, base_path, idx, parts=None):
         group = tgroup[base_path]
         names = list(group) if parts is None else [p for p in parts if p in group]
+        runs = np.fromiter(idx, dtype=np.int64) if isinstance(idx, (set, list, tuple)) else np.array([idx], dtype=np.int64)
         for column in names:
-            delete_rows(group, column, lambda run_idx: run_idx != idx, self._filters)
+            delete_rows(group, column, lambda run_idx: ~np.isin(run_idx, runs), self._filters)
         if not len(group):
             del tgroup[base_path]
             self._leaf_heads.pop((tgroup.name, base_path), None)

@@ -233,9 +233,6 @@ class StoringMixin:
                                 node.f_remove(part)
             else:
                 self.f_remove_items(nodes, recursive=True, remove_empty_groups=remove_empty_groups)
-        for node in nodes:
-            if node._full_name in self._flat and kwargs.get("delete_only") is None:
-                self._unstored[node._full_name] = node
 
     def f_backup(self, backup_filename=None, **kwargs):
         """Copy the stored trajectory into ``backup_filename`` (default: ``backup_<name>.hdf5`` beside the file)."""

@@ -181,3 +181,9 @@ def test_unstorable_value_is_refused_when_added():
         traj.f_add_parameter("p", object())
     assert "r" not in traj.results.f_get_children()
     assert isinstance(Result("r", 1), Result)
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "__hidden", "f_get", 3])
+def test_bad_item_names_are_refused(bad):
+    with pytest.raises(ValueError, match="item name"):
+        Result("r", **{"ok": 1}).f_set_single(bad, 1)

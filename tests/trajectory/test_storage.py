@@ -391,3 +391,37 @@ def test_access_data(tmp_path):
         assert data[...].tolist() == [0, 2, 4, 6]
     finally:
         service.store(pc.CLOSE_FILE, None)
+
+
+def test_overwrite_store_rewrites_runs_but_never_with_skeletons(tmp_path):
+    filename = tmp_path / "ow.hdf5"
+    explored(filename)
+    skeleton = reload(filename, load_parameters=2, load_results=1)
+    skeleton.f_load_item("results.runs.run_00000001.z")
+    skeleton.f_get("results.runs.run_00000001.z").z = 100
+    skeleton.f_store(store_data=pc.OVERWRITE_DATA)
+    loaded = reload(filename, load_all=2)
+    assert loaded.f_get_from_runs("z", fast_access=True, use_indices=True) == {0: 0, 1: 100, 2: 4, 3: 6}
+    assert loaded.f_get("results.runs.run_00000002.big").label == "run 2"
+
+
+def test_deleting_many_run_leaves_at_once(tmp_path):
+    filename = tmp_path / "many_del.hdf5"
+    traj = explored(filename, n=40)
+    traj.f_delete_items([f"results.runs.run_{i:08d}.z" for i in range(0, 40, 2)])
+    loaded = reload(filename, load_all=2)
+    assert sorted(loaded.f_get_from_runs("z", use_indices=True)) == list(range(1, 40, 2))
+    assert len(loaded.f_get_from_runs("big")) == 40
+    # deleted items stay deleted on the next store
+    traj.f_store()
+    assert sorted(reload(filename, load_all=2).f_get_from_runs("z", use_indices=True)) == list(range(1, 40, 2))
+
+
+def test_merge_needs_something_explored():
+    a, b = Trajectory("a", add_time=False), Trajectory("b", add_time=False)
+    for t in (a, b):
+        t.f_add_parameter("p", 1)
+    with pytest.raises(ValueError, match="trial_parameter"):
+        a.f_merge(b)
+    with pytest.raises(ValueError, match="f_expand"):
+        a.f_expand({})
