@@ -29,12 +29,14 @@ import gc
 import logging
 import multiprocessing
 import queue as queue_module
+import signal
 import traceback
 
 from rigbook.trajectory import pypetconstants
 
 logger = logging.getLogger(__name__)
 
+_DEFERRED_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 _STORE = "STORE"
 _CONFIRM = "CONFIRM"
 _DONE = "DONE"
@@ -131,16 +133,25 @@ class LockWrapper:
         The shared lock; a new ``multiprocessing.Lock`` by default. Hand it to
         worker processes when they start (``multiprocessing`` locks cannot be
         pickled later).
+    defer_termination : bool
+        While holding the lock, hold back SIGTERM and SIGINT until the call
+        returns: a process pool terminates its other workers when one dies,
+        and a worker stopped half way through a write would corrupt the
+        file. (Nothing can hold back SIGKILL: a worker killed while writing
+        can still corrupt it; the QUEUE, PIPE and LOCAL modes cannot.)
     """
 
-    def __init__(self, storage_service, lock=None):
+    def __init__(self, storage_service, lock=None, defer_termination=True):
         self._storage_service = storage_service
         self._lock = multiprocessing.Lock() if lock is None else lock
         self._holding = False
+        self._defer_termination = defer_termination and hasattr(signal, "pthread_sigmask")
+        self._blocked = None
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_holding"] = False
+        state["_blocked"] = None
         return state
 
     @property
@@ -165,6 +176,8 @@ class LockWrapper:
 
     def _acquire(self):
         if not self._holding:
+            if self._defer_termination:
+                self._blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
             self._lock.acquire()
             self._holding = True
 
@@ -172,6 +185,10 @@ class LockWrapper:
         if self._holding and not self.is_open:
             self._holding = False
             self._lock.release()
+            if self._blocked is not None:
+                # A termination that arrived meanwhile is delivered now, with the file closed.
+                signal.pthread_sigmask(signal.SIG_SETMASK, self._blocked)
+                self._blocked = None
 
     def store(self, *args, **kwargs):
         """Store under the lock; see the wrapped service's ``store``."""

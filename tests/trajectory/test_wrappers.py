@@ -350,3 +350,32 @@ def test_bad_writer_settings_are_refused(tmp_path):
         QueueStorageServiceWriter(LineFileService(tmp_path / "s"), CTX.Queue(), gc_interval=0)
     with pytest.raises(ValueError, match="max_buffer_size"):
         PipeStorageServiceWriter(LineFileService(tmp_path / "s"), CTX.Pipe()[0], max_buffer_size=0)
+
+
+class SlowService:
+    """Writes 'start', waits for the test's go-ahead, writes 'end': a store that takes a while."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def store(self, msg, item, *args, **kwargs):
+        (self.folder / "started").write_text("start")
+        wait_for(lambda: (self.folder / "go").exists(), "the go-ahead")
+        (self.folder / "finished").write_text("end")
+
+
+def store_slowly(wrapper):
+    wrapper.store("LEAF", "x")
+    time.sleep(DEADLINE)  # never reached when the deferred SIGTERM arrives at once
+
+
+def test_lock_wrapper_finishes_the_store_before_a_sigterm_takes_effect(tmp_path):
+    wrapper = LockWrapper(SlowService(tmp_path), CTX.Lock())
+    process = CTX.Process(target=store_slowly, args=(wrapper,))
+    process.start()
+    wait_for(lambda: (tmp_path / "started").exists(), "the store to start")
+    process.terminate()  # what a process pool does to its other workers when one dies
+    (tmp_path / "go").write_text("go")
+    process.join(DEADLINE)
+    assert process.exitcode == -signal.SIGTERM
+    assert (tmp_path / "finished").read_text() == "end"
