@@ -8,6 +8,7 @@ current run's, and run names spelled out in the searched name).
 """
 
 import logging
+from collections import deque
 
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError
@@ -212,9 +213,9 @@ class NNGroupNode(NNTreeNode):
         """Iterate over nodes below this group (recursively by default), honouring ``f_as_run``."""
         root = self._root
         run = root._crun if root._idx >= 0 else None
-        stack = [(self, 0)]
-        while stack:
-            group, depth = stack.pop()
+        queue = deque([(self, 0)])
+        while queue:
+            group, depth = queue.popleft()
             if max_depth is not None and depth >= max_depth:
                 continue
             children = list(group._children.values())
@@ -226,7 +227,7 @@ class NNGroupNode(NNTreeNode):
                 if predicate is None or predicate(child):
                     yield child
                 if recursive and not child._is_leaf and child._name not in group._links:
-                    stack.append((child, depth + 1))
+                    queue.append((child, depth + 1))
 
     def f_iter_leaves(self, with_links=True):
         """Iterate over all leaves below this group."""

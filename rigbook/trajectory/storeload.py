@@ -162,7 +162,7 @@ class TreeIO:
         meta = {}
         if record["class"] != head_class:
             meta["c"] = record["class"]
-        if record["comment"] != head_comment:
+        if record["comment"] != head_comment or (record["comment"] and not self.purge_duplicate_comments):
             meta["m"] = record["comment"]
         if record["annotations"]:
             meta["a"] = codec.encode(record["annotations"])

@@ -201,3 +201,22 @@ def test_trajectory_pickles_without_open_file(tmp_path):
     assert not copy.v_storage_service.is_open
     assert copy.x == 1 and copy.f_get("x").f_get_range() == (1, 2)
     assert copy.v_filename == traj.v_filename
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=st.text(min_size=0, max_size=10))
+def test_any_name_is_refused_cleanly_or_usable(name):
+    traj = Trajectory("n", add_time=False)
+    try:
+        traj.f_add_parameter(name, 1)
+    except ValueError as error:
+        assert "name" in str(error)
+        assert traj.parameters.f_children() == 0
+        return
+    parts = name.split(".")
+    assert traj.f_get("parameters." + name).v_name == parts[-1]
+    assert traj.f_get(name, fast_access=True) == 1

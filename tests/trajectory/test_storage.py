@@ -425,3 +425,59 @@ def test_merge_needs_something_explored():
         a.f_merge(b)
     with pytest.raises(ValueError, match="f_expand"):
         a.f_expand({})
+
+
+def test_run_leaf_comments_and_annotations(tmp_path):
+    filename = tmp_path / "ann.hdf5"
+    traj = Trajectory("ann", add_time=False, filename=str(filename), purge_duplicate_comments=False)
+    traj.f_add_parameter("x", 0)
+    traj.f_explore({"x": [0, 1, 2]})
+    for run in traj.f_iter_runs():
+        res = traj.f_add_result("r", traj.x, comment="same" if traj.x < 2 else "different")
+        if traj.x == 1:
+            res.v_annotations.quality = np.float32(0.5)
+    traj.f_store()
+    loaded = reload(filename, name="ann", load_all=1)
+    leaves = loaded.f_get_from_runs("r", use_indices=True)
+    assert [leaves[i].v_comment for i in range(3)] == ["same", "same", "different"]
+    assert leaves[1].v_annotations.quality == np.float32(0.5) and type(leaves[1].v_annotations.quality) is np.float32
+    assert leaves[0].v_annotations.f_is_empty()
+
+
+def test_unreadable_file_is_reported_and_left_alone(tmp_path):
+    filename = tmp_path / "garbage.hdf5"
+    filename.write_bytes(b"this is not HDF5" * 10)
+    with pytest.raises(DataNotInStorageError, match="garbage.hdf5"):
+        reload(filename)
+    traj = Trajectory("t", add_time=False, filename=str(filename))
+    traj.f_add_parameter("x", 1)
+    with pytest.raises(OSError, match="garbage.hdf5"):
+        traj.f_store()
+    assert filename.read_bytes() == b"this is not HDF5" * 10
+
+
+def test_migrate_back_in_store(tmp_path):
+    filename = tmp_path / "m.hdf5"
+    traj = explored(filename)
+    traj.f_migrate(new_filename=str(tmp_path / "elsewhere.hdf5"))
+    traj.f_store()
+    traj.f_migrate(new_filename=str(filename), in_store=True)
+    traj.f_add_result("added_later", 1)
+    traj.f_store()
+    assert reload(filename, load_all=2).results.added_later == 1
+
+
+def test_store_child_and_group_store(tmp_path):
+    filename = tmp_path / "child.hdf5"
+    traj = Trajectory("child", add_time=False, filename=str(filename))
+    traj.f_add_result("a.b.c", 1)
+    traj.f_store()
+    traj.f_add_result("a.b.d", 2)
+    traj.f_add_result("a.e", 3)
+    traj.results.a.f_store_child("b", recursive=True)
+    loaded = reload(filename, name="child", load_all=2)
+    assert loaded.results.a.b.d == 2 and "e" not in loaded.results.a.f_get_children()
+    traj.results.f_get("a").f_store(recursive=True)
+    assert reload(filename, name="child", load_all=2).results.a.e == 3
+    with pytest.raises(ValueError, match="no child"):
+        traj.results.f_store_child("nope")
