@@ -253,9 +253,25 @@ def _hashable(key):
     return key
 
 
+def utf8_ok(text):
+    """Whether ``text`` can be stored as an HDF5 UTF-8 string (no NUL, no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def to_json(value, path="value"):
-    """Tagged-JSON text of ``value`` (see the module docstring)."""
-    return json.dumps(encode(value, path), ensure_ascii=False, separators=(",", ":"))
+    """Tagged-JSON text of ``value`` (see the module docstring); always valid UTF-8."""
+    encoded = encode(value, path)
+    text = json.dumps(encoded, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii() and not utf8_ok(text):
+        # Lone surrogates cannot be UTF-8: let JSON escape them.
+        text = json.dumps(encoded, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def from_json(text):
@@ -302,7 +318,7 @@ def write_item(group, name, value, settings=None):
     if kind in _PY_SCALARS and not (kind is int and not _INT64[0] <= value <= _INT64[1]):
         group.attrs[name] = value
         return _PY_SCALARS[kind]
-    if kind is str and "\x00" not in value and len(value) <= MAX_ATTRIBUTE_CHARS:
+    if kind is str and len(value) <= MAX_ATTRIBUTE_CHARS and utf8_ok(value):
         group.attrs[name] = value
         return "str"
     if isinstance(value, np.generic) and _readable_numpy_scalar(value.dtype):
@@ -325,7 +341,7 @@ def _write_array(group, name, value, settings):
     if native_array_dtype(dtype):
         group.create_dataset(name, data=value, **dataset_options(value.shape, dtype.itemsize, settings))
         return "array"
-    if dtype.kind == "U" and not any("\x00" in s for s in value.ravel().tolist()):
+    if dtype.kind == "U" and all(utf8_ok(s) for s in value.ravel().tolist()):
         group.create_dataset(name, data=value.astype(object), dtype=_STR_DTYPE)
         return "ustr:" + dtype.str
     if dtype.kind in "mM":
@@ -357,7 +373,7 @@ def _write_column(group, name, series, settings):
         values = series.to_numpy()
         return [str(dtype), _write_array(group, name, values, settings)]
     values = series.to_numpy(dtype=object)
-    if all(type(v) is str and "\x00" not in v for v in values):
+    if all(type(v) is str and utf8_ok(v) for v in values):
         group.create_dataset(name, data=values, dtype=_STR_DTYPE)
         return [str(dtype), "strs"]
     group.create_dataset(name, data=to_json(values, name), dtype=_STR_DTYPE)

@@ -47,7 +47,7 @@ def kind_of(value):
         kind, dtype = _PY_KINDS[t]
         return (kind, dtype, ())
     if t is str:
-        return ("str", None, ()) if "\x00" not in value else ("json", None, ())
+        return ("str", None, ()) if codec.utf8_ok(value) else ("json", None, ())
     if isinstance(value, np.generic):
         dtype = value.dtype
         if dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8) or (dtype.kind == "c" and dtype.itemsize <= 16):

@@ -3,6 +3,7 @@
 import re
 
 from rigbook.trajectory.annotations import Annotations
+from rigbook.trajectory.codec import utf8_ok
 
 RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
 _RESERVED_PREFIXES = ("f_", "v_", "_")
@@ -23,6 +24,11 @@ def check_node_name(name, full_name=None):
         raise ValueError(f"node name {name!r}{where} is reserved by the trajectory API")
     if len(name) > 128:
         raise ValueError(f"node name {name[:20]!r}...{where} is longer than 128 characters")
+
+
+def _check_comment(comment, full_name):
+    if comment and not utf8_ok(comment):
+        raise ValueError(f"comment of {full_name!r} contains a NUL character or a lone surrogate, which HDF5 cannot store")
 
 
 class _Accessor:
@@ -60,6 +66,7 @@ class NNTreeNode:
         d["_parent"] = None
         if not isinstance(comment, str) and comment is not None:
             raise TypeError(f"comment of {full_name!r} must be a string, not {type(comment).__name__}")
+        _check_comment(comment, full_name)
 
     # pypet's 0.6 spelling ---------------------------------------------------
     @property
@@ -138,6 +145,7 @@ class NNTreeNode:
             comment = ""
         if not isinstance(comment, str):
             raise TypeError(f"comment of {self._full_name!r} must be a string")
+        _check_comment(comment, self._full_name)
         self.__dict__["_comment"] = comment
 
     # annotations -----------------------------------------------------------

@@ -220,3 +220,11 @@ def test_any_name_is_refused_cleanly_or_usable(name):
     parts = name.split(".")
     assert traj.f_get("parameters." + name).v_name == parts[-1]
     assert traj.f_get(name, fast_access=True) == 1
+
+
+@pytest.mark.parametrize("comment", ["nul \x00 inside", "lone \ud800"])
+def test_comments_hdf5_cannot_store_are_refused(comment):
+    traj = Trajectory("c", add_time=False)
+    with pytest.raises(ValueError, match="comment"):
+        traj.f_add_parameter("p", 1, comment=comment)
+    assert traj.parameters.f_children() == 0

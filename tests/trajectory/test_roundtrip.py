@@ -73,7 +73,7 @@ SPECIAL = [
     np.arange(6, dtype=np.uint64).reshape(2, 3), np.array([1 + 2j], dtype=np.complex64), np.array([True, False]),
     np.array(["2020-01-01"], dtype="datetime64[D]"), np.array([1, "x", None], dtype=object),
     (np.int8(1), np.float32(2.5), np.bool_(False)), [np.str_("x"), np.bytes_(b"y")], -0.0, float("nan"), None,
-    "", b"", (), [], {}, "a\x00b", np.str_(""), np.bytes_(b""), np.bytes_(b"a\x00"),
+    "", b"", (), [], {}, "a\x00b", "lone \ud800 surrogate", {"k\udfff": ["\ud800"]}, np.str_(""), np.bytes_(b""), np.bytes_(b"a\x00"),
 ]
 
 
