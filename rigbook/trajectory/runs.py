@@ -215,7 +215,7 @@ class RunsMixin:
                 elif yields == "copy":
                     import copy
 
-                    yield copy.copy(self)
+                    yield copy.deepcopy(self)
                 else:
                     yield self._crun
         finally:

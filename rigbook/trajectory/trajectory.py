@@ -344,8 +344,7 @@ class SingleRun(Trajectory):
             return super().__new__(cls)
         import copy
 
-        run = copy.copy(parent_trajectory)
-        run.__dict__ = dict(parent_trajectory.__dict__)
+        run = copy.deepcopy(parent_trajectory)
         run.f_set_crun(idx)
         return run
 

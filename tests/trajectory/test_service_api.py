@@ -108,7 +108,8 @@ def test_single_run_from_parent():
     traj.f_add_parameter("x", 1)
     traj.f_explore({"x": [1, 2, 3]})
     run = SingleRun("run_00000002", 2, traj)
-    assert run.v_idx == 2 and run.x == 3 and traj.v_idx == -1
+    assert run.v_idx == 2 and run.x == 3
+    assert traj.v_idx == -1 and traj.x == 1  # the parent is untouched
 
 
 def test_settings_from_file_title_and_service_arguments(tmp_path):
