@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from rigbook.trajectory import HDF5StorageService, SingleRun, Trajectory
+from rigbook.trajectory import HDF5StorageService, Result, SingleRun, Trajectory
 from rigbook.trajectory import pypetconstants as pc
 
 
@@ -179,3 +179,28 @@ def test_load_trajectory_helper_and_auto_load(tmp_path):
     assert loaded.f_get("results.runs.run_00000001.z", auto_load=True).z == 3
     with pytest.raises(ValueError, match="name or the index"):
         load_trajectory(filename=str(filename))
+
+
+class CustomResult(Result):
+    """A user's result class, stored by its module path."""
+
+
+def test_custom_classes_come_back_through_dynamic_imports(tmp_path):
+    import h5py
+
+    filename = tmp_path / "custom.hdf5"
+    traj = Trajectory("custom", add_time=False, filename=str(filename), dynamic_imports=[CustomResult])
+    traj.f_add_result(CustomResult, "mine", 1)
+    traj.f_add_parameter("x", 0)
+    traj.f_explore({"x": [0, 1]})
+    for run in traj.f_iter_runs():
+        traj.f_add_result(CustomResult, "per_run", 2)
+    traj.f_store()
+    loaded = Trajectory(filename=str(filename), dynamically_imported_classes=[CustomResult])
+    loaded.f_load(name="custom", load_all=2)
+    assert type(loaded.f_get("results.mine")) is CustomResult
+    assert type(loaded.f_get("results.runs.run_00000001.per_run")) is CustomResult
+    with h5py.File(filename, "a") as f:
+        f["custom/results/mine"].attrs["__class__"] = "nowhere.Missing"
+    with pytest.raises(ImportError, match="nowhere.Missing"):
+        Trajectory(filename=str(filename)).f_load(name="custom", load_all=1)
