@@ -22,7 +22,9 @@ Contract (the Environment and the multiprocessing wrappers rely on it)
   ``store_final``, its run information (completed flag, timing). The stuff may
   be the trajectory or ``traj._run_payload()`` (small and picklable).
 * ``multiproc_safe`` is False: wrap the service for several processes.
-  Pickling the service drops the open h5py handle and its buffers (flush first).
+  Pickling the service drops the open h5py handle and its buffers (flush
+  first), and the copy never truncates the file (``overwrite_file`` only acts
+  in the original, at its first store).
 
 Layout (read it with plain h5py; ``import hdf5plugin`` first for blosc)
 -----------------------------------------------------------------------
@@ -197,6 +199,9 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         state = dict(self.__dict__)
         state["_file"] = None
         state["_keep_open"] = False
+        # A copy in another process must never truncate the file the original
+        # (or another copy) is already writing to.
+        state["overwrite_file"] = False
         state["_buffer"] = ColumnBuffer()
         state["_leaf_heads"] = {}
         state["_run_rows"] = {}

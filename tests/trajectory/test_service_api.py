@@ -204,3 +204,22 @@ def test_custom_classes_come_back_through_dynamic_imports(tmp_path):
         f["custom/results/mine"].attrs["__class__"] = "nowhere.Missing"
     with pytest.raises(ImportError, match="nowhere.Missing"):
         Trajectory(filename=str(filename)).f_load(name="custom", load_all=1)
+
+
+def test_pickled_service_never_truncates_the_file(tmp_path):
+    import pickle
+
+    filename = tmp_path / "ow.hdf5"
+    traj = Trajectory("ow", add_time=False, filename=str(filename), overwrite_file=True)
+    copy = pickle.loads(pickle.dumps(traj.v_storage_service))
+    traj.f_add_parameter("x", 1)
+    traj.f_store()
+    other = Trajectory("other", add_time=False)
+    other.v_storage_service = copy
+    other.f_store()
+    names = []
+    for name in ("ow", "other"):
+        loaded = Trajectory(filename=str(filename))
+        loaded.f_load(name=name)
+        names.append(loaded.v_name)
+    assert names == ["ow", "other"]
