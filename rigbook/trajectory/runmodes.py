@@ -242,30 +242,54 @@ class RunJob:
 
 
 class InProcessMode:
-    """No worker processes: runs execute here and store straight into the open file."""
+    """No worker processes: runs execute here and store straight into the open file.
+
+    With ``flush`` (resumable explorations) a run counts as completed only
+    once the file was flushed after it; flushes happen at most every
+    ``flush_interval`` seconds, not per run.
+    """
 
     wrap_mode = None
     pool_initializer = None
     pool_initargs = ()
 
-    def __init__(self, service, trajectory_name, flush=True, keep_open=True):
+    def __init__(self, service, trajectory_name, flush=True, keep_open=True, flush_interval=0.5):
         self.service = service
         self.trajectory_name = trajectory_name
-        self.flush = flush
+        self.flush = flush and keep_open
         self.keep_open = keep_open
+        self.flush_interval = flush_interval
+        self._unflushed = []
+        self._last_flush = time.monotonic()
 
     def start(self):
         """Open the file once for every run (unless told to reopen it for every store)."""
         if self.keep_open:
             self.service.store(pc.OPEN_FILE, None, trajectory_name=self.trajectory_name)
 
-    def on_outcome(self, outcome):
-        """The run stored itself; with ``flush``, make it reach the OS before it counts."""
-        if self.flush and self.keep_open:
-            self.service.store(pc.FLUSH, None)
-        return COMPLETED
+    def _stored(self, outcome):
+        """The run's data went into the service (here: the run stored itself)."""
 
-    poll = None
+    def on_outcome(self, outcome):
+        """Store what has to be stored here; completed now, or at the next flush."""
+        self._stored(outcome)
+        if not self.flush:
+            return COMPLETED
+        self._unflushed.append(outcome.idx)
+        return PENDING
+
+    def poll(self, block, pending):
+        """Flush when due (always with ``block``) and confirm the runs it covers."""
+        if not self._unflushed or not (block or time.monotonic() - self._last_flush >= self.flush_interval):
+            return []
+        covered, self._unflushed = self._unflushed, []
+        self._last_flush = time.monotonic()
+        try:
+            self.service.store(pc.FLUSH, None)
+        except Exception as exc:  # none of these runs is known to be on disk
+            failure = RunOutcome.from_exception(-1, exc)
+            return [(idx, [failure]) for idx in covered]
+        return [(idx, []) for idx in covered]
 
     def after_runs(self):
         """Nothing runs elsewhere."""
@@ -285,14 +309,11 @@ class LocalMode(InProcessMode):
         super().__init__(service, trajectory_name, flush, keep_open)
         self.reference_store = ReferenceStore(service, gc_interval)
 
-    def on_outcome(self, outcome):
+    def _stored(self, outcome):
         """Store what the worker's run asked to store."""
         references = (outcome.payload or {}).get("references")
         if references:
             self.reference_store.store_references(references)
-        if self.flush and self.keep_open:
-            self.service.store(pc.FLUSH, None)
-        return COMPLETED
 
 
 class LockMode:

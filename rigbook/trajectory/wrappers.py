@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import queue as queue_module
 import signal
+import time
 import traceback
 
 from rigbook.trajectory import pypetconstants
@@ -240,7 +241,7 @@ class _Sender:
         )
 
     def request_confirmation(self, token=None):
-        """Ask the writer to report ``token`` once it stored all requests sent before.
+        """Ask the writer to report ``token`` once all requests sent before are stored and flushed.
 
         The writer puts ``(token, failures)`` on its reply queue, where
         ``failures`` is the list of :class:`StoreFailure` of this sender's tag.
@@ -326,7 +327,8 @@ class _Writer:
     #: Seconds between looks at the stop event while the channel is idle.
     STOP_CHECK_INTERVAL = 0.1
 
-    def __init__(self, storage_service, gc_interval=None, reply_queue=None, max_buffer_size=100, stop_event=None):
+    def __init__(self, storage_service, gc_interval=None, reply_queue=None, max_buffer_size=1000, stop_event=None,
+                 flush_interval=0.5):
         if gc_interval is not None and int(gc_interval) < 1:
             raise ValueError(f"gc_interval must be a positive number of stores or None, not {gc_interval!r}")
         if int(max_buffer_size) < 1:
@@ -336,6 +338,12 @@ class _Writer:
         self._reply_queue = reply_queue
         self._max_buffer_size = int(max_buffer_size)
         self._stop_event = stop_event
+        if not flush_interval >= 0:
+            raise ValueError(f"flush_interval must be a number of seconds >= 0, not {flush_interval!r}")
+        self._flush_interval = float(flush_interval)
+        self._unflushed = 0
+        self._waiting = []
+        self._last_flush = time.monotonic()
         self._open_key = None
         self._failures = []
         self._failures_by_tag = {}
@@ -397,22 +405,46 @@ class _Writer:
         if self._gc_interval and self.stored % self._gc_interval == 0:
             gc.collect()
 
-    def _confirm(self, token, tag):
+    def _flush_and_confirm(self):
+        """Flush the file, then answer every confirmation waiting for it."""
+        flush_failure = None
         try:
             self._flush()
-        except Exception as exc:
-            self._record_failure(tag, (pypetconstants.FLUSH, None), {}, exc)
-        failures = self._failures_by_tag.pop(tag, [])
-        if self._reply_queue is None:
-            self._failures.extend(failures)
-        else:
-            self._reply_queue.put((token, failures))
+        except Exception as exc:  # every waiting sender learns its data may not be on disk
+            self._record_failure(None, (pypetconstants.FLUSH, None), {}, exc)
+            flush_failure = self._failures.pop()
+        for token, tag in self._waiting:
+            failures = self._failures_by_tag.pop(tag, []) + ([flush_failure] if flush_failure else [])
+            if self._reply_queue is None:
+                self._failures.extend(failures)
+            else:
+                self._reply_queue.put((token, failures))
+        if flush_failure is not None and not self._waiting:
+            self._failures.append(flush_failure)
+        self._waiting = []
+        self._unflushed = 0
+        self._last_flush = time.monotonic()
+
+    def _flush_due(self):
+        return (self._unflushed or self._waiting) and (
+            self._unflushed >= self._max_buffer_size
+            or time.monotonic() - self._last_flush >= self._flush_interval)
+
+    def _next_timeout(self):
+        timeout = None
+        if self._unflushed or self._waiting:
+            timeout = max(0.0, self._last_flush + self._flush_interval - time.monotonic())
+        if self._stop_event is not None:
+            timeout = self.STOP_CHECK_INTERVAL if timeout is None else min(timeout, self.STOP_CHECK_INTERVAL)
+        return timeout
 
     def run(self):
-        """Store requests until a sender calls ``send_done``; then close the file.
+        """Store requests until told to stop; then flush, answer and close the file.
 
-        The file is flushed whenever no further request is waiting (and at
-        least every ``max_buffer_size`` stores), not after every request.
+        The file is flushed (and waiting confirmations answered) at most every
+        ``flush_interval`` seconds or every ``max_buffer_size`` stores, never
+        per request; while nothing arrives and nothing waits, the writer
+        blocks on its channel.
 
         Returns
         -------
@@ -424,37 +456,35 @@ class _Writer:
         StorageWriterError
             If any request failed and was not reported through a confirmation.
         """
-        since_flush = 0
         try:
             while True:
-                if self._stop_event is None:
-                    message = self._receive(None)
-                else:
-                    message = self._receive(self.STOP_CHECK_INTERVAL)
-                    if message is None:
-                        if self._stop_event.is_set():
-                            break
-                        continue
+                message = self._receive(self._next_timeout())
+                if message is None:
+                    if self._flush_due():
+                        self._flush_and_confirm()
+                    if self._stop_event is not None and self._stop_event.is_set() and not self._has_pending():
+                        break
+                    continue
                 kind = message[0]
                 if kind == _DONE:
                     break
                 if kind == _STORE:
                     _, tag, args, kwargs = message
                     self._store(tag, args, kwargs)
-                    since_flush += 1
-                    if since_flush >= self._max_buffer_size or not self._has_pending():
-                        self._flush()
-                        since_flush = 0
+                    self._unflushed += 1
                 elif kind == _CONFIRM:
                     _, token, tag = message
-                    self._confirm(token, tag)
-                    since_flush = 0
+                    self._waiting.append((token, tag))
                 else:
                     raise ValueError(f"storage writer received an unknown message kind {kind!r}")
+                if self._flush_due():
+                    self._flush_and_confirm()
         except Exception as exc:
             self._record_failure(None, ("<writer loop>", None), {}, exc)
         finally:
             try:
+                if self._unflushed or self._waiting:
+                    self._flush_and_confirm()
                 self._close()
             except Exception as exc:
                 self._record_failure(None, (pypetconstants.CLOSE_FILE, None), {}, exc)
@@ -482,18 +512,20 @@ class QueueStorageServiceWriter(_Writer):
         Where confirmations ``(token, failures)`` go (see
         :meth:`QueueStorageServiceSender.request_confirmation`).
     max_buffer_size : int
-        Flush the file at least every this many stores while requests keep
-        arriving.
+        Flush the file at least every this many stores.
     stop_event : multiprocessing.Event, optional
         Another way to stop: once it is set, the writer stops as soon as no
         request arrived for a moment. Unlike ``send_done`` it needs no room
         in the channel, so it works even if a killed sender left the channel
         unusable.
+    flush_interval : float
+        Flush the file, and answer waiting confirmations, at least this
+        often (seconds) while anything is unflushed.
     """
 
-    def __init__(self, storage_service, storage_queue, gc_interval=None, reply_queue=None, max_buffer_size=100,
-                 stop_event=None):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event)
+    def __init__(self, storage_service, storage_queue, gc_interval=None, reply_queue=None, max_buffer_size=1000,
+                 stop_event=None, flush_interval=0.5):
+        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval)
         self.queue = storage_queue
 
     def _receive(self, timeout):
@@ -523,19 +555,21 @@ class PipeStorageServiceWriter(_Writer):
     storage_connection : multiprocessing.connection.Connection
         The receiving end of the pipe.
     max_buffer_size : int
-        Flush the file at least every this many stores while requests keep
-        arriving.
+        Flush the file at least every this many stores.
     gc_interval : int, optional
         Run the garbage collector every this many stores.
     reply_queue : queue-like, optional
         Where confirmations ``(token, failures)`` go.
     stop_event : multiprocessing.Event, optional
         Stop once it is set and no request arrived for a moment.
+    flush_interval : float
+        Flush the file, and answer waiting confirmations, at least this
+        often (seconds) while anything is unflushed.
     """
 
-    def __init__(self, storage_service, storage_connection, max_buffer_size=10, gc_interval=None, reply_queue=None,
-                 stop_event=None):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event)
+    def __init__(self, storage_service, storage_connection, max_buffer_size=1000, gc_interval=None, reply_queue=None,
+                 stop_event=None, flush_interval=0.5):
+        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval)
         self.conn = storage_connection
 
     def _receive(self, timeout):

@@ -208,7 +208,7 @@ KILLED_EXPLORATION = textwrap.dedent(
     from rigbook.trajectory.environment import Environment
 
     def slow_product(traj):
-        if traj.v_idx == 5:
+        if traj.v_idx == 80:  # checkpoints happen at least every 0.5 s: some runs are listed by now
             print("running", flush=True)
         time.sleep(0.01)
         traj.f_add_result("z", traj.x * traj.y)
@@ -258,7 +258,7 @@ def test_sigkill_of_the_whole_program_then_resume_in_a_new_process(tmp_path):
                          text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     redone = int(out.stdout.strip().splitlines()[-1])
-    assert 0 < redone <= 95
+    assert 0 < redone < 100
     traj = Trajectory(filename=str(tmp_path / "explore.hdf5"))
     traj.f_load(name="traj", load_parameters=2, load_derived_parameters=2, load_results=2)
     assert traj.f_is_completed()
