@@ -53,6 +53,16 @@ Layout (read it with plain h5py; ``import hdf5plugin`` first for blosc)
                                         parameter_summary, short_environment_hexsha
       _overview/<table>/                overview tables, one dataset per column, attr ``columns``
 
+For example, result ``z`` of every run of trajectory ``traj``::
+
+    with h5py.File(path, "r") as f:
+        runs = f["traj/_run_data/results/z/z/run_idx"][...]   # run index of each row
+        z = f["traj/_run_data/results/z/z/values"][...]       # one row per run
+
+Group nodes inside a run (``results.runs.run_00000001.sub``) are not stored
+as such: they are re-created from the leaves' paths, without comments or
+annotations (put those on the leaves).
+
 Files written by another Rigbook version with the same format number load;
 a newer format number is refused unless ``force=True``.
 """
@@ -400,57 +410,6 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 raise NoSuchServiceError(f"load does not understand message {msg!r} in a LIST")
             job_name = job_kwargs.pop("trajectory_name", None) or name
             getattr(self, handler)(item, job_name, *job_args, **job_kwargs)
-
-    def _delete_run_leaf_jobs_together(self, jobs, name):
-        """Delete whole run leaves of plain DELETE jobs in one pass per column; return the other jobs."""
-        from rigbook.trajectory.storing import is_run_node_name
-
-        leaves = []
-        rest = []
-        for job in jobs:
-            extra = dict(job[3]) if len(job) > 3 else {}
-            item = job[1]
-            if (job[0] == pc.DELETE and extra.get("delete_only") is None and getattr(item, "_is_leaf", False)
-                    and is_run_node_name(item.v_full_name)):
-                leaves.append(item)
-            else:
-                rest.append(job)
-        if len(leaves) > 1:
-            tgroup = self._traj_group(name)
-            self._delete_runs_of(leaves, tgroup)
-            return rest
-        return jobs
-
-    def _load_run_leaf_jobs_together(self, jobs, name):
-        """Load plain LEAF jobs of run leaves sharing a name with one read per column; return the other jobs."""
-        from rigbook.trajectory.storeload import _run_split
-        from rigbook.trajectory.storing import is_run_node_name
-
-        groups = {}
-        rest = []
-        for job in jobs:
-            extra = dict(job[3]) if len(job) > 3 else {}
-            extra.pop("trajectory_name", None)
-            item = job[1]
-            if (job[0] == pc.LEAF and not extra.get("load_only") and not extra.get("load_except")
-                    and (len(job) < 3 or not job[2]) and is_run_node_name(item.v_full_name)):
-                branch, idx, rel = _run_split(item.v_full_name)
-                groups.setdefault((branch, rel), {})[idx] = item
-            else:
-                rest.append(job)
-        if groups:
-            tgroup = self._traj_group(name)
-            for (branch, rel), leaves in groups.items():
-                if f"_run_data/{branch}/{rel}" not in tgroup:
-                    raise DataNotInStorageError(f"{branch}.runs.*.{rel} is not stored in trajectory {name!r}")
-                traj = None
-                for leaf in leaves.values():
-                    if not leaf.f_is_empty():
-                        leaf.f_empty()
-                    traj = traj or leaf._parent._root
-                self._load_run_leaves(traj, tgroup, branch, pc.UPDATE_DATA, run=set(leaves), rel_exact=rel,
-                                      leaf={leaf.v_full_name for leaf in leaves.values()})
-        return rest
 
     # trajectory-level messages -------------------------------------------------------------
     def _check_format(self, tgroup, force):

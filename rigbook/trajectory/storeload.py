@@ -242,6 +242,52 @@ class TreeIO:
         if self.small_overview_tables or self.summary_tables:
             write_overviews(tgroup, traj, summaries if self.summary_tables else {}, large)
 
+    def _delete_run_leaf_jobs_together(self, jobs, name):
+        """Delete whole run leaves of plain DELETE jobs in one pass per column; return the other jobs."""
+        leaves = []
+        rest = []
+        for job in jobs:
+            extra = dict(job[3]) if len(job) > 3 else {}
+            item = job[1]
+            if (job[0] == pc.DELETE and extra.get("delete_only") is None and getattr(item, "_is_leaf", False)
+                    and is_run_node_name(item.v_full_name)):
+                leaves.append(item)
+            else:
+                rest.append(job)
+        if len(leaves) > 1:
+            tgroup = self._traj_group(name)
+            self._delete_runs_of(leaves, tgroup)
+            return rest
+        return jobs
+
+    def _load_run_leaf_jobs_together(self, jobs, name):
+        """Load plain LEAF jobs of run leaves sharing a name with one read per column; return the other jobs."""
+        groups = {}
+        rest = []
+        for job in jobs:
+            extra = dict(job[3]) if len(job) > 3 else {}
+            extra.pop("trajectory_name", None)
+            item = job[1]
+            if (job[0] == pc.LEAF and not extra.get("load_only") and not extra.get("load_except")
+                    and (len(job) < 3 or not job[2]) and is_run_node_name(item.v_full_name)):
+                branch, idx, rel = _run_split(item.v_full_name)
+                groups.setdefault((branch, rel), {})[idx] = item
+            else:
+                rest.append(job)
+        if groups:
+            tgroup = self._traj_group(name)
+            for (branch, rel), leaves in groups.items():
+                if f"_run_data/{branch}/{rel}" not in tgroup:
+                    raise DataNotInStorageError(f"{branch}.runs.*.{rel} is not stored in trajectory {name!r}")
+                traj = None
+                for leaf in leaves.values():
+                    if not leaf.f_is_empty():
+                        leaf.f_empty()
+                    traj = traj or leaf._parent._root
+                self._load_run_leaves(traj, tgroup, branch, pc.UPDATE_DATA, run=set(leaves), rel_exact=rel,
+                                      leaf={leaf.v_full_name for leaf in leaves.values()})
+        return rest
+
     # ----------------------------------------------------------------------- deleting
     def _delete(self, item, name, delete_only=None, remove_from_item=False, recursive=False,
                 remove_empty_groups=False, **kwargs):
