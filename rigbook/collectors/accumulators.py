@@ -247,10 +247,10 @@ class Accumulator:
         Field dtypes are kept. Raises ValueError / TypeError (nothing appended)
         on unequal lengths or non-numeric fields.
         """
-        fields, columns = block_columns(times, values)
-        self._use_schema(Schema(name, fields, [c.dtype for c in columns[1:]]))
-        if len(columns[0]):
-            self._append_columns(columns)
+        fields, dtypes, payload = block_columns(times, values)
+        self._use_schema(Schema(name, fields, dtypes))
+        if len(payload[0]):
+            self._append_columns(payload)
 
     @staticmethod
     def _time_number(t):
@@ -270,14 +270,18 @@ class Accumulator:
         self.trim_data()
 
     def _append_columns(self, columns):
-        """Append [times, field, ...] 1-D arrays (times monotonic seconds, owned)."""
+        """Append [times, field, ...] (a 2-D float64 array or 1-D arrays; times monotonic, owned)."""
         times = columns[0]
         times -= self.t0
         bad_values = None
-        for col in columns:
-            if col.dtype.kind == "f" and np.isnan(col).any():
-                nan = np.isnan(col)
-                bad_values = nan if bad_values is None else bad_values | nan
+        if isinstance(columns, np.ndarray):
+            if np.isnan(columns).any():
+                bad_values = np.isnan(columns).any(axis=0)
+        else:
+            for col in columns:
+                if col.dtype.kind == "f" and np.isnan(col).any():
+                    nan = np.isnan(col)
+                    bad_values = nan if bad_values is None else bad_values | nan
         self._check_times(times, bad_values)
         self._store.append_columns(columns)
         self.trim_data()

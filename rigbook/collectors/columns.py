@@ -108,14 +108,18 @@ class ColumnStore:
             self.end_row += m
 
     def append_columns(self, columns):
-        """Append equal-length 1-D arrays, one per column."""
+        """Append columns: a 2-D array (n_columns, k), or equal-length 1-D arrays."""
         k = len(columns[0])
+        stacked = isinstance(columns, np.ndarray)
         done = 0
         while done < k:
             chunk = self._writable_chunk()
             m = min(k - done, chunk.cap - chunk.n)
-            for col, values in zip(chunk.cols, columns):
-                col[chunk.n : chunk.n + m] = values[done : done + m]
+            if stacked and chunk.block is not None:
+                chunk.block[:, chunk.n : chunk.n + m] = columns[:, done : done + m]
+            else:
+                for col, values in zip(chunk.cols, columns):
+                    col[chunk.n : chunk.n + m] = values[done : done + m]
             chunk.n += m
             done += m
             self.end_row += m

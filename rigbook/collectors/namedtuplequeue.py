@@ -19,9 +19,10 @@ wake-up. While the consumer keeps up, each sample leaves at once on its own;
 when the producer outpaces the pipe, the samples that piled up meanwhile
 leave together, which is what keeps a 1 kHz x many-streams rig cheap.
 
-One queue has one consumer. Several producers (processes or threads) may
-share a queue: each producing process is its own *source* with its own
-sequence numbers and schema.
+One queue has one consumer. Several producer processes may share a queue:
+each is its own *source* with its own sequence numbers and schema. Within a
+process, put from one thread (or guard the calls with a lock): numbering is
+kept lock-free for speed.
 """
 
 import collections
@@ -44,14 +45,26 @@ log = logging.getLogger(__name__)
 #: message kinds on the wire
 SCHEMA = "schema"
 ROWS = "rows"  # payload: float64 array (k, 1 + n_fields), column 0 the timestamps
-COLUMNS = "columns"  # payload: tuple (times, field_1, ..., field_n) of 1-D arrays
+COLUMNS = "columns"  # payload: float64 array (1 + n_fields, k), or tuple (times, field_1, ...) of 1-D arrays
 
 _NUMERIC_TYPES = frozenset(
     [float, int, bool, np.float64, np.float32, np.float16, np.int64, np.int32,
      np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.bool_]
 )
-_MAX_ROWS_PER_MESSAGE = 8192
+_all_numeric = _NUMERIC_TYPES.issuperset
+_MAX_ROWS_PER_MESSAGE = 4096
 _source_ids = itertools.count()
+_fork_generation = 0
+
+
+def _count_fork():
+    global _fork_generation
+    _fork_generation += 1
+
+
+# A forked child must not use its parent's sender thread (it did not survive
+# the fork): producers remember the generation they were made in.
+os.register_at_fork(after_in_child=_count_fork)
 
 
 class Schema(tuple):
@@ -101,8 +114,18 @@ def check_sample(obj, where="sample"):
 
 
 def block_columns(times, values):
-    """Validate a block of samples; return (fields, [times, col, ...]) as fresh arrays."""
-    times = np.array(times, dtype=np.float64, copy=True)
+    """Validate a block of samples and copy it into a payload owned by the queue.
+
+    Returns
+    -------
+    fields : tuple of str
+    dtypes : list of numpy dtypes, one per field
+    payload : numpy array or tuple of arrays
+        A 2-D float64 array (1 + n_fields, k) with the times in row 0 when
+        every field is float64 (one buffer to send and to store), else a
+        tuple ``(times, field_1, ...)`` of 1-D arrays.
+    """
+    times = np.asarray(times, dtype=np.float64)
     if times.ndim != 1:
         raise ValueError(f"block times must be a 1-D array, got shape {times.shape}")
     if isinstance(values, np.ndarray) and values.dtype.names:
@@ -118,7 +141,6 @@ def block_columns(times, values):
         )
     if not fields:
         raise ValueError("a block needs at least one field")
-    out = [times]
     for name, col in zip(fields, columns):
         if col.ndim != 1:
             raise ValueError(f"block field {name!r} must be 1-D, got shape {col.shape}")
@@ -126,8 +148,15 @@ def block_columns(times, values):
             raise ValueError(f"block field {name!r} has {len(col)} values for {len(times)} timestamps")
         if col.dtype.kind not in "biuf":
             raise TypeError(f"block field {name!r} must be numeric, got dtype {col.dtype}")
-        out.append(np.array(col, copy=True))
-    return fields, out
+    dtypes = [col.dtype.newbyteorder("=") if col.dtype.byteorder == ">" else col.dtype for col in columns]
+    if all(d == np.float64 for d in dtypes):
+        payload = np.empty((1 + len(columns), len(times)), dtype=np.float64)
+        payload[0] = times
+        for i, col in enumerate(columns, start=1):
+            payload[i] = col
+    else:
+        payload = (times.copy(), *[np.array(col, dtype=d, copy=True) for col, d in zip(columns, dtypes)])
+    return fields, dtypes, payload
 
 
 class _Producer:
@@ -138,28 +167,24 @@ class _Producer:
     """
 
     def __init__(self, mp_queue, maxsize):
-        self.pid = os.getpid()
-        self.source = (self.pid, next(_source_ids))
+        self.generation = _fork_generation
+        self.source = (os.getpid(), next(_source_ids))
         self.mp_queue = mp_queue
         self.maxsize = maxsize
         self.pending = collections.deque()
         self.wake = threading.Event()
         self.space = threading.Condition(threading.Lock())
-        self.seq_lock = threading.Lock()
         self.next_seq = 0
+        self.stopped = False
+        self.wake_is_set = self.wake.is_set
         self.last_type = None
         self.last_schema = None
+        self.last_block_key = None
         self.thread = threading.Thread(target=self._run, name="NamedTupleQueue-sender", daemon=True)
         self.thread.start()
         # Forked children leave through os._exit: multiprocessing's own
         # finalizers are the hook that still runs there, before the queue's.
         mp_util.Finalize(None, self.flush, kwargs={"timeout": 5.0}, exitpriority=20)
-
-    def take_seqs(self, k):
-        with self.seq_lock:
-            first = self.next_seq
-            self.next_seq += k
-        return first
 
     def _run(self):
         while True:
@@ -167,8 +192,9 @@ class _Producer:
             self.wake.clear()
             try:
                 while self.pending:
-                    if self._send_pending():
-                        return
+                    self._send_pending()
+                if self.stopped:
+                    return
             except Exception:  # pragma: no cover - e.g. the queue was closed under us
                 log.exception("NamedTupleQueue sender stopped; samples put later are lost")
                 return
@@ -192,7 +218,7 @@ class _Producer:
             if kind is _FLUSH:
                 item[1].set()
             elif kind is _STOP:
-                return True
+                self.stopped = True
             else:
                 send((kind, self.source, item[1], item[2]))
         if rows:
@@ -200,7 +226,6 @@ class _Producer:
         if self.maxsize:
             with self.space:
                 self.space.notify_all()
-        return False
 
     def _send_rows(self, rows):
         array = np.array(rows, dtype=np.float64)
@@ -217,14 +242,16 @@ class _Producer:
 
     def flush(self, timeout=None):
         """Block until everything put so far was handed to the multiprocessing queue."""
-        if not self.thread.is_alive():
-            return not self.pending
         done = threading.Event()
         self.pending.append([_FLUSH, done])
         self.wake.set()
-        if not done.wait(timeout):
-            log.warning("NamedTupleQueue: %d item(s) still unsent after %s s", len(self.pending), timeout)
-            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.05):
+            if not self.thread.is_alive():
+                return done.is_set()
+            if deadline is not None and time.monotonic() > deadline:
+                log.warning("NamedTupleQueue: %d item(s) still unsent after %s s", len(self.pending), timeout)
+                return False
         return True
 
 
@@ -236,6 +263,17 @@ class _Producer:
 
 _FLUSH = "flush"
 _STOP = "stop"
+
+
+def _enlarge_pipe(mp_queue, size=1 << 20):
+    """Give the queue's pipe a 1 MiB buffer (Linux) so a message rarely waits half-written."""
+    reader = getattr(mp_queue, "_reader", None)
+    try:
+        import fcntl
+
+        fcntl.fcntl(reader.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, AttributeError, OSError, ValueError):  # not Linux, or above the system's limit
+        log.debug("pipe buffer of the queue left at its default size")
 
 
 class NamedTupleQueue:
@@ -264,6 +302,7 @@ class NamedTupleQueue:
         context = context or multiprocessing.get_context()
         self._maxsize = int(maxsize)
         self._queue = context.Queue(self._maxsize)
+        _enlarge_pipe(self._queue)
         self._init_local()
 
     def _init_local(self):
@@ -286,7 +325,7 @@ class NamedTupleQueue:
 
     def _local_producer(self):
         producer = self._producer
-        if producer is not None and producer.pid != os.getpid():
+        if producer is not None and producer.generation != _fork_generation:
             # Forked: the parent's sender thread did not come along, and its
             # lock may have been held at fork time.
             self._producer = producer = None
@@ -299,23 +338,22 @@ class NamedTupleQueue:
                 producer = self._producer
         return producer
 
-    def _enqueue(self, producer, item, block, timeout, seqs):
-        if self._maxsize and len(producer.pending) >= self._maxsize:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            with producer.space:
-                while len(producer.pending) >= self._maxsize:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if not block or (remaining is not None and remaining <= 0):
-                        log.debug("queue full: %d sample(s) refused", seqs)
-                        raise queue_module.Full(f"queue is full ({self._maxsize} samples waiting)")
-                    producer.wake.set()
-                    producer.space.wait(remaining if remaining is not None else 0.1)
-        producer.pending.append(item)
-        if not producer.wake.is_set():
-            producer.wake.set()
+    def _wait_for_space(self, producer, block, timeout, seqs):
+        """Wait until the producer's buffer has room; raise queue.Full when it will not."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with producer.space:
+            while len(producer.pending) >= self._maxsize:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if not block or (remaining is not None and remaining <= 0):
+                    log.debug("queue full: %d sample(s) refused", seqs)
+                    raise queue_module.Full(f"queue is full ({self._maxsize} samples waiting)")
+                producer.wake.set()
+                producer.space.wait(remaining if remaining is not None else 0.1)
 
     def _announce(self, producer, schema, sample_type):
         producer.last_type = sample_type
+        if sample_type is not None:
+            producer.last_block_key = None
         if schema != producer.last_schema:
             producer.last_schema = schema
             # A schema message needs a place in the order but no sequence number.
@@ -341,19 +379,26 @@ class NamedTupleQueue:
             Bounded queue still full after ``timeout`` (the sample is lost and
             counted as dropped by the consumer).
         """
+        # The hot path of every producer: keep it to a few attribute reads.
         producer = self._producer
-        if producer is None or producer.pid != os.getpid():
+        if producer is None or producer.generation != _fork_generation:
             producer = self._local_producer()
         if type(obj) is not producer.last_type:
             check_sample(obj)
             self._announce(producer, Schema(type(obj).__name__, obj._fields, ["f8"] * len(obj)), type(obj))
-        elif not _NUMERIC_TYPES.issuperset(map(type, obj)):
+        elif not _all_numeric(map(type, obj)):
             check_sample(obj)
         if type(t) is not float:
             t = to_monotonic(t)
             if not isinstance(t, (int, float, np.floating, np.integer)) or isinstance(t, bool):
                 raise TypeError(f"timestamp must be a number or datetime, got {type(t).__name__}")
-        self._enqueue(producer, (producer.take_seqs(1), t, *obj), block, timeout, 1)
+        seq = producer.next_seq
+        producer.next_seq = seq + 1
+        if self._maxsize and len(producer.pending) >= self._maxsize:
+            self._wait_for_space(producer, block, timeout, 1)
+        producer.pending.append((seq, t, *obj))
+        if not producer.wake_is_set():
+            producer.wake.set()
 
     def put_block(self, times, values, block=True, timeout=None, name="block"):
         """Send many samples at once.
@@ -375,22 +420,29 @@ class NamedTupleQueue:
         TypeError
             A field is not numeric.
         """
-        fields, columns = block_columns(times, values)
+        fields, dtypes, payload = block_columns(times, values)
         producer = self._local_producer()
-        schema = Schema(name, fields, [col.dtype for col in columns[1:]])
-        if schema != producer.last_schema:
-            self._announce(producer, schema, None)
+        key = (name, fields, *dtypes)
+        if key != producer.last_block_key:
+            producer.last_block_key = key
+            schema = Schema(name, fields, dtypes)
+            if schema != producer.last_schema:
+                self._announce(producer, schema, None)
         producer.last_type = None
-        k = len(columns[0])
+        k = len(payload[0])
         if k == 0:
             return
-        seq = producer.take_seqs(k)
-        self._enqueue(producer, [COLUMNS, seq, tuple(columns)], block, timeout, k)
+        seq = producer.next_seq
+        producer.next_seq = seq + k
+        if self._maxsize and len(producer.pending) >= self._maxsize:
+            self._wait_for_space(producer, block, timeout, k)
+        producer.pending.append([COLUMNS, seq, payload])
+        producer.wake.set()
 
     def flush(self, timeout=None):
         """Hand every sample put so far to the multiprocessing queue; True if done in time."""
         producer = self._producer
-        if producer is None or producer.pid != os.getpid():
+        if producer is None or producer.generation != _fork_generation:
             return True
         return producer.flush(timeout)
 
@@ -451,6 +503,7 @@ class NamedTupleQueue:
             times, *columns = payload
             k = len(times)
             lists = [col.tolist() for col in columns]
+            times = np.asarray(times)
             for i, t in enumerate(times.tolist()):
                 self._received.append((t, sample_type._make([c[i] for c in lists])))
         state[1] = seq + k

@@ -69,9 +69,12 @@ class QueueReader:
                 payload = payload.copy()
             acc._append_rows(payload)
         elif kind == COLUMNS:
-            columns = [c if c.flags.writeable else c.copy() for c in payload]
-            k = len(columns[0])
-            acc._append_columns(columns)
+            if isinstance(payload, tuple):
+                payload = [c if c.flags.writeable else c.copy() for c in payload]
+            elif not payload.flags.writeable:
+                payload = payload.copy()
+            k = len(payload[0])
+            acc._append_columns(payload)
         else:
             raise ValueError(f"accumulator {acc.name!r}: unknown message kind {kind!r} in the queue")
         state[1] = max(expected, seq + k)

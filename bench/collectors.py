@@ -1,0 +1,313 @@
+"""Benchmark: live collectors against the stytra-style naive baseline, one JSON line.
+
+Figures (DESIGN.md §5), each beside the naive baseline measured in the same
+run (one namedtuple per sample through a plain multiprocessing queue,
+drained with ``get(timeout=0.001)`` into a list, a pandas DataFrame rebuilt
+from that list for exports):
+
+* ``drain_sample``: samples/s, one sample per ``put``, 10 float fields,
+  from a producer process through a real multiprocessing queue.
+* ``drain_block``: samples/s, blocks of 1000 samples.
+* ``flooded_tick``: longest ``update_list()`` call while the queue is flooded.
+* ``memory``: bytes held per byte of raw numpy data.
+* ``last_t``: ``get_last_t(5 s)`` on 1 h of 1 kHz x 10 fields (median of many).
+* ``export``: seconds to write 1M rows x 11 columns, per format.
+
+    .venv/bin/python bench/collectors.py [--quick]
+"""
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import queue
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+import tracemalloc
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rigbook.collectors import Accumulator, NamedTupleQueue, QueueDataAccumulator  # noqa: E402
+
+FIELDS = [f"f{i}" for i in range(10)]
+Sample = namedtuple("Sample", FIELDS)
+FORMATS = ["feather", "hdf5", "parquet", "csv", "json"]
+
+
+# -- producers (run in child processes) -----------------------------------------
+
+
+def produce_samples(q, n, ready, go):
+    values = Sample(*[float(i) for i in range(10)])
+    ready.set()
+    go.wait()
+    put = q.put
+    for _ in range(n):
+        put(time.monotonic(), values)
+    if isinstance(q, NamedTupleQueue):
+        q.close()
+
+
+def produce_blocks(q, n_blocks, size, ready, go):
+    block = {name: np.random.default_rng(i).normal(size=size) for i, name in enumerate(FIELDS)}
+    ready.set()
+    go.wait()
+    start = time.monotonic()
+    for b in range(n_blocks):
+        t = start + (b * size + np.arange(size)) * 1e-7  # a 10 MHz clock: always ahead of the producer
+        q.put_block(t, block)
+    q.close()
+
+
+def produce_naive(q, n, ready, go):
+    values = Sample(*[float(i) for i in range(10)])
+    ready.set()
+    go.wait()
+    for _ in range(n):
+        q.put((time.monotonic(), values))
+
+
+# -- consumers --------------------------------------------------------------------
+
+
+def naive_update_list(q, stored):
+    """The reference's drain: get with a 1 ms timeout until the queue is empty."""
+    while True:
+        try:
+            t, values = q.get(timeout=0.001)
+        except queue.Empty:
+            return
+        stored.append((t, *values))
+
+
+def run_producer(target, q, *args):
+    ctx = multiprocessing.get_context()
+    ready, go = ctx.Event(), ctx.Event()
+    process = ctx.Process(target=target, args=(q, *args, ready, go))
+    process.start()
+    ready.wait(60)
+    return process, go
+
+
+def drain_rate(n, blocks=None):
+    """Samples/s from a producer process into a QueueDataAccumulator."""
+    q = NamedTupleQueue()
+    acc = QueueDataAccumulator(q, recording=True)
+    if blocks:
+        process, go = run_producer(produce_blocks, q, n // blocks, blocks)
+    else:
+        process, go = run_producer(produce_samples, q, n)
+    started = time.perf_counter()
+    go.set()
+    while acc.n_received < n:
+        if not acc.update_list():
+            time.sleep(0.0005)  # as a timer would: do not steal the producer's core
+    elapsed = time.perf_counter() - started
+    process.join()
+    return n / elapsed
+
+
+def naive_drain_rate(n):
+    q = multiprocessing.get_context().Queue()
+    stored = []
+    process, go = run_producer(produce_naive, q, n)
+    started = time.perf_counter()
+    go.set()
+    while len(stored) < n:
+        naive_update_list(q, stored)
+    elapsed = time.perf_counter() - started
+    process.join()
+    return n / elapsed, stored
+
+
+def flooded_ticks(n, period=0.010):
+    """update_list() every ``period`` s (a drain timer) while a producer floods the queue.
+
+    Returns the longest tick in wall-clock and in CPU time, the median wall
+    tick, and the number of ticks.
+    """
+    q = NamedTupleQueue()
+    acc = QueueDataAccumulator(q, recording=True)
+    process, go = run_producer(produce_samples, q, n)
+    go.set()
+    walls, cpus = [], []
+    while acc.n_received < n:
+        time.sleep(period)
+        started, cpu = time.perf_counter(), time.thread_time()
+        acc.update_list()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.thread_time() - cpu)
+    process.join()
+    return max(walls), max(cpus), statistics.median(walls), len(walls)
+
+
+def naive_flooded_tick(n, period=0.010):
+    q = multiprocessing.get_context().Queue()
+    stored = []
+    process, go = run_producer(produce_naive, q, n)
+    go.set()
+    longest = 0.0
+    while len(stored) < n:
+        time.sleep(period)
+        started = time.perf_counter()
+        naive_update_list(q, stored)
+        longest = max(longest, time.perf_counter() - started)
+    process.join()
+    return longest
+
+
+def hour_of_data(rows):
+    acc = Accumulator(t0=0.0, recording=True)
+    block = 10_000
+    base = np.random.default_rng(0).normal(size=(10, block))
+    for start in range(0, rows, block):
+        k = min(block, rows - start)
+        t = (start + np.arange(k)) / 1000.0
+        acc.append_block(t, {name: base[i, :k] for i, name in enumerate(FIELDS)})
+    return acc
+
+
+def naive_bytes_per_sample(n):
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    stored = [(i / 1000.0, *Sample(*[float(i + j) for j in range(10)])) for i in range(n)]
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del stored
+    return (after - before) / n
+
+
+def median_seconds(fn, number, repeat=7):
+    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def best_seconds(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def naive_save(stored, path, format):
+    """What the reference does: rebuild a DataFrame from the list, write it with pandas."""
+    import pandas as pd
+
+    df = pd.DataFrame(stored, columns=["t", *FIELDS])
+    if format == "csv":
+        df.to_csv(path + ".csv")
+    elif format == "feather":
+        df.to_feather(path + ".feather")
+    elif format == "parquet":
+        df.to_parquet(path + ".parquet")
+    elif format == "json":
+        df.to_json(path + ".json", orient="records")
+    else:  # pandas' to_hdf needs PyTables, not installed: one compound dataset through h5py
+        import h5py
+
+        with h5py.File(path + ".hdf5", "w") as f:
+            f.create_dataset("data", data=df.to_records(index=False))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for iterating")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    n_samples = 100_000 if quick else 600_000
+    n_block_samples = 2_000_000 if quick else 20_000_000
+    n_naive = 50_000 if quick else 200_000
+    hour_rows = 360_000 if quick else 3_600_000
+    export_rows = 100_000 if quick else 1_000_000
+    repeats = 1 if quick else 3
+
+    result = {"bench": "collectors", "quick": quick, "cpus": os.cpu_count()}
+
+    sample_rates = [drain_rate(n_samples) for _ in range(repeats)]
+    naive_rates = []
+    for _ in range(repeats):
+        rate, stored = naive_drain_rate(n_naive)
+        naive_rates.append(rate)
+    result["drain_sample"] = {
+        "samples_per_s": round(max(sample_rates)),
+        "naive_samples_per_s": round(max(naive_rates)),
+        "ratio": round(max(sample_rates) / max(naive_rates), 2),
+        "budget_samples_per_s": 270_000,
+    }
+    block_rates = [drain_rate(n_block_samples, blocks=1000) for _ in range(repeats)]
+    result["drain_block"] = {
+        "samples_per_s": round(max(block_rates)),
+        "naive_samples_per_s": round(max(naive_rates)),
+        "ratio": round(max(block_rates) / max(naive_rates), 1),
+        "budget_samples_per_s": 10_000_000,
+    }
+
+    longest, longest_cpu, median_tick, n_ticks = flooded_ticks(n_samples)
+    naive_longest = naive_flooded_tick(n_naive)
+    result["flooded_tick"] = {
+        "longest_ms": round(longest * 1e3, 2),
+        "longest_cpu_ms": round(longest_cpu * 1e3, 2),
+        "median_ms": round(median_tick * 1e3, 3),
+        "ticks": n_ticks,
+        "naive_longest_ms": round(naive_longest * 1e3, 1),
+        "naive_samples": n_naive,
+        "budget_ms": 20,
+    }
+
+    acc = hour_of_data(hour_rows)
+    naive_per_sample = naive_bytes_per_sample(50_000)
+    raw_per_sample = 11 * 8
+    result["memory"] = {
+        "rows": acc.n_held,
+        "held_over_raw": round(acc.nbytes / (acc.n_held * raw_per_sample), 4),
+        "naive_bytes_per_sample": round(naive_per_sample, 1),
+        "naive_over_raw": round(naive_per_sample / raw_per_sample, 2),
+        "budget_over_raw": 1.2,
+    }
+
+    naive_list = [(i / 1000.0, *[float(j) for j in range(10)]) for i in range(20_000)]
+
+    def naive_last_t():
+        n = int(1000.0 * 5.0)
+        return np.array(naive_list[-n:])
+
+    last_t = median_seconds(lambda: acc.get_last_t(5.0), number=2000)
+    last_t_cols = median_seconds(lambda: acc.get_last_t_columns(5.0, FIELDS[:3]), number=2000)
+    naive = median_seconds(naive_last_t, number=20)
+    assert len(acc.get_last_t(5.0)) == 5000
+    result["last_t"] = {
+        "rows_held": acc.n_held,
+        "get_last_t_us": round(last_t * 1e6, 2),
+        "get_last_t_columns_us": round(last_t_cols * 1e6, 2),
+        "naive_us": round(naive * 1e6, 1),
+        "ratio": round(naive / last_t, 1),
+        "budget_us": 50,
+    }
+    del acc, naive_list
+    gc.collect()
+
+    export = {"rows": export_rows, "columns": 11}
+    acc = hour_of_data(export_rows)
+    stored = [tuple(row) for row in acc.get_last_n().tolist()]
+    with tempfile.TemporaryDirectory() as folder:
+        for format in FORMATS:
+            ours = best_seconds(lambda: acc.save(os.path.join(folder, "ours"), format), repeats)
+            naive = best_seconds(lambda: naive_save(stored, os.path.join(folder, "naive"), format), 1)
+            export[format] = {"s": round(ours, 3), "naive_s": round(naive, 3), "ratio": round(naive / ours, 1)}
+    export["budget_s"] = {"feather": 0.15, "hdf5": 0.3, "parquet": 1.0, "csv": 2.5, "json": 4.0}
+    result["export"] = export
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
