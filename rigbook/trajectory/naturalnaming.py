@@ -233,8 +233,8 @@ class NNGroupNode(NNTreeNode):
         """Iterate over all leaves below this group."""
         return (n for n in self.f_iter_nodes(with_links=with_links) if n._is_leaf)
 
-    def f_to_dict(self, fast_access=False, short_names=False, nested=False, with_links=True):
-        """Leaves below this group by full name (or short name) to node or value."""
+    def f_to_dict(self, fast_access=False, short_names=False, nested=False, with_links=True, copy=True):
+        """Leaves below this group by full name (or short name) to node or value (always a new dict)."""
         out = {}
         for node in self.f_iter_leaves(with_links=with_links):
             key = node._name if short_names else node._full_name

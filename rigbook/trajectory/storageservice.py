@@ -155,6 +155,23 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._filename = self._default_filename(trajectory.v_name)
         elif trajectory is not None:
             self._filename = self._resolve(self._filename, trajectory.v_name)
+        if trajectory is not None:
+            self._add_config_to(trajectory)
+
+    def _add_config_to(self, traj):
+        """Record the settings as ``config.hdf5.*`` parameters of the trajectory, as pypet does."""
+        settings = {
+            "complib": self.complib, "complevel": self.complevel, "shuffle": self.shuffle,
+            "fletcher32": self.fletcher32, "pandas_format": self.pandas_format, "encoding": self.encoding,
+            "purge_duplicate_comments": self.purge_duplicate_comments, "results_per_run": int(self.results_per_run),
+            "derived_parameters_per_run": int(self.derived_parameters_per_run),
+            "overview.summary_tables": self.summary_tables,
+            "overview.small_overview_tables": self.small_overview_tables,
+            "overview.large_overview_tables": self.large_overview_tables,
+        }
+        for name, value in settings.items():
+            if f"config.hdf5.{name}" not in traj._flat:
+                traj.f_add_config(f"hdf5.{name}", value, comment="Setting of the HDF5StorageService")
 
     # settings ------------------------------------------------------------------------
     def _make_filters(self):

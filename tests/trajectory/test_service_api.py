@@ -223,3 +223,10 @@ def test_pickled_service_never_truncates_the_file(tmp_path):
         loaded.f_load(name=name)
         names.append(loaded.v_name)
     assert names == ["ow", "other"]
+
+
+def test_service_settings_become_config_parameters(tmp_path):
+    traj = Trajectory("cfg", add_time=False, filename=str(tmp_path / "cfg.hdf5"), complib="blosc", complevel=4)
+    assert traj.config.hdf5.complib == "blosc" and traj.config.hdf5.complevel == 4
+    assert traj.f_is_empty()
+    assert traj.f_to_dict(copy=True, short_names=False)["config.hdf5.complib"].f_get() == "blosc"
