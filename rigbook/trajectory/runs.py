@@ -287,7 +287,13 @@ class RunsMixin:
     def f_get_from_runs(self, name, include_default_run=True, use_indices=False, fast_access=False,
                         with_links=True, shortcuts=True, max_depth=None, auto_load=False, where="results",
                         backwards_search=False):
-        """Find ``name`` in every run; ordered dict run name (or index) -> node or value."""
+        """Find ``name`` in every run; ordered dict run name (or index) -> node or value.
+
+        The second positional argument may be pypet 0.6's ``include_default_run``
+        or the reference's ``where`` (``'results'``/``'r'``, ``'derived_parameters'``/``'d'``).
+        """
+        if isinstance(include_default_run, str):
+            where = include_default_run
         branch = {"r": "results", "d": "derived_parameters"}.get(where, where)
         if branch not in ("results", "derived_parameters"):
             raise ValueError(f"where must be 'results' or 'derived_parameters', not {where!r}")

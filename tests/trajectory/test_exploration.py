@@ -143,3 +143,16 @@ def test_remove_items_from_memory():
     traj.f_explore({"a": [1, 2]})
     with pytest.raises(TypeError, match="explored"):
         traj.f_remove_item("a")
+
+
+def test_get_from_runs_derived_parameters_both_spellings():
+    traj = make()
+    traj.f_explore({"a": [1, 2, 3]})
+    for run in traj.f_iter_runs():
+        traj.f_add_derived_parameter("d", traj.a * 1.5)
+    assert list(traj.f_get_from_runs("d", "d", True, True).values()) == [1.5, 3.0, 4.5]
+    assert list(traj.f_get_from_runs("d", where="derived_parameters", fast_access=True)) == [
+        "run_00000000", "run_00000001", "run_00000002"]
+    assert traj.f_get_from_runs("nothing_here") == {}
+    with pytest.raises(ValueError, match="where"):
+        traj.f_get_from_runs("d", where="config")
