@@ -149,10 +149,17 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
     if traj.v_storage_service is not None:
         traj.f_store()
     if move_nodes:
-        for branch in ("results", "derived_parameters"):
-            runs = other._children[branch]._children.get("runs")
-            if runs is not None:
-                other._remove_subtree(runs)
+        moved = []
+        for j in selected:
+            for branch in ("results", "derived_parameters"):
+                group = other._flat.get(f"{branch}.runs.{pc.FORMATTED_RUN_NAME % j}")
+                if group is not None:
+                    moved.extend(group.f_iter_leaves())
+        stored = [leaf for leaf in moved if leaf.v_stored]
+        if stored and other.v_storage_service is not None and other._traj_stored and not delete_other_trajectory:
+            other.f_delete_items(stored)
+        for leaf in moved:
+            other._remove_subtree(leaf)
     if delete_other_trajectory and other.v_storage_service is not None and other._traj_stored:
         other._storage("store", pc.DELETE, other)
         other.__dict__["_traj_stored"] = False

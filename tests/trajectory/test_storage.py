@@ -481,3 +481,17 @@ def test_store_child_and_group_store(tmp_path):
     assert reload(filename, name="child", load_all=2).results.a.e == 3
     with pytest.raises(ValueError, match="no child"):
         traj.results.f_store_child("nope")
+
+
+def test_merge_moving_nodes_removes_them_from_the_other(tmp_path):
+    filename = tmp_path / "move.hdf5"
+    a = explored(filename, name="a", n=2)
+    b = explored(filename, name="b", n=3)
+    b.f_get("x").f_unlock()
+    b_loaded = reload(filename, name="b", load_all=1)
+    a.f_merge(b_loaded, move_nodes=True, keep_info=False)
+    assert len(a) == 5
+    assert reload(filename, name="a", load_all=2).f_get_from_runs("z", fast_access=True, use_indices=True) == {
+        0: 0, 1: 2, 2: 0, 3: 2, 4: 4}
+    assert reload(filename, name="b", load_all=2).f_get_from_runs("z") == {}
+    assert len(reload(filename, name="b")) == 3
