@@ -158,6 +158,13 @@ class TreeIO:
                 parts = None if overwrite is True or store_data == pc.OVERWRITE_DATA else (
                     [overwrite] if isinstance(overwrite, str) else list(overwrite))
                 self._delete_run_rows(tgroup, base_path, idx, parts)
+        present = set()
+        if (record.get("stored") or overwrite) and store_data != pc.OVERWRITE_DATA:
+            # Parts already on disk for this run stay untouched; only missing parts are added.
+            self._flush_buffer()
+            group = tgroup.get(base_path)
+            if group is not None:
+                present = {column for column in group if len(rows_of_run(group[column], idx))}
         head_class, head_comment = self._leaf_head(tgroup, base_path, record)
         meta = {}
         if record["class"] != head_class:
@@ -168,9 +175,11 @@ class TreeIO:
             meta["a"] = codec.encode(record["annotations"])
         parent = f"{tgroup.name}/{base_path}"
         buffer = self._buffer
-        buffer.add(parent, "__meta__", idx, json.dumps(meta, ensure_ascii=False) if meta else "")
+        if "__meta__" not in present:
+            buffer.add(parent, "__meta__", idx, json.dumps(meta, ensure_ascii=False) if meta else "")
         for item_name, value in record["items"].items():
-            buffer.add(parent, item_name, idx, value)
+            if item_name not in present:
+                buffer.add(parent, item_name, idx, value)
 
     def _delete_runs_of(self, leaves, tgroup, parts=None):
         """Delete the stored rows of many run leaves with one rewrite per column."""

@@ -55,6 +55,7 @@ def leaf_record(node):
         "annotations": node._annotations.f_to_dict() if node._annotations else None,
         "items": node._store(),
         "range": None,
+        "stored": node._stored,
     }
     if getattr(node, "_range", None) is not None:
         pickled = getattr(node, "_pickled_range", None)

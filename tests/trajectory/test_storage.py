@@ -495,3 +495,19 @@ def test_merge_moving_nodes_removes_them_from_the_other(tmp_path):
         0: 0, 1: 2, 2: 0, 3: 2, 4: 4}
     assert reload(filename, name="b", load_all=2).f_get_from_runs("z") == {}
     assert len(reload(filename, name="b")) == 3
+
+
+def test_storing_a_stored_run_leaf_again_adds_only_new_parts(tmp_path):
+    filename = tmp_path / "again.hdf5"
+    traj = explored(filename)
+    leaf = traj.f_get("results.runs.run_00000001.big")
+    leaf.f_set(extra="new part")
+    leaf.label = "changed in memory"
+    traj.f_store_item(leaf)
+    traj.f_store_item(leaf, overwrite=["label"])
+    loaded = reload(filename, load_all=2).f_get("results.runs.run_00000001.big")
+    assert loaded.f_to_dict().keys() == {"big", "label", "extra"}
+    assert loaded.label == "changed in memory" and loaded.extra == "new part"
+    with h5py.File(filename, "r") as f:
+        assert f["traj/_run_data/results/big/__meta__/run_idx"][...].tolist().count(1) == 1
+        assert f["traj/_run_data/results/big/big/run_idx"][...].tolist().count(1) == 1
