@@ -77,6 +77,13 @@ SPECIAL = [
 ]
 
 
+_STRUCTURED = np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8", (2,)), ("c", "S3")])
+_STRUCTURED["a"] = [1, 2, 3]
+SPECIAL += [_STRUCTURED, _STRUCTURED[1], np.clongdouble(1 + 2j), np.void(b"abc"), np.datetime64("NaT"),
+            np.float16("nan"), np.array(np.longdouble(1) / 3), np.timedelta64(5, "ns"), np.uint64(2**64 - 1),
+            np.int64(-(2**63))]
+
+
 @pytest.mark.parametrize("value", SPECIAL, ids=lambda v: type(v).__name__)
 def test_reference_failures_round_trip(tmp_path, value):
     loaded = _store_and_reload(tmp_path, value)
