@@ -89,7 +89,15 @@ class NNGroupNode(NNTreeNode):
         if name.startswith(_ATTRIBUTE_PREFIXES) or name in type(self).__dict__ or hasattr(type(self), name):
             object.__setattr__(self, name, value)
         elif isinstance(value, NNTreeNode):
-            self.f_add_link(name, value)
+            if value.__dict__.get("_parent") is None and not value.v_is_root:
+                # A node not in any tree yet is added as a child named ``name``.
+                value._set_full_name(name)
+                if value._is_leaf:
+                    self._root._add_node(self, "LEAF", (value,), {})
+                else:
+                    self._root._add_node(self, "GROUP", (value,), {})
+            else:
+                self.f_add_link(name, value)
         else:
             item = self.f_get(name, shortcuts=self._root.v_shortcuts)
             if not item._is_leaf:

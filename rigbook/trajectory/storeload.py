@@ -1,6 +1,7 @@
 """Writing and reading tree nodes for the HDF5 storage service (the layout is in storageservice.py)."""
 
 import importlib
+import inspect
 import json
 import logging
 import sys
@@ -46,6 +47,21 @@ def resolve_class(name, traj):
     if module_name in sys.modules and hasattr(sys.modules[module_name], class_name):
         return getattr(sys.modules[module_name], class_name)
     raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / dynamically_imported_classes")
+
+
+_TAKES_RANGE = {}
+
+
+def _takes_range(cls):
+    """Whether ``cls._load`` accepts the exploration range as a second argument."""
+    known = _TAKES_RANGE.get(cls)
+    if known is None:
+        try:
+            known = len(inspect.signature(cls._load).parameters) >= 3
+        except (TypeError, ValueError):
+            known = False
+        _TAKES_RANGE[cls] = known
+    return known
 
 
 def _run_split(full_name):
@@ -444,15 +460,18 @@ class TreeIO:
         kinds = json.loads(group.attrs.get("__items__", "{}"))
         names = self._selected(kinds, load_only, load_except, leaf.v_full_name)
         items = {n: codec.read_item(group, n, kinds[n]) for n in names}
-        if hasattr(leaf, "f_has_range"):
-            explored = None
-            if "explored_data" in group:
-                _, explored = read_column(group["explored_data"])
+        explored = None
+        if "explored_data" in group and hasattr(leaf, "f_has_range"):
+            _, explored = read_column(group["explored_data"])
+        if _takes_range(type(leaf)):
             was_locked = leaf._locked
             leaf.__dict__["_locked"] = False
             leaf._load(items, explored)
             leaf.__dict__["_locked"] = was_locked
         else:
+            # pypet-style custom leaves: ``_load(load_dict)`` gets the range as 'explored_data'.
+            if explored is not None:
+                items["explored_data"] = explored
             leaf._load(items)
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,

@@ -228,3 +228,13 @@ def test_comments_hdf5_cannot_store_are_refused(comment):
     with pytest.raises(ValueError, match="comment"):
         traj.f_add_parameter("p", 1, comment=comment)
     assert traj.parameters.f_children() == 0
+
+
+def test_assigning_new_nodes_adds_them():
+    traj = Trajectory("assign", add_time=False)
+    traj.par.x = Parameter("x", 3, "I am x!")
+    traj.res.r = Result("whatever", 1, extra=2)
+    assert traj.x == 3 and traj.f_get("x").v_full_name == "parameters.x"
+    assert traj.f_get("results.r").extra == 2
+    traj.par.alias = traj.f_get("x")  # a node already in the tree becomes a link
+    assert traj.par.f_has_link("alias") and traj.par.alias == 3

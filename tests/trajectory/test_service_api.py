@@ -230,3 +230,29 @@ def test_service_settings_become_config_parameters(tmp_path):
     assert traj.config.hdf5.complib == "blosc" and traj.config.hdf5.complevel == 4
     assert traj.f_is_empty()
     assert traj.f_to_dict(copy=True, short_names=False)["config.hdf5.complib"].f_get() == "blosc"
+
+
+def test_pypet_style_custom_parameter(tmp_path):
+    from rigbook.trajectory import Parameter
+
+    class Scaled(Parameter):
+        """pypet-style: _store/_load(load_dict) of its own."""
+
+        def _store(self):
+            return {"data": self._default, "scale": 10}
+
+        def _load(self, load_dict):
+            self.__dict__["_default"] = self.__dict__["_data"] = load_dict["data"] * load_dict["scale"] // 10
+            if "explored_data" in load_dict:
+                self.__dict__["_range"] = list(load_dict["explored_data"])
+                self.__dict__["_explored"] = True
+
+    filename = tmp_path / "custom_param.hdf5"
+    traj = Trajectory("cp", add_time=False, filename=str(filename), dynamic_imports=[Scaled])
+    traj.f_add_parameter(Scaled, "s", 4)
+    traj.f_explore({"s": [4, 5]})
+    traj.f_store()
+    loaded = Trajectory(filename=str(filename), dynamic_imports=[Scaled])
+    loaded.f_load(name="cp")
+    assert type(loaded.f_get("s")) is Scaled
+    assert loaded.s == 4 and loaded.f_get("s").f_get_range() == (4, 5)
