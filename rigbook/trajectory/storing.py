@@ -35,7 +35,10 @@ class RunPayload:
 
     @property
     def v_name(self):
+        """Name of the trajectory the run belongs to."""
         return self.trajectory_name
+
+    v_trajectory_name = v_name
 
 
 def class_path(cls):
