@@ -534,7 +534,9 @@ class Accumulator:
         Path
             The file written (``t`` first column, dtypes kept).
         """
-        return write_table(self.to_arrow(), path, format)
+        # One contiguous chunk per column: the writers handle one big chunk
+        # much faster than the storage's many (hdf5 4x, parquet 1.5x).
+        return write_table(self.to_arrow().combine_chunks(), path, format)
 
 
 class DataFrameAccumulator(Accumulator):

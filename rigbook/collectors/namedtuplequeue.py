@@ -52,7 +52,9 @@ _NUMERIC_TYPES = frozenset(
      np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.bool_]
 )
 _all_numeric = _NUMERIC_TYPES.issuperset
-_MAX_ROWS_PER_MESSAGE = 4096
+# Coalesced samples leave in messages of at most ~64 KiB: a reader never
+# waits long on a message the writer has only half written.
+_MAX_MESSAGE_BYTES = 1 << 16
 _source_ids = itertools.count()
 _fork_generation = 0
 
@@ -207,7 +209,7 @@ class _Producer:
             item = pending.popleft()
             if type(item) is tuple:
                 rows.append(item)
-                if len(rows) >= _MAX_ROWS_PER_MESSAGE:
+                if len(rows) * len(item) >= _MAX_MESSAGE_BYTES // 8:
                     self._send_rows(rows)
                     rows = []
                 continue
