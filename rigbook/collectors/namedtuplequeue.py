@@ -179,6 +179,9 @@ class _Producer:
         self.next_seq = 0
         self.stopped = False
         self.wake_is_set = self.wake.is_set
+        # Held by the sender thread while it moves items; a block put finding
+        # nothing pending and the sender idle may skip the thread hop.
+        self.sending = threading.Lock()
         self.last_type = None
         self.last_schema = None
         self.last_block_key = None
@@ -194,7 +197,8 @@ class _Producer:
             self.wake.clear()
             try:
                 while self.pending:
-                    self._send_pending()
+                    with self.sending:
+                        self._send_pending()
                 if self.stopped:
                     return
             except Exception:  # pragma: no cover - e.g. the queue was closed under us
@@ -438,6 +442,13 @@ class NamedTupleQueue:
         producer.next_seq = seq + k
         if self._maxsize and len(producer.pending) >= self._maxsize:
             self._wait_for_space(producer, block, timeout, k)
+        if not self._maxsize and not producer.pending and producer.sending.acquire(False):
+            try:
+                if not producer.pending:  # nothing to overtake: straight to the multiprocessing queue
+                    self._queue.put((COLUMNS, producer.source, seq, payload))
+                    return
+            finally:
+                producer.sending.release()
         producer.pending.append([COLUMNS, seq, payload])
         producer.wake.set()
 
