@@ -142,7 +142,7 @@ class Accumulator:
 
     def _use_schema(self, schema):
         """Adopt ``schema``; a different one than held resets the accumulator first."""
-        if schema == self._schema:
+        if schema.same_columns(self._schema):
             return
         had_schema = self._schema is not None
         if had_schema:

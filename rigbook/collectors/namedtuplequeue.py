@@ -70,7 +70,11 @@ os.register_at_fork(after_in_child=_count_fork)
 
 
 class Schema(tuple):
-    """``(name, fields, dtypes)`` of a stream: what a sample looks like."""
+    """``(name, fields, dtypes)`` of a stream: what a sample looks like.
+
+    Two schemas with the same fields and dtypes describe the same columns
+    (:meth:`same_columns`); only a change of those is a schema change.
+    """
 
     __slots__ = ()
 
@@ -91,6 +95,10 @@ class Schema(tuple):
 
     def __reduce__(self):
         return (Schema, (self[0], self[1], self[2]))
+
+    def same_columns(self, other):
+        """True if ``other`` has the same field names and dtypes (the type's name may differ)."""
+        return other is not None and self[1:] == other[1:]
 
 
 def to_monotonic(t):
@@ -360,7 +368,7 @@ class NamedTupleQueue:
         producer.last_type = sample_type
         if sample_type is not None:
             producer.last_block_key = None
-        if schema != producer.last_schema:
+        if not schema.same_columns(producer.last_schema):
             producer.last_schema = schema
             # A schema message needs a place in the order but no sequence number.
             producer.pending.append([SCHEMA, producer.next_seq, schema])
@@ -432,7 +440,7 @@ class NamedTupleQueue:
         if key != producer.last_block_key:
             producer.last_block_key = key
             schema = Schema(name, fields, dtypes)
-            if schema != producer.last_schema:
+            if not schema.same_columns(producer.last_schema):
                 self._announce(producer, schema, None)
         producer.last_type = None
         k = len(payload[0])

@@ -58,7 +58,7 @@ class QueueReader:
             log.warning("accumulator %r: data from an unannounced source %s ignored", acc.name, source)
             return 0
         schema, expected = state
-        if schema != acc.schema:
+        if not schema.same_columns(acc.schema):
             acc._use_schema(schema)
         if seq > expected:
             acc.dropped += seq - expected

@@ -298,3 +298,40 @@ def test_empty_accumulator_reads():
     batch, n = acc.rows_since(0)
     assert batch.num_rows == 0 and n == 0
     assert acc.get_dataframe().columns.tolist() == ["t"]
+
+
+junk = st.one_of(
+    st.text(max_size=5),
+    st.none(),
+    st.binary(max_size=3),
+    st.lists(st.floats(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.complex_numbers(),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(allow_nan=True), st.integers(-(2**53), 2**53), junk), min_size=0, max_size=4))
+def test_any_input_is_appended_whole_or_refused_with_the_accumulator_unchanged(values):
+    acc = filled(3)
+    before = acc.get_dataframe()
+    try:
+        acc.append(10.0, values)
+    except (TypeError, ValueError) as error:
+        assert "sample" in str(error)
+        assert acc.get_dataframe().equals(before)
+    else:
+        assert len(values) == 2
+        assert acc.n_held == 4
+        assert acc.get_last_n(1)[0, 1:].tolist() == [float(v) for v in values] or any(v != v for v in values)
+
+
+def test_namedtuple_and_block_with_the_same_columns_share_one_schema():
+    acc = Accumulator(t0=0.0)
+    resets = []
+    acc.sig_acc_reset.connect(lambda: resets.append(1))
+    acc.append(0.0, Sample(1, 2))
+    acc.append_block(np.array([1.0]), {"x": np.array([3.0]), "y": np.array([4.0])})
+    Renamed = namedtuple("Renamed", ["x", "y"])
+    acc.append(2.0, Renamed(5, 6))
+    assert resets == [] and acc.column("x").tolist() == [1.0, 3.0, 5.0]
