@@ -140,8 +140,12 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
         parts = name.split(".")
         run_name = self._current_run_name()
         parts = [run_name if p in pc.RUN_NAME_SHORTCUTS else p for p in parts]
-        parts = [pc.SHORTCUT_SET.get(p, p) if i == 0 else p for i, p in enumerate(parts)]
         branch = _BRANCH_OF_KIND[kind]
+        # 'par.x' means 'parameters.x' when adding a parameter (any branch for a
+        # generic add); other shortcuts are not names and are refused below.
+        first = pc.SHORTCUT_SET.get(parts[0])
+        if first is not None and start is self and branch in (None, first):
+            parts[0] = first
         if start is self:
             if branch is None:
                 branch = parts[0] if parts[0] in GROUP_CLASSES else None
@@ -159,6 +163,8 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
             prefix_parts = start._full_name.split(".")
         full_parts = prefix_parts + parts
         full_name = ".".join(full_parts)
+        if len(full_parts) == 1 and full_name in GROUP_CLASSES and not is_group:
+            raise ValueError(f"name {name!r} is the {full_name!r} branch itself; give the leaf a name below it")
         for part in parts:
             check_node_name(part, full_name)
         group_class = GROUP_CLASSES.get(branch, NNGroupNode)

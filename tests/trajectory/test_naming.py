@@ -207,19 +207,21 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=80, deadline=None)
-@given(name=st.text(min_size=0, max_size=10))
+@settings(max_examples=150, deadline=None)
+@given(name=st.one_of(st.text(min_size=0, max_size=10), st.lists(st.sampled_from(['par','res','dpar','conf','crun','$','runs','run_00000001','x','parameters','results','f_x','_']), min_size=1, max_size=4).map('.'.join)))
 def test_any_name_is_refused_cleanly_or_usable(name):
     traj = Trajectory("n", add_time=False)
     try:
-        traj.f_add_parameter(name, 1)
+        node = traj.f_add_parameter(name, 1)
     except ValueError as error:
         assert "name" in str(error)
         assert traj.parameters.f_children() == 0
         return
-    parts = name.split(".")
-    assert traj.f_get("parameters." + name).v_name == parts[-1]
-    assert traj.f_get(name, fast_access=True) == 1
+    assert node.v_full_name.startswith("parameters.")
+    assert traj.f_get(node.v_full_name, shortcuts=False) is node
+    assert traj.f_get(node.v_full_name, fast_access=True) == 1
+    if name.split(".")[-1] not in ("crun", "$"):
+        assert node.v_name == name.split(".")[-1]
 
 
 @pytest.mark.parametrize("comment", ["nul \x00 inside", "lone \ud800"])
