@@ -7,13 +7,22 @@ through ``v_storage_service`` (an :class:`HDF5StorageService` when a filename
 is given); anything with ``store(msg, item, *args, **kwargs)`` and ``load(...)``
 may replace it.
 
-For the Environment (issue 7): ``f_set_crun(idx)`` makes the trajectory a run
-(explored parameters take the run's values, results added by name go to
-``results.runs.run_XXXXXXXX``), ``_set_start()`` / ``_set_finish()`` record the
-run's timing and completion, and ``store(SINGLE_RUN, traj, store_final=True)``
-(what :meth:`f_store` does during a run) stores only that run's new nodes and
-its run information. ``_run_payload()`` returns the same as a small picklable
-object, which a queue sender can ship instead of the whole trajectory.
+For the Environment (issue 7):
+
+* ``f_set_crun(idx)`` makes the trajectory a run (explored parameters take
+  the run's values and lock when read, results and derived parameters added by
+  name go to ``results.runs.run_XXXXXXXX``); ``f_restore_default()`` ends it.
+* ``_set_start()`` / ``_set_finish()`` record the run's timing and completion;
+  ``_update_run_information(info)`` merges an info dict sent back by a worker;
+  ``_prepare_experiment()`` raises PresettingError for unused presets.
+* With ``traj._is_run`` true, :meth:`f_store` sends
+  ``store(SINGLE_RUN, traj, store_final=False)``; the Environment itself sends
+  ``store(SINGLE_RUN, traj_or_payload, store_final=True)`` to store only the
+  run's new nodes and its run information. ``_run_payload()`` is the same data
+  as a small picklable object (and marks those nodes stored), which a queue
+  sender can ship instead of the whole trajectory.
+* A trajectory pickles without the open HDF5 handle; ``v_storage_service``
+  may be replaced by any object with ``store``/``load`` (a wrapper).
 """
 
 import datetime
