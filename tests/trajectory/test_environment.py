@@ -265,6 +265,28 @@ def test_sigkill_of_the_whole_program_then_resume_in_a_new_process(tmp_path):
     assert traj.f_get_from_runs("z", fast_access=True, use_indices=True) == {i: 2 * i for i in range(100)}
 
 
+def interrupted_at_run_3(traj, parent_pid):
+    if traj.v_idx == 3:
+        os.kill(parent_pid, signal.SIGINT)  # as Ctrl+C in the terminal would
+    return product(traj)
+
+
+@pytest.mark.parametrize("multiproc", [False, True])
+def test_graceful_exit_finishes_started_runs_stores_them_and_resume_does_the_rest(tmp_path, multiproc):
+    env = make_env(tmp_path, runs=40, multiproc=multiproc, ncores=2, wrap_mode=pc.WRAP_MODE_LOCAL,
+                   graceful_exit=True, resumable=True)
+    with pytest.raises(ExplorationError) as info:
+        env.run(interrupted_at_run_3, os.getpid())
+    summary = info.value.summary
+    assert 3 in summary.completed and not summary.failed
+    assert summary.lost and all(reason.startswith("the exploration was interrupted") for reason in summary.lost.values())
+    assert sorted(summary.completed + list(summary.lost)) == list(range(40))
+    stored = load(tmp_path).f_get_from_runs("z", fast_access=True, use_indices=True)
+    assert sorted(stored) == summary.completed
+    env.resume()
+    assert_all_runs_read_back(tmp_path, 40)
+
+
 # ---------------------------------------------------------------- provenance and logging
 
 
