@@ -109,7 +109,7 @@ class FramerateQueueAccumulator(FramerateAccumulator):
             return self._reader.drain(self.drain_budget)
         deadline = time.perf_counter() + self.drain_budget
         taken = 0
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline or not taken:
             try:
                 item = self.queue.get_nowait()
             except queue_module.Empty:
@@ -120,3 +120,8 @@ class FramerateQueueAccumulator(FramerateAccumulator):
                 super().update_list(item)
             taken += 1
         return taken
+
+    def close(self):
+        """Stop receiving from a NamedTupleQueue (what was received can still be drained)."""
+        if self._reader is not None:
+            self._reader.close()

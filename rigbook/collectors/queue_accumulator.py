@@ -1,8 +1,11 @@
 """QueueDataAccumulator: an accumulator fed by a :class:`NamedTupleQueue`."""
 
+import collections
 import logging
 import queue as queue_module
+import threading
 import time
+import weakref
 
 from rigbook.collectors.accumulators import DataFrameAccumulator
 from rigbook.collectors.namedtuplequeue import COLUMNS, ROWS, SCHEMA, NamedTupleQueue
@@ -13,11 +16,17 @@ log = logging.getLogger(__name__)
 class QueueReader:
     """Moves wire messages of a :class:`NamedTupleQueue` into an accumulator.
 
-    Keeps, per producing source, its schema and the next sequence number
+    A background thread receives the messages (blocking reads happen there:
+    a producer killed or stopped in the middle of a message can stall that
+    thread, never the caller of :meth:`drain`) and keeps at most
+    ``max_waiting`` of them, so a flooded queue still pushes back on its
+    producer. :meth:`drain` only takes messages already received.
+
+    Per producing source it keeps the schema and the next sequence number
     expected; gaps are added to the accumulator's ``dropped``.
     """
 
-    def __init__(self, data_queue, accumulator):
+    def __init__(self, data_queue, accumulator, max_waiting=64):
         if not isinstance(data_queue, NamedTupleQueue):
             raise TypeError(
                 f"data_queue must be a rigbook NamedTupleQueue, got {type(data_queue).__name__}"
@@ -25,17 +34,36 @@ class QueueReader:
         self.data_queue = data_queue
         self.accumulator = accumulator
         self._sources = {}
+        self._inbox = collections.deque()
+        self._room = threading.Semaphore(max_waiting)
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _start(self):
+        self._thread = threading.Thread(
+            target=_receive,
+            args=(self.data_queue.get_message, self._inbox, self._room, self._stop,
+                  self.accumulator.name),
+            name=f"rigbook-receive-{self.accumulator.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        weakref.finalize(self, self._stop.set)
+
+    def close(self):
+        """Stop receiving (messages already received can still be drained)."""
+        self._stop.set()
 
     def drain(self, budget):
-        """Take messages until the queue is empty or ``budget`` seconds are spent; return samples taken."""
+        """Take received messages until none is left or ``budget`` seconds are spent; return samples taken."""
+        if self._thread is None:
+            self._start()
         deadline = time.perf_counter() + budget
-        get = self.data_queue.get_message
+        inbox = self._inbox
         taken = 0
-        while True:
-            try:
-                message = get(False)
-            except queue_module.Empty:
-                break
+        while inbox:
+            message = inbox.popleft()
+            self._room.release()
             n = self.take(message)
             taken += n
             # Schema messages carry no samples: they never end a drain.
@@ -97,6 +125,11 @@ class QueueDataAccumulator(DataFrameAccumulator):
 
     Notes
     -----
+    Messages are received by a background thread (started by the first
+    :meth:`update_list`), so a producer killed in the middle of a message
+    never blocks the caller; at most 64 received messages wait, so a flooded
+    queue still slows its producer down instead of filling memory.
+
     A change of sample type in the stream (another namedtuple, other field
     names or dtypes) resets the accumulator: ``sig_acc_resetting``,
     ``sig_acc_reset`` and ``sig_acc_init`` are emitted and the new columns
@@ -122,3 +155,27 @@ class QueueDataAccumulator(DataFrameAccumulator):
             Number of samples taken in this call.
         """
         return self._reader.drain(self.drain_budget)
+
+    def close(self):
+        """Stop the receiving thread (what was received can still be drained)."""
+        self._reader.close()
+
+
+def _receive(get_message, inbox, room, stop, name):
+    """Receiving thread: move messages from the queue to ``inbox`` until ``stop`` is set."""
+    while not stop.is_set():
+        if not room.acquire(timeout=0.1):
+            continue
+        while True:
+            try:
+                message = get_message(True, 0.1)
+            except queue_module.Empty:
+                if stop.is_set():
+                    return
+                continue
+            except (EOFError, OSError, ValueError) as error:  # queue closed or broken
+                if not stop.is_set():
+                    log.warning("stream %r: receiving stopped: %r", name, error)
+                return
+            break
+        inbox.append(message)

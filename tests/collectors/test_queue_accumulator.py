@@ -138,3 +138,25 @@ def test_killed_producer_leaves_the_accumulator_usable(mp_context):
         pass
     n = acc.n_received
     assert np.array_equal(acc.column("angle"), np.arange(float(n)))
+
+
+def test_a_half_written_message_never_blocks_update_list():
+    """A producer killed between a message's header and its body must not freeze the GUI."""
+    import os
+    import struct
+    import threading
+
+    q = NamedTupleQueue()
+    acc = QueueDataAccumulator(q, t0=0.0)
+    q.put(1.0, Point(1, 2))
+    drain_until(acc, 1)
+    # What a producer killed mid-write leaves in the pipe: a length, no body.
+    os.write(q._queue._writer.fileno(), struct.pack("!i", 100_000))
+    results = []
+    caller = threading.Thread(target=lambda: results.append([acc.update_list() for _ in range(50)]))
+    caller.start()
+    caller.join(10)
+    assert not caller.is_alive(), "update_list blocked on a half-written message"
+    assert results == [[0] * 50]
+    assert acc.n_held == 1
+    acc.close()
