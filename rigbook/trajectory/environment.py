@@ -179,7 +179,8 @@ class Environment:
     resumable : bool
         Keep what :meth:`resume` needs in ``resume_folder``.
     resume_folder : str, optional
-        Where (``resume`` beside the HDF5 file by default).
+        Where (``resume`` beside the HDF5 file by default). Older pypet
+        scripts' ``continuable`` / ``continue_folder`` mean the same.
     delete_resume : bool
         Remove the resume files once every run completed.
     storage_service : class or object, optional
@@ -187,6 +188,8 @@ class Environment:
     git_repository : str, optional
         A folder of the user's code repository (the script's folder by
         default); its commit is recorded, never changed.
+    lazy_debug : bool
+        Accepted for pypet scripts; has no effect.
     keep_file_open : bool
         Keep the HDF5 file open from the first run to the last (one process
         or LOCAL mode). ``False`` opens and closes it for every store, as
@@ -206,6 +209,9 @@ class Environment:
                  wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
                  graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
                  storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False, **kwargs):
+        # Names older pypet scripts use for the same settings.
+        resumable = kwargs.pop("continuable", resumable)
+        resume_folder = kwargs.pop("continue_folder", resume_folder)
         unknown = set(kwargs) - set(_SERVICE_OPTIONS)
         if unknown:
             raise TypeError(f"Environment() got unexpected keyword arguments {sorted(unknown)}")
@@ -497,18 +503,31 @@ class Environment:
                 completed_info.append(info)
             return status
 
-        try:
+        def start_mode(executor=None):
+            if executor is not None and mode.opens_file_in_parent:
+                # A fork pool starts its workers at the first task; let them fork now, before the
+                # file is open, or they would keep its descriptor (and HDF5's lock on it).
+                executor.submit(int).result()
             mode.start()
+
+        try:
             engine_options = dict(progress=self._report_progress, description=traj.v_name,
                                   graceful_exit=self._graceful_exit, resume_state=resume_state)
             if not pooled:
+                start_mode()
                 summary = RunEngine(job, **engine_options).run(indices, on_outcome, mode.poll)
             elif self._executor is not None:
+                start_mode(self._executor)
                 summary = RunEngine(job, executor=self._executor, **engine_options).run(indices, on_outcome, mode.poll)
             else:
                 frozen = self._freeze_input
+                if not mode.opens_file_in_parent:
+                    # The writer process starts before the pool, so workers never hold its pipes' ends.
+                    start_mode()
                 with process_pool(self._ncores, job=job if frozen else None, context=context,
                                   initializer=mode.pool_initializer, initargs=mode.pool_initargs) as pool:
+                    if mode.opens_file_in_parent:
+                        start_mode(pool)
                     if hasattr(mode, "stop_senders"):
                         mode.stop_senders = lambda: pool.shutdown(wait=True)
                     summary = RunEngine(job, executor=pool, frozen=frozen, **engine_options).run(

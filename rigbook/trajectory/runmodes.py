@@ -252,6 +252,7 @@ class InProcessMode:
     wrap_mode = None
     pool_initializer = None
     pool_initargs = ()
+    opens_file_in_parent = True
 
     def __init__(self, service, trajectory_name, flush=True, keep_open=True, flush_interval=0.5):
         self.service = service
@@ -321,6 +322,7 @@ class LockMode:
 
     wrap_mode = pc.WRAP_MODE_LOCK
     poll = None
+    opens_file_in_parent = False
 
     def __init__(self, service, context):
         self.lock = context.Lock()
@@ -349,6 +351,8 @@ class WriterMode:
     channel, the writer stores it and stops, and a run whose data never
     arrived (its worker was killed) simply stays unconfirmed.
     """
+
+    opens_file_in_parent = False
 
     def __init__(self, wrap_mode, service, context, gc_interval=None, queue_maxsize=0):
         self.wrap_mode = wrap_mode

@@ -13,6 +13,7 @@ import pytest
 
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.environment import Environment
+from rigbook.trajectory.errors import PresettingError
 from rigbook.trajectory.runner import ExplorationError
 from rigbook.trajectory.storageservice import HDF5StorageService
 from rigbook.trajectory.trajectory import Trajectory
@@ -362,6 +363,33 @@ def test_bad_settings_are_refused_with_the_culprit_named(tmp_path):
     env = make_env(tmp_path, runs=2)
     with pytest.raises(TypeError, match="run function must be callable"):
         env.run("product")
+
+
+def test_bad_trajectory_names_and_unused_presets_are_refused_before_anything_is_stored(tmp_path):
+    with pytest.raises(ValueError, match="'../up'"):
+        Environment(trajectory="../up", filename=str(tmp_path / "x.hdf5"), log_config=None)
+    env = make_env(tmp_path, runs=2)
+    env.trajectory.f_preset_parameter("never_added", 3)
+    with pytest.raises(PresettingError, match="never_added"):
+        env.run(product)
+    assert not (tmp_path / "explore.hdf5").exists()
+
+
+def test_a_users_own_process_pool_executor_runs_in_local_mode(tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        env = make_env(tmp_path, runs=20, executor=pool)
+        assert env.run(product) == [(i, i * 2) for i in range(20)]
+    assert_all_runs_read_back(tmp_path, 20)
+
+
+def test_older_pypet_names_for_resuming_are_understood(tmp_path):
+    env = make_env(tmp_path, runs=2, continuable=True, continue_folder=str(tmp_path / "cont"))
+    assert env.resume_folder == tmp_path / "cont"
+    env.run(product)
+    assert env.summary.ok
 
 
 def test_resumable_run_function_must_be_picklable(tmp_path):
