@@ -11,3 +11,4 @@ from rigbook.collectors.framerate import FramerateAccumulator, FramerateQueueAcc
 from rigbook.collectors.logs import DynamicLog, EstimatorLog  # noqa: E402
 from rigbook.collectors.namedtuplequeue import NamedTupleQueue  # noqa: E402
 from rigbook.collectors.queue_accumulator import QueueDataAccumulator  # noqa: E402
+from rigbook.collectors.recording import StreamRecorder  # noqa: E402
