@@ -192,8 +192,8 @@ class Accumulator:
         t : float or datetime
             ``time.monotonic()`` seconds of the sample.
         sample : namedtuple of numbers, or a plain tuple/list matching the current fields
-            A namedtuple of another type than the current one is a schema
-            change: the accumulator resets.
+            A namedtuple with other field names than the current ones is a
+            schema change: the accumulator resets.
 
         Raises
         ------
@@ -228,15 +228,24 @@ class Accumulator:
         dtypes = schema.dtypes
         if all(d == np.float64 for d in dtypes):
             row = np.empty((1, 1 + len(values)), dtype=np.float64)
-            row[0, 0] = t
-            row[0, 1:] = values
+            try:
+                row[0, 0] = t
+                row[0, 1:] = values
+            except OverflowError as error:
+                raise ValueError(f"{who}: a value is too large for float64 ({error})") from None
             self._use_schema(schema)
             self._append_rows(row)
             return
         columns = [np.array([t], dtype=np.float64)]
         for name, value, dtype in zip(schema.fields, values, dtypes):
-            column = np.array([value]).astype(dtype)
-            if column[0] != value and not (value != value):
+            fits = dtype.kind == "f" or value == value  # NaN fits float columns only
+            if fits:
+                try:
+                    column = np.array([value]).astype(dtype)
+                    fits = column[0] == value or dtype.kind == "f"
+                except (OverflowError, ValueError):
+                    fits = False
+            if not fits:
                 raise ValueError(f"{who}: field {name!r} value {value!r} does not fit its dtype {dtype}")
             columns.append(column)
         self._append_columns(columns)

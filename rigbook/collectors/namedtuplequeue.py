@@ -242,15 +242,28 @@ class _Producer:
                 self.space.notify_all()
 
     def _send_rows(self, rows):
-        array = np.array(rows, dtype=np.float64)
+        try:
+            array = np.array(rows, dtype=np.float64)
+        except OverflowError:
+            # An int beyond float64 got past put's type check: leave those
+            # samples out; their sequence numbers make them count as dropped.
+            kept = []
+            for row in rows:
+                try:
+                    kept.append(np.array(row, dtype=np.float64))
+                except OverflowError:
+                    log.error("NamedTupleQueue: sample #%d has a value too large for float64; dropped", row[0])
+            if not kept:
+                return
+            array = np.array(kept)
         seqs = array[:, 0]
         send = self.mp_queue.put
-        if seqs[-1] - seqs[0] == len(rows) - 1:
+        if seqs[-1] - seqs[0] == len(array) - 1:
             send((ROWS, self.source, int(seqs[0]), array[:, 1:]))
             return
         # A refused put left a hole in the numbering: one message per run, so
         # the consumer sees (and counts) the hole.
-        bounds = [0, *(np.flatnonzero(np.diff(seqs) != 1) + 1).tolist(), len(rows)]
+        bounds = [0, *(np.flatnonzero(np.diff(seqs) != 1) + 1).tolist(), len(array)]
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             send((ROWS, self.source, int(seqs[lo]), array[lo:hi, 1:]))
 

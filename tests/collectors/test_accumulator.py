@@ -226,7 +226,18 @@ def test_block_dtypes_are_kept():
     assert acc.column("frame").tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="'frame'"):
         acc.append(5.0, (3.5, True))
+    with pytest.raises(ValueError, match="'frame'"):
+        acc.append(5.0, (float("nan"), True))
+    with pytest.raises(ValueError, match="'frame'"):
+        acc.append(5.0, (2**70, True))
     assert acc.n_held == 4
+
+
+def test_huge_ints_are_refused_cleanly():
+    acc = filled(2)
+    with pytest.raises(ValueError, match="too large"):
+        acc.append(3.0, (10**400, 1.0))
+    assert acc.n_held == 2
 
 
 @pytest.mark.parametrize(

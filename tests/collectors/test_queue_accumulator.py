@@ -160,3 +160,14 @@ def test_a_half_written_message_never_blocks_update_list():
     assert results == [[0] * 50]
     assert acc.n_held == 1
     acc.close()
+
+
+def test_a_value_too_large_for_float64_is_dropped_and_counted_not_fatal():
+    q = NamedTupleQueue()
+    acc = QueueDataAccumulator(q, t0=0.0)
+    q.put(1.0, Point(1, 2))
+    q.put(2.0, Point(10**400, 2))
+    q.put(3.0, Point(3, 4))
+    drain_until(acc, 2)
+    assert acc.column("x").tolist() == [1.0, 3.0]
+    assert acc.dropped == 1
