@@ -369,10 +369,13 @@ class Environment:
     def run(self, func, *args, **kwargs):
         """Run ``func(traj, *args, **kwargs)`` for every run of the trajectory.
 
+        Runs that are already completed (an earlier ``run`` before
+        ``f_expand``) are not run again.
+
         Returns
         -------
         list of (int, object)
-            ``(run index, returned value)`` for every run, by index.
+            ``(run index, returned value)`` for every run done, by index.
 
         Raises
         ------
@@ -458,7 +461,8 @@ class Environment:
                 traj._prepare_experiment()
                 traj.f_lock_parameters()
                 traj.f_store()
-                indices = list(range(len(traj)))
+                # As in pypet, running again (after f_expand) only does the runs not completed yet.
+                indices = [idx for idx in range(len(traj)) if not traj.f_is_completed(idx)]
                 if self._resumable:
                     resume_state = ResumeState(self._resume_folder, traj.v_name)
                     resume_state.write_recipe({
@@ -466,7 +470,7 @@ class Environment:
                         "iter_args": iter_args, "iter_kwargs": iter_kwargs,
                         "filename": getattr(traj, "v_filename", None),
                     })
-                    resume_state.start(total=len(traj))
+                    resume_state.start(total=len(traj), completed=set(range(len(traj))) - set(indices))
             else:
                 indices = resume_state.missing()
             summary = self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,

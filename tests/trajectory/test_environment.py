@@ -80,6 +80,14 @@ def test_one_process_stores_every_run_and_returns_the_results(tmp_path):
     assert env.trajectory.f_is_completed()
 
 
+def test_running_again_after_f_expand_does_only_the_new_runs(tmp_path):
+    env = make_env(tmp_path, runs=5)
+    env.run(product)
+    env.trajectory.f_expand({"x": [5, 6, 7]})
+    assert env.run(product) == [(5, 10), (6, 12), (7, 14)]
+    assert_all_runs_read_back(tmp_path, 8)
+
+
 @pytest.mark.parametrize("wrap_mode", [pc.WRAP_MODE_LOCK, pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_PIPE, pc.WRAP_MODE_LOCAL])
 def test_every_wrap_mode_on_two_processes_stores_200_runs(tmp_path, wrap_mode):
     env = make_env(tmp_path, multiproc=True, ncores=2, wrap_mode=wrap_mode, freeze_input=True)
