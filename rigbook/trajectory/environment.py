@@ -289,6 +289,10 @@ class Environment:
 
     def _add_config(self, git_repository):
         traj = self._traj
+        if f"config.environment.{self._name}" in traj._flat:
+            # A second environment for this trajectory within the same second.
+            self._name = f"{self._name}_{self._hexsha[:7]}"
+            traj.__dict__["_environment_name"] = self._name
         prefix = f"environment.{self._name}"
         settings = {
             "name": self._name,
@@ -311,7 +315,7 @@ class Environment:
         for package, version in versions().items():
             traj.f_add_config(f"{prefix}.versions.{package}", version)
         commit = git_commit(git_repository)
-        if commit is not None:
+        if commit is not None and f"config.git.commit_{commit['short_hexsha']}" not in traj._flat:
             group = f"git.commit_{commit['short_hexsha']}"
             for key in ("hexsha", "message", "committed_date", "dirty", "repository"):
                 traj.f_add_config(f"{group}.{key}", commit[key])

@@ -418,3 +418,11 @@ def test_file_written_is_readable_with_plain_h5py(tmp_path):
     with h5py.File(tmp_path / "explore.hdf5", "r") as f:
         assert "traj" in f and "_runs" in f["traj"]
         assert f["traj/_runs/completed"][...].tolist() == [1, 1, 1]
+
+
+def test_two_environments_for_one_trajectory_get_distinct_names(tmp_path):
+    traj = Trajectory("shared", add_time=False)
+    first = Environment(traj, filename=str(tmp_path / "a.hdf5"), log_config=None)
+    second = Environment(traj, filename=str(tmp_path / "a.hdf5"), log_config=None)
+    assert first.name != second.name and first.hexsha != second.hexsha
+    assert traj.v_environment_hexsha == second.hexsha
