@@ -423,8 +423,10 @@ class Environment:
         state = ResumeState(resume_folder or self._resume_folder, name).load()
         recipe = state.read_recipe()
         traj = recipe["trajectory"]
-        service = self._traj.v_storage_service if name == self._traj.v_name else None
-        if service is None:
+        service = self._traj.v_storage_service
+        same_file = (service is not None and recipe["filename"] is not None
+                     and os.path.abspath(str(getattr(service, "filename", "") or "")) == os.path.abspath(recipe["filename"]))
+        if not same_file:
             from rigbook.trajectory.storageservice import HDF5StorageService
 
             service = HDF5StorageService(filename=recipe["filename"], trajectory=traj)
