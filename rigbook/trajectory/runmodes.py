@@ -225,8 +225,8 @@ class RunJob:
             traj.f_add_result("failure", error=outcome.error, traceback=outcome.traceback,
                               comment="The run function raised; this run is not completed.")
             self._store_run(traj)
-        except Exception as exc:
-            logger.error("Could not store the failure of run %d: %s", outcome.idx, exc)
+        except Exception as exc:  # reported with the run's own error, not only logged
+            outcome.traceback += f"\nStoring this failure in the file failed too: {type(exc).__name__}: {exc}\n"
 
     def _clean_up(self, traj, idx):
         if not self.clean_up_runs and self.wrap_mode is None:
