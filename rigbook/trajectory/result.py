@@ -77,7 +77,9 @@ class Result(BaseResult):
         return values[0] if len(values) == 1 else tuple(values)
 
     def f_supports_fast_access(self):
-        return self._name in self._data or len(self._data) == 1
+        # pypet's rule: only a result holding a single item named like itself is
+        # replaced by its value, so results with several items stay reachable.
+        return len(self._data) == 1 and self._name in self._data
 
     def f_supports(self, item):
         """Whether ``item`` can be stored in this result."""

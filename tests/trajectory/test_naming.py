@@ -26,8 +26,12 @@ def test_natural_naming_paths_and_shortcuts(traj):
     assert traj.par.starwars.characters.luke == "Mark Hamill"
     assert traj.conf.ncores == 2
     assert traj.dpar.derived.d == 3.5
-    assert traj.res.analysis.mean == 1.25
-    assert traj.res.analysis.f_get("mean").std == 0.5
+    # A result with several items stays a Result (pypet's fast-access rule);
+    # one holding a single item named like itself gives its value.
+    assert isinstance(traj.res.analysis.mean, Result)
+    assert (traj.res.analysis.mean.mean, traj.res.analysis.mean.std) == (1.25, 0.5)
+    traj.f_add_result("analysis.median", 1.0)
+    assert traj.res.analysis.median == 1.0
     assert isinstance(traj.characters, ParameterGroup)
     assert traj.f_get("luke").v_full_name == "parameters.starwars.characters.luke"
     assert traj.f_get("luke", fast_access=True) == "Mark Hamill"
