@@ -178,7 +178,8 @@ class _Producer:
 
     def __init__(self, mp_queue, maxsize):
         self.generation = _fork_generation
-        self.source = (os.getpid(), next(_source_ids))
+        # The random part keeps a later process that reuses the pid distinct.
+        self.source = (os.getpid(), next(_source_ids), os.urandom(4))
         self.mp_queue = mp_queue
         self.maxsize = maxsize
         self.pending = collections.deque()
