@@ -10,11 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from rigbook.trajectory import pypetconstants
-from rigbook.trajectory.environment import Environment
-from rigbook.trajectory.errors import NotUniqueNodeError
-from rigbook.trajectory.runs import cartesian_product
-from rigbook.trajectory.trajectory import Trajectory
+from rigbook.trajectory import Environment, NotUniqueNodeError, Trajectory, cartesian_product, pypetconstants
 
 
 @pytest.fixture(autouse=True)
