@@ -72,6 +72,7 @@ class StreamRecorder:
         self.lost = {name: 0 for name in self._logs}
         self.folder.mkdir(parents=True, exist_ok=True)
         self._closed = False
+        self._deferred_error = None
         # Taken just before a reset clears the rows (an explicit reset, or a
         # schema change seen while draining).
         self._slots = {}
@@ -84,9 +85,14 @@ class StreamRecorder:
 
     def _make_reset_slot(self, entry):
         def take_before_reset():
-            if not self._closed:
+            if self._closed:
+                return
+            try:
                 self._poll_one(entry)
-                entry.count = 0
+            except OSError as error:  # raised by the next poll(), not inside the drain
+                log.error("stream %r: writing the rows before a reset failed: %s", entry.acc.name, error)
+                self._deferred_error = error
+            entry.count = 0
 
         return take_before_reset
 
@@ -96,9 +102,19 @@ class StreamRecorder:
         return {name: list(entry.paths) for name, entry in self._logs.items()}
 
     def poll(self):
-        """Append every accumulator's new rows to its log (non-blocking writes)."""
+        """Append every accumulator's new rows to its log (non-blocking writes).
+
+        Raises
+        ------
+        OSError
+            A log could not be written (also one that failed while taking
+            the rows of a resetting accumulator).
+        """
         if self._closed:
             raise ValueError("this StreamRecorder is closed")
+        error, self._deferred_error = self._deferred_error, None
+        if error is not None:
+            raise error
         for entry in self._logs.values():
             self._poll_one(entry)
 

@@ -179,3 +179,29 @@ def test_a_killed_recording_process_leaves_every_flushed_row_readable(tmp_path):
     x = table.column("x").to_numpy()
     assert len(x) >= 5000
     assert np.array_equal(x, np.arange(len(x), dtype=float))
+
+
+def test_a_write_failure_during_a_reset_surfaces_at_the_next_poll_not_in_the_drain(tmp_path):
+    acc = Accumulator(name="tail", t0=0.0, recording=True)
+    recorder = StreamRecorder([acc], tmp_path)
+    feed(acc, 0, 3)
+    recorder.poll()
+
+    class BrokenWriter:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def append(self, batch):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    entry = recorder._logs["tail"]
+    entry.writer.close()
+    entry.writer = BrokenWriter()
+    feed(acc, 3, 2)
+    feed(acc, 0, 1, Other)  # the reset must not raise inside the accumulator's append
+    assert acc.header_list == ["t", "speed"]
+    with pytest.raises(OSError, match="No space"):
+        recorder.poll()
