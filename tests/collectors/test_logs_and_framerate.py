@@ -1,12 +1,10 @@
 """DynamicLog, EstimatorLog, FramerateAccumulator, FramerateQueueAccumulator."""
 
 import math
-import multiprocessing
 import queue
 import time
 from collections import namedtuple
 
-import numpy as np
 import pytest
 
 from rigbook.collectors import (

@@ -10,7 +10,6 @@ import pytest
 
 from rigbook.collectors import NamedTupleQueue
 from tests.collectors._producers import Position, Tail, put_samples, put_then_change_schema
-from tests.collectors.conftest import wait_until
 
 Point = namedtuple("Point", ["x", "y"])
 
