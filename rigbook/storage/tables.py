@@ -176,7 +176,9 @@ def _write_feather(table, path):
     import pyarrow.feather as pf
 
     with atomic_path(path) as tmp:
-        pf.write_feather(table, tmp, compression="lz4")
+        # Uncompressed: lz4 gains little on sensor noise, and an uncompressed
+        # file can be memory-mapped by readers (zero-copy for big sessions).
+        pf.write_feather(table, tmp, compression="uncompressed")
 
 
 def _write_parquet(table, path):
