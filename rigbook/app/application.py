@@ -5,18 +5,23 @@ import sys
 
 logger = logging.getLogger(__name__)
 
+# PyQt deletes a QApplication whose last Python reference goes away; keep ours alive.
+_application = None
+
 
 def make_application(argv=None):
     """The QApplication (created once), with Rigbook's style."""
     from qtpy import QtWidgets
     import pyqtgraph as pg
 
+    global _application
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(list(argv if argv is not None else sys.argv[:1]))
         app.setApplicationName("Rigbook")
         app.setStyle("Fusion")
         pg.setConfigOptions(antialias=False, background="#101418", foreground="#c8c8c8")
+        _application = app
     return app
 
 

@@ -41,7 +41,7 @@ class MainWindow(QtWidgets.QMainWindow):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.session_panel)
         left_layout.addWidget(self.editors, 1)
-        left.setMinimumWidth(340)
+        left.setMinimumWidth(420)
 
         self.gauges = FrameratePanel()
         for name, accumulator in controller.accumulators.items():
@@ -70,6 +70,7 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 3)
+        splitter.setSizes([440, 960])
         self.setCentralWidget(splitter)
         self.resize(1400, 900)
 

@@ -15,6 +15,8 @@ reports of a camera with a goal frame rate).
 import logging
 import math
 import multiprocessing
+import os
+import threading
 import time
 
 import numpy as np
@@ -55,7 +57,7 @@ class SourceProcess:
         context = _mp_context()
         self.stop_event = context.Event()
         self.process = context.Process(
-            target=target, args=(queue, self.stop_event), kwargs=self.options,
+            target=_run_source, args=(target, queue, self.stop_event, os.getpid(), self.options),
             name=f"rigbook-source-{name}", daemon=True,
         )
 
@@ -96,6 +98,18 @@ class SourceProcess:
             logger.warning("source %s did not stop within %.1f s; terminating it", self.name, timeout)
             self.process.terminate()
             self.process.join(timeout)
+
+
+def _run_source(target, queue, stop_event, parent_pid, options):
+    """Run ``target`` in the source process; stop it if the app's process goes away."""
+    def watch_parent():
+        # A killed app cannot set the stop event: do it when the parent is gone.
+        while not stop_event.wait(0.5):
+            if os.getppid() != parent_pid:
+                stop_event.set()
+
+    threading.Thread(target=watch_parent, name="rigbook-parent-watch", daemon=True).start()
+    target(queue, stop_event, **options)
 
 
 def _paced_blocks(rate, stop_event, block_s=0.01):

@@ -51,13 +51,13 @@ class SessionPanel(QtWidgets.QGroupBox):
         self.protocol_combo.addItems(list(protocols))
 
         self.format_boxes = {}
-        formats_row = QtWidgets.QHBoxLayout()
-        for fmt in EXPORT_FORMATS:
+        formats_row = QtWidgets.QGridLayout()
+        formats_row.setContentsMargins(0, 0, 0, 0)
+        for index, fmt in enumerate(EXPORT_FORMATS):
             box = QtWidgets.QCheckBox(fmt)
             box.setChecked(fmt in formats)
             self.format_boxes[fmt] = box
-            formats_row.addWidget(box)
-        formats_row.addStretch(1)
+            formats_row.addWidget(box, index // 3, index % 3)
 
         self.record_button = QtWidgets.QPushButton("● Record")
         self.record_button.setMinimumHeight(32)

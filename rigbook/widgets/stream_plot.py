@@ -272,10 +272,9 @@ class StreamPlot(QtWidgets.QWidget):
         """Take the newest window from the accumulator and redraw (no-op while frozen or hidden)."""
         if self.frozen or not self.isVisible():
             return
+        self._sync_channels()  # the first samples, or a schema change, define the channels
         if not self._all_channels:
-            self._sync_channels()
-            if not self._all_channels:
-                return
+            return
         columns = self._window_columns()
         t = columns.get("t")
         if t is None or t.size == 0:
