@@ -209,6 +209,24 @@ class BaseParameter(NNLeaf):
             return f"{_short(self._data)} (explored, {len(self._range)} values)"
         return "<empty>" if self._data is None else _short(self._data)
 
+    def __str__(self):
+        # pypet's printed form, which example scripts' output relies on:
+        # "Class full.name (len:N, `comment`): value", details omitted when absent.
+        details = []
+        if self.f_has_range():
+            details.append(f"len:{self.f_get_range_length()}")
+        if self._comment:
+            details.append(f"`{self._comment}`")
+        text = f"{type(self).__name__} {self._full_name}"
+        if details:
+            text += f" ({', '.join(details)})"
+        if not self.f_is_empty():
+            text += f": {self._data!r}"
+        return text
+
+    def __repr__(self):
+        return f"<{self}>"
+
     # storage protocol ------------------------------------------------------------
     def _store(self):
         return {} if self._default is None else {"data": self._default}

@@ -296,11 +296,13 @@ def test_example_10_get_items_from_all_runs(capsys):
     assert printed(capsys) == ["0 121 15 %s" % [i * i for i in range(12)]]
 
 
-@pytest.mark.xfail(reason="issue 6: str(Parameter) is not pypet's '<Class> full_name (`comment`): value' yet",
-                   strict=False)
 def test_example_02_prints_a_parameter_as_pypet_does():
     traj = Trajectory("Example", add_time=False)
     traj.f_add_parameter("starwars.characters.luke_skywalker", "Mark Hamill", comment="May the force be with you!")
     traj.v_fast_access = False
     assert str(traj.luke_skywalker) == (
-        "<Parameter> parameters.starwars.characters.luke_skywalker (`May the force be with you!`): Mark Hamill")
+        "Parameter parameters.starwars.characters.luke_skywalker (`May the force be with you!`): 'Mark Hamill'")
+    assert repr(traj.luke_skywalker) == f"<{traj.luke_skywalker}>"
+    traj.f_add_parameter("ships", 1, comment="")
+    traj.f_explore({"ships": [1, 2, 3]})
+    assert str(traj.f_get("ships")) == "Parameter parameters.ships (len:3): 1"
