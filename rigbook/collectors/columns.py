@@ -6,29 +6,43 @@ last chunk is kept small relative to what is held (each new chunk holds about
 1/16 of the rows already held, within fixed bounds), so memory stays close to
 the raw size of the data. Dropping old rows drops whole chunks.
 
+Large chunks of one dtype are :class:`~rigbook.collectors.resident.MappedBlock`
+memory, made resident ahead of the rows being written: a fast stream spent
+more time faulting fresh pages in than copying its data.
+
 Rows are addressed by their *absolute* index: the number of rows appended
 before them since the store was created. Trimming never renumbers rows.
 """
 
 import numpy as np
 
+from rigbook.collectors.resident import mapped_block
+
 MIN_CHUNK_ROWS = 64
 MAX_CHUNK_ROWS = 1 << 18
+#: chunks of at least this many bytes are mapped and populated ahead of writing
+MAPPED_CHUNK_BYTES = 1 << 20
 
 
 class _Chunk:
     """One allocation: ``cap`` rows of every column, the first ``n`` filled."""
 
-    __slots__ = ("block", "cols", "n", "cap", "first_row")
+    __slots__ = ("block", "cols", "n", "cap", "first_row", "mapped")
 
     def __init__(self, dtypes, uniform, cap, first_row):
         self.cap = cap
         self.n = 0
         self.first_row = first_row
+        self.mapped = None
         if uniform:
             # One 2-D allocation per chunk: every column is a contiguous row of
             # it, and a range of rows of all columns is a single (strided) view.
-            self.block = np.empty((len(dtypes), cap), dtype=dtypes[0])
+            if len(dtypes) * cap * dtypes[0].itemsize >= MAPPED_CHUNK_BYTES:
+                self.mapped = mapped_block(len(dtypes), cap, dtypes[0])
+            if self.mapped is not None:
+                self.block = self.mapped.array
+            else:
+                self.block = np.empty((len(dtypes), cap), dtype=dtypes[0])
             self.cols = list(self.block)
         else:
             self.block = None
@@ -82,10 +96,14 @@ class ColumnStore:
 
     # -- appending -----------------------------------------------------------
 
-    def _writable_chunk(self):
+    def _writable_chunk(self, incoming):
+        """The chunk to write into; a new one takes all ``incoming`` rows if they are more than its share."""
         if self._chunks and self._chunks[-1].n < self._chunks[-1].cap:
             return self._chunks[-1]
-        cap = min(max(self.n_rows // 16, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS)
+        # A block bigger than the usual growth step gets a chunk of its own
+        # size: it is filled at once (no slack), and a block never ends up
+        # scattered over many small chunks.
+        cap = min(max(self.n_rows // 16, MIN_CHUNK_ROWS, incoming), MAX_CHUNK_ROWS)
         chunk = _Chunk(self.dtypes, self.uniform, cap, self.end_row)
         self._chunks.append(chunk)
         return chunk
@@ -95,8 +113,10 @@ class ColumnStore:
         k = len(rows)
         done = 0
         while done < k:
-            chunk = self._writable_chunk()
+            chunk = self._writable_chunk(k - done)
             m = min(k - done, chunk.cap - chunk.n)
+            if chunk.mapped is not None and chunk.n + m > chunk.mapped.resident:
+                chunk.mapped.ensure(chunk.n + m)
             part = rows[done : done + m]
             if chunk.block is not None:
                 chunk.block[:, chunk.n : chunk.n + m] = part.T
@@ -113,8 +133,10 @@ class ColumnStore:
         stacked = isinstance(columns, np.ndarray)
         done = 0
         while done < k:
-            chunk = self._writable_chunk()
+            chunk = self._writable_chunk(k - done)
             m = min(k - done, chunk.cap - chunk.n)
+            if chunk.mapped is not None and chunk.n + m > chunk.mapped.resident:
+                chunk.mapped.ensure(chunk.n + m)
             if stacked and chunk.block is not None:
                 chunk.block[:, chunk.n : chunk.n + m] = columns[:, done : done + m]
             else:

@@ -5,7 +5,8 @@ one namedtuple per sample, or :meth:`NamedTupleQueue.put_block` with arrays.
 The consumer calls :meth:`NamedTupleQueue.get`, or hands the queue to a
 :class:`~rigbook.collectors.QueueDataAccumulator` which drains whole messages.
 
-What travels through the underlying :class:`multiprocessing.Queue`:
+What travels through the underlying pipe (:class:`~rigbook.collectors.wire.Wire`,
+numpy payloads as raw bytes):
 
 * a *schema* message, only when the sample type changes (field names and
   dtypes), so a type change mid-stream is seen by the consumer in order;
@@ -39,6 +40,8 @@ from datetime import datetime
 
 import numpy as np
 from multiprocessing import util as mp_util
+
+from rigbook.collectors.wire import Wire, as_matrix_or_columns
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +126,15 @@ def check_sample(obj, where="sample"):
                 )
 
 
-def block_columns(times, values):
-    """Validate a block of samples and copy it into a payload owned by the queue.
+def block_parts(times, values):
+    """Validate a block of samples without copying it.
 
     Returns
     -------
     fields : tuple of str
-    dtypes : list of numpy dtypes, one per field
-    payload : numpy array or tuple of arrays
-        A 2-D float64 array (1 + n_fields, k) with the times in row 0 when
-        every field is float64 (one buffer to send and to store), else a
-        tuple ``(times, field_1, ...)`` of 1-D arrays.
+    dtypes : list of numpy dtypes, one per field (native byte order)
+    times : 1-D float64 array
+    columns : list of 1-D arrays, one per field, as given
     """
     times = np.asarray(times, dtype=np.float64)
     if times.ndim != 1:
@@ -159,14 +160,39 @@ def block_columns(times, values):
         if col.dtype.kind not in "biuf":
             raise TypeError(f"block field {name!r} must be numeric, got dtype {col.dtype}")
     dtypes = [col.dtype.newbyteorder("=") if col.dtype.byteorder == ">" else col.dtype for col in columns]
+    return fields, dtypes, times, columns
+
+
+def owned_payload(times, columns, dtypes):
+    """Copy a validated block (see :func:`block_parts`) into a payload owned by the caller.
+
+    A 2-D float64 array (1 + n_fields, k) with the times in row 0 when every
+    field is float64 (one buffer to send and to store), else a tuple
+    ``(times, field_1, ...)`` of 1-D arrays.
+    """
     if all(d == np.float64 for d in dtypes):
         payload = np.empty((1 + len(columns), len(times)), dtype=np.float64)
         payload[0] = times
         for i, col in enumerate(columns, start=1):
             payload[i] = col
-    else:
-        payload = (times.copy(), *[np.array(col, dtype=d, copy=True) for col, d in zip(columns, dtypes)])
-    return fields, dtypes, payload
+        return payload
+    return (times.copy(), *[np.array(col, dtype=d, copy=True) for col, d in zip(columns, dtypes)])
+
+
+def block_columns(times, values):
+    """Validate a block of samples and copy it into a payload owned by the queue.
+
+    Returns
+    -------
+    fields : tuple of str
+    dtypes : list of numpy dtypes, one per field
+    payload : numpy array or tuple of arrays
+        A 2-D float64 array (1 + n_fields, k) with the times in row 0 when
+        every field is float64 (one buffer to send and to store), else a
+        tuple ``(times, field_1, ...)`` of 1-D arrays.
+    """
+    fields, dtypes, times, columns = block_parts(times, values)
+    return fields, dtypes, owned_payload(times, columns, dtypes)
 
 
 class _Producer:
@@ -176,11 +202,11 @@ class _Producer:
     control lists ``[kind, ...]`` (schema, block, flush markers).
     """
 
-    def __init__(self, mp_queue, maxsize):
+    def __init__(self, wire, maxsize):
         self.generation = _fork_generation
         # The random part keeps a later process that reuses the pid distinct.
         self.source = (os.getpid(), next(_source_ids), os.urandom(4))
-        self.mp_queue = mp_queue
+        self.wire = wire
         self.maxsize = maxsize
         self.pending = collections.deque()
         self.wake = threading.Event()
@@ -217,7 +243,7 @@ class _Producer:
     def _send_pending(self):
         rows = []
         pending = self.pending
-        send = self.mp_queue.put
+        send = self.wire.send
         while pending:
             item = pending.popleft()
             if type(item) is tuple:
@@ -235,7 +261,7 @@ class _Producer:
             elif kind is _STOP:
                 self.stopped = True
             else:
-                send((kind, self.source, item[1], item[2]))
+                send(kind, self.source, item[1], item[2])
         if rows:
             self._send_rows(rows)
         if self.maxsize:
@@ -258,18 +284,18 @@ class _Producer:
                 return
             array = np.array(kept)
         seqs = array[:, 0]
-        send = self.mp_queue.put
+        send = self.wire.send
         if seqs[-1] - seqs[0] == len(array) - 1:
-            send((ROWS, self.source, int(seqs[0]), array[:, 1:]))
+            send(ROWS, self.source, int(seqs[0]), array[:, 1:])
             return
         # A refused put left a hole in the numbering: one message per run, so
         # the consumer sees (and counts) the hole.
         bounds = [0, *(np.flatnonzero(np.diff(seqs) != 1) + 1).tolist(), len(array)]
         for lo, hi in zip(bounds[:-1], bounds[1:]):
-            send((ROWS, self.source, int(seqs[lo]), array[lo:hi, 1:]))
+            send(ROWS, self.source, int(seqs[lo]), array[lo:hi, 1:])
 
     def flush(self, timeout=None):
-        """Block until everything put so far was handed to the multiprocessing queue."""
+        """Block until everything put so far was written to the pipe."""
         done = threading.Event()
         self.pending.append([_FLUSH, done])
         self.wake.set()
@@ -293,17 +319,6 @@ _FLUSH = "flush"
 _STOP = "stop"
 
 
-def _enlarge_pipe(mp_queue, size=1 << 20):
-    """Give the queue's pipe a 1 MiB buffer (Linux) so a message rarely waits half-written."""
-    reader = getattr(mp_queue, "_reader", None)
-    try:
-        import fcntl
-
-        fcntl.fcntl(reader.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
-    except (ImportError, AttributeError, OSError, ValueError):  # not Linux, or above the system's limit
-        log.debug("pipe buffer of the queue left at its default size")
-
-
 class NamedTupleQueue:
     """Queue of timestamped namedtuples between processes, schema included.
 
@@ -311,7 +326,7 @@ class NamedTupleQueue:
     ----------
     maxsize : int, optional
         0 (default) for an unbounded queue. Otherwise at most ``maxsize``
-        messages wait in the multiprocessing queue and at most ``maxsize``
+        messages wait in the pipe and at most ``maxsize``
         samples wait in the producer's buffer; ``put`` then blocks or raises
         :class:`queue.Full`, and a refused sample is counted as dropped by the
         consumer.
@@ -328,9 +343,8 @@ class NamedTupleQueue:
 
     def __init__(self, maxsize=0, context=None):
         context = context or multiprocessing.get_context()
-        self._maxsize = int(maxsize)
-        self._queue = context.Queue(self._maxsize)
-        _enlarge_pipe(self._queue)
+        self._maxsize = max(0, int(maxsize))  # as multiprocessing.Queue: 0 or less is unbounded
+        self._wire = Wire(context, self._maxsize)
         self._init_local()
 
     def _init_local(self):
@@ -342,10 +356,10 @@ class NamedTupleQueue:
         self.dropped = 0
 
     def __getstate__(self):
-        return {"queue": self._queue, "maxsize": self._maxsize}
+        return {"wire": self._wire, "maxsize": self._maxsize}
 
     def __setstate__(self, state):
-        self._queue = state["queue"]
+        self._wire = state["wire"]
         self._maxsize = state["maxsize"]
         self._init_local()
 
@@ -361,7 +375,7 @@ class NamedTupleQueue:
         if producer is None:
             with self._producer_lock:
                 if self._producer is None:
-                    self._producer = _Producer(self._queue, self._maxsize)
+                    self._producer = _Producer(self._wire, self._maxsize)
                     weakref.finalize(self, self._producer.stop)
                 producer = self._producer
         return producer
@@ -438,6 +452,8 @@ class NamedTupleQueue:
         values : numpy structured array or dict of 1-D arrays
             One field per column, each as long as ``times``; the field names
             and dtypes travel with the stream.
+        block, timeout
+            As :meth:`put`; only matter for a bounded queue.
         name : str
             Name given to the sample type on the receiving side.
 
@@ -447,8 +463,16 @@ class NamedTupleQueue:
             Lengths differ, or arrays are not 1-D.
         TypeError
             A field is not numeric.
+        queue.Full
+            Bounded queue still full after ``timeout`` (the samples are lost
+            and counted as dropped by the consumer).
+
+        Notes
+        -----
+        The arrays may be changed as soon as this returns: when the pipe has
+        room they were written from where they are (no copy), else copied.
         """
-        fields, dtypes, payload = block_columns(times, values)
+        fields, dtypes, times, columns = block_parts(times, values)
         producer = self._local_producer()
         key = (name, fields, *dtypes)
         if key != producer.last_block_key:
@@ -457,40 +481,51 @@ class NamedTupleQueue:
             if not schema.same_columns(producer.last_schema):
                 self._announce(producer, schema, None)
         producer.last_type = None
-        k = len(payload[0])
+        k = len(times)
         if k == 0:
             return
         seq = producer.next_seq
         producer.next_seq = seq + k
         if self._maxsize and len(producer.pending) >= self._maxsize:
             self._wait_for_space(producer, block, timeout, k)
-        if not self._maxsize and not producer.pending and producer.sending.acquire(False):
+        if not producer.pending and producer.sending.acquire(False):
+            # Nothing to overtake and room in the pipe: write it from here,
+            # sparing the hop to the sender thread.
+            # The arrays go out before put_block returns: no copy needed. A
+            # bounded queue may wait here for a message slot, as put would.
             try:
-                if not producer.pending:  # nothing to overtake: straight to the multiprocessing queue
-                    self._queue.put((COLUMNS, producer.source, seq, payload))
+                if not producer.pending and self._wire.try_send_now(
+                        COLUMNS, producer.source, seq, as_matrix_or_columns(times, columns),
+                        wait=block, timeout=timeout):
                     return
             finally:
                 producer.sending.release()
-        producer.pending.append([COLUMNS, seq, payload])
+        producer.pending.append([COLUMNS, seq, owned_payload(times, columns, dtypes)])
         producer.wake.set()
 
     def flush(self, timeout=None):
-        """Hand every sample put so far to the multiprocessing queue; True if done in time."""
+        """Write every sample put so far to the pipe; True if done in time."""
         producer = self._producer
         if producer is None or producer.generation != _fork_generation:
             return True
         return producer.flush(timeout)
 
     def close(self):
-        """Flush, then close the sending side in this process (see multiprocessing.Queue.close)."""
+        """Write every sample put so far to the pipe (waits until it is done).
+
+        Kept for :class:`multiprocessing.Queue` compatibility: producers call
+        it before they exit.
+        """
         self.flush()
-        self._queue.close()
 
     # -- consuming -----------------------------------------------------------
 
-    def get_message(self, block=False, timeout=None):
-        """One raw wire message ``(kind, source, first_seq, payload)``; raises queue.Empty."""
-        return self._queue.get(block, timeout)
+    def get_message(self, block=False, timeout=None, allocate=None):
+        """One raw wire message ``(kind, source, first_seq, payload)``; raises queue.Empty.
+
+        ``allocate(nbytes)``: see :meth:`rigbook.collectors.wire.Wire.receive`.
+        """
+        return self._wire.receive(block, timeout, allocate)
 
     def get(self, block=True, timeout=-1):
         """Receive one sample as ``(t, namedtuple)``.
@@ -512,7 +547,7 @@ class NamedTupleQueue:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._received:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._unpack(self._queue.get(block, remaining))
+            self._unpack(self._wire.receive(block, remaining))
         return self._received.popleft()
 
     def _unpack(self, message):
@@ -545,4 +580,4 @@ class NamedTupleQueue:
 
     def empty(self):
         """True if nothing is waiting (approximate, as for multiprocessing queues)."""
-        return not self._received and self._queue.empty()
+        return not self._received and self._wire.empty()

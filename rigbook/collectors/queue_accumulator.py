@@ -7,10 +7,43 @@ import threading
 import time
 import weakref
 
+import numpy as np
+
 from rigbook.collectors.accumulators import DataFrameAccumulator
 from rigbook.collectors.namedtuplequeue import COLUMNS, ROWS, SCHEMA, NamedTupleQueue
 
 log = logging.getLogger(__name__)
+
+#: payloads at least this big are read into reused buffers
+POOLED_PAYLOAD_BYTES = 1 << 14
+
+
+class _BufferPool:
+    """Payload buffers given back once their samples were copied into the accumulator.
+
+    Reading each block into memory touched before is what keeps a fast
+    stream cheap: fresh pages cost a page fault each (a hypervisor trip in
+    a virtual machine), more than the copy. At most ``keep`` buffers wait.
+    """
+
+    def __init__(self, keep):
+        self._free = collections.deque()
+        self._keep = keep
+
+    def allocate(self, nbytes):
+        if nbytes >= POOLED_PAYLOAD_BYTES:
+            try:
+                buffer = self._free.pop()
+            except IndexError:
+                pass
+            else:
+                if len(buffer) >= nbytes:
+                    return buffer
+        return np.empty(nbytes, np.uint8)
+
+    def give_back(self, buffer):
+        if buffer is not None and len(buffer) >= POOLED_PAYLOAD_BYTES and len(self._free) < self._keep:
+            self._free.append(buffer)
 
 
 class QueueReader:
@@ -36,6 +69,7 @@ class QueueReader:
         self._sources = {}
         self._inbox = collections.deque()
         self._room = threading.Semaphore(max_waiting)
+        self._buffers = _BufferPool(max_waiting + 2)
         self._stop = threading.Event()
         self._thread = None
 
@@ -43,7 +77,7 @@ class QueueReader:
         self._thread = threading.Thread(
             target=_receive,
             args=(self.data_queue.get_message, self._inbox, self._room, self._stop,
-                  self.accumulator.name),
+                  self.accumulator.name, self._buffers.allocate),
             name=f"rigbook-receive-{self.accumulator.name}",
             daemon=True,
         )
@@ -61,10 +95,13 @@ class QueueReader:
         deadline = time.perf_counter() + budget
         inbox = self._inbox
         taken = 0
+        give_back = self._buffers.give_back
         while inbox:
-            message = inbox.popleft()
+            message, buffer = inbox.popleft()
             self._room.release()
             n = self.take(message)
+            # take() copied the samples: the buffer can be read into again.
+            give_back(buffer)
             taken += n
             # Schema messages carry no samples: they never end a drain.
             if n and time.perf_counter() >= deadline:
@@ -161,14 +198,25 @@ class QueueDataAccumulator(DataFrameAccumulator):
         self._reader.close()
 
 
-def _receive(get_message, inbox, room, stop, name):
-    """Receiving thread: move messages from the queue to ``inbox`` until ``stop`` is set."""
+def _receive(get_message, inbox, room, stop, name, allocate):
+    """Receiving thread: move messages from the queue to ``inbox`` until ``stop`` is set.
+
+    Each message goes with the buffer its payload was read into (or None).
+    """
+    used = []
+
+    def allocate_and_note(nbytes):
+        buffer = allocate(nbytes)
+        used.append(buffer)
+        return buffer
+
     while not stop.is_set():
         if not room.acquire(timeout=0.1):
             continue
         while True:
+            used.clear()
             try:
-                message = get_message(True, 0.1)
+                message = get_message(True, 0.1, allocate_and_note)
             except queue_module.Empty:
                 if stop.is_set():
                     return
@@ -178,4 +226,4 @@ def _receive(get_message, inbox, room, stop, name):
                     log.warning("stream %r: receiving stopped: %r", name, error)
                 return
             break
-        inbox.append(message)
+        inbox.append((message, used[0] if used else None))

@@ -151,7 +151,7 @@ def test_a_half_written_message_never_blocks_update_list():
     q.put(1.0, Point(1, 2))
     drain_until(acc, 1)
     # What a producer killed mid-write leaves in the pipe: a length, no body.
-    os.write(q._queue._writer.fileno(), struct.pack("!i", 100_000))
+    os.write(q._wire.writer_fd, struct.pack("<IQ", 40, 100_000))
     results = []
     caller = threading.Thread(target=lambda: results.append([acc.update_list() for _ in range(50)]))
     caller.start()
