@@ -204,6 +204,10 @@ class ExperimentController(QtCore.QObject):
             process.request_stop()
         for process in self._processes:
             process.stop(drain=self._discard_queued)
+        for acc in self.accumulators.values():
+            close = getattr(acc, "close", None)
+            if close is not None:
+                close()  # the accumulator's receiving thread
         self.save_settings()
 
     def _discard_queued(self):

@@ -103,10 +103,14 @@ class SourceProcess:
 def _run_source(target, queue, stop_event, parent_pid, options):
     """Run ``target`` in the source process; stop it if the app's process goes away."""
     def watch_parent():
-        # A killed app cannot set the stop event: do it when the parent is gone.
-        while not stop_event.wait(0.5):
+        # A killed app cannot set the stop event, so leave when the parent is gone.
+        # This thread must never touch stop_event: a daemon thread that dies
+        # holding the event's process-shared lock would hang the app's stop().
+        while True:
+            time.sleep(0.5)
             if os.getppid() != parent_pid:
-                stop_event.set()
+                logger.warning("the app (pid %s) is gone; source stops", parent_pid)
+                os._exit(0)
 
     threading.Thread(target=watch_parent, name="rigbook-parent-watch", daemon=True).start()
     target(queue, stop_event, **options)

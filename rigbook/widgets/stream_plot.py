@@ -132,9 +132,9 @@ class StreamPlot(QtWidgets.QWidget):
         self._pens = {}
         self._drawn = {}
         self._lines_item = None
-        self._lane_labels = []
         self._lane_ranges = {}
-        self._labels_placed = False
+        self._lane_ticks = []
+        self._last_label_update = -math.inf
         self._all_channels = []
         self._selected = []
 
@@ -367,15 +367,24 @@ class StreamPlot(QtWidgets.QWidget):
             self._rendering = False
 
     def _update_lane_labels(self, x0):
+        """Each lane's name and value range as the left axis' tick labels.
+
+        On the axis, outside the plot area, they are not repainted with the
+        curves at every frame; they change at most 4 times a second.
+        """
         now = time.monotonic()
-        if not self.frozen and now - self._last_text_update < 0.25 and self._labels_placed:
+        if not self.frozen and now - self._last_label_update < 0.25:
             return
-        n = len(self._lane_labels)
-        for lane, (name, label) in enumerate(zip(self._selected, self._lane_labels)):
+        self._last_label_update = now
+        n = len(self._selected)
+        ticks = []
+        for lane, name in enumerate(self._selected):
             vlo, vhi = self._lane_ranges.get(name, (math.nan, math.nan))
-            label.setText(f"{_fmt(vlo)} … {_fmt(vhi)}" if np.isfinite([vlo, vhi]).all() else "")
-            label.setPos(x0, n - lane)
-        self._labels_placed = True
+            text = f"{name}\n{_fmt(vlo)} … {_fmt(vhi)}" if np.isfinite([vlo, vhi]).all() else name
+            ticks.append((n - 1 - lane + 0.5, text))
+        if ticks != self._lane_ticks:
+            self._lane_ticks = ticks
+            self.plot_item.getAxis("left").setTicks([ticks, []])
 
     def _view_range_changed(self, *_):
         # While frozen the user pans and zooms: redraw the frozen samples for the new range.
@@ -416,8 +425,6 @@ class StreamPlot(QtWidgets.QWidget):
         self.refresh()
 
     def _rebuild_curves(self, *_):
-        for item in list(self._lane_labels):
-            self.plot_item.removeItem(item)
         if self._lines_item is None:
             self._lines_item = LinesItem()
             self.plot_item.addItem(self._lines_item)
@@ -428,9 +435,7 @@ class StreamPlot(QtWidgets.QWidget):
             self.legend = None
         self._pens = {}
         self._drawn = {}
-        self._lane_labels = []
         self._lane_ranges = {}
-        self._labels_placed = False
         self._lines_item.set_lines([], QtCore.QRectF())
         stacked = self.mode == STACKED
         n = len(self._selected)
@@ -443,13 +448,11 @@ class StreamPlot(QtWidgets.QWidget):
             self._pens[name] = pen
             if self.legend is not None:
                 self.legend.addItem(pg.PlotDataItem(pen=pen), name)
-            if stacked:
-                label = pg.TextItem("", color=(170, 170, 170), anchor=(0, 0))
-                self.plot_item.addItem(label, ignoreBounds=True)
-                self._lane_labels.append(label)
         axis = self.plot_item.getAxis("left")
         if stacked:
-            axis.setTicks([[(n - 1 - i + 0.5, name) for i, name in enumerate(self._selected)], []])
+            self._lane_ticks = [(n - 1 - i + 0.5, name) for i, name in enumerate(self._selected)]
+            self._last_label_update = -math.inf
+            axis.setTicks([self._lane_ticks, []])
             self.view_box.setYRange(0, max(n, 1), padding=0.02)
             self.plot_item.setLabel("left", "")
         else:
