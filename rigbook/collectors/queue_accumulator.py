@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 #: payloads at least this big are read into reused buffers
 POOLED_PAYLOAD_BYTES = 1 << 14
+#: bytes of buffers kept for reuse, at most, per accumulator
+POOL_BYTES = 1 << 23
 
 
 class _BufferPool:
@@ -23,27 +25,32 @@ class _BufferPool:
 
     Reading each block into memory touched before is what keeps a fast
     stream cheap: fresh pages cost a page fault each (a hypervisor trip in
-    a virtual machine), more than the copy. At most ``keep`` buffers wait.
+    a virtual machine), more than the copy. At most :data:`POOL_BYTES` wait.
+    Used by the receiving thread (allocate) and the draining one (give_back).
     """
 
-    def __init__(self, keep):
-        self._free = collections.deque()
-        self._keep = keep
+    def __init__(self):
+        self._free = []
+        self._bytes = 0
+        self._lock = threading.Lock()
 
     def allocate(self, nbytes):
-        if nbytes >= POOLED_PAYLOAD_BYTES:
-            try:
-                buffer = self._free.pop()
-            except IndexError:
-                pass
-            else:
-                if len(buffer) >= nbytes:
-                    return buffer
+        if nbytes >= POOLED_PAYLOAD_BYTES and self._free:
+            with self._lock:
+                buffer = self._free.pop() if self._free else None
+                if buffer is not None:
+                    self._bytes -= len(buffer)
+            if buffer is not None and len(buffer) >= nbytes:
+                return buffer
         return np.empty(nbytes, np.uint8)
 
     def give_back(self, buffer):
-        if buffer is not None and len(buffer) >= POOLED_PAYLOAD_BYTES and len(self._free) < self._keep:
-            self._free.append(buffer)
+        if buffer is None or len(buffer) < POOLED_PAYLOAD_BYTES:
+            return
+        with self._lock:
+            if self._bytes + len(buffer) <= POOL_BYTES:
+                self._bytes += len(buffer)
+                self._free.append(buffer)
 
 
 class QueueReader:
@@ -69,7 +76,7 @@ class QueueReader:
         self._sources = {}
         self._inbox = collections.deque()
         self._room = threading.Semaphore(max_waiting)
-        self._buffers = _BufferPool(max_waiting + 2)
+        self._buffers = _BufferPool()
         self._stop = threading.Event()
         self._thread = None
 

@@ -53,7 +53,8 @@ class MappedBlock:
 
     def __init__(self, n_columns, cap, dtype):
         dtype = np.dtype(dtype)
-        self._map = mmap.mmap(-1, n_columns * cap * dtype.itemsize)
+        # Private: a shared anonymous mapping would be shmem, slower to populate.
+        self._map = mmap.mmap(-1, n_columns * cap * dtype.itemsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         self.array = np.frombuffer(self._map, dtype=dtype).reshape(n_columns, cap)
         self._address = self.array.ctypes.data
         self.resident = 0

@@ -12,6 +12,10 @@ Frame: ``<IQ`` header (length of the pickled part, length of the raw part),
 the pickled part, the raw part. Raw columns start on 8-byte boundaries.
 Writers of several processes take turns through a process-shared lock, so
 frames never interleave. One process reads.
+
+POSIX only (file descriptors, ``os.writev``/``os.readv``, ``select.poll``);
+the free-room check that lets a producer write without its sender thread
+is Linux's (``FIONREAD``, ``F_GETPIPE_SZ``); elsewhere the thread writes.
 """
 
 import os
