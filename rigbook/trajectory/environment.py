@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
-from rigbook.trajectory.resume import ResumeState
+from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
 from rigbook.trajectory.runmodes import (
     WRAP_MODES,
     InProcessMode,
@@ -235,6 +235,8 @@ class Environment:
         self._keep_file_open = bool(keep_file_open)
         self._timestamp = time.time()
         self.summary = None
+        #: Where resume() moved a damaged HDF5 file it rebuilt (None if it did not).
+        self.rebuilt_from = None
         self._running = False
 
         self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
@@ -431,18 +433,26 @@ class Environment:
 
             service = HDF5StorageService(filename=recipe["filename"], trajectory=traj)
         traj.v_storage_service = service
-        # The file knows which runs completed before the interruption; the pickled recipe does not.
-        traj.f_load(name=traj.v_name, load_all=pc.LOAD_NOTHING)
+        damage = unreadable_reason(service.filename)
+        if damage is None:
+            # The file knows which runs completed before the interruption; the pickled recipe does not.
+            traj.f_load(name=traj.v_name, load_all=pc.LOAD_NOTHING)
+            # Runs stored (wholly or in part) but not listed as completed replace what they left.
+            overwrite = runs_with_data(service.filename, traj.v_name) & set(state.missing())
+        else:
+            # A kill in the middle of a write can leave an HDF5 file unreadable: start it again.
+            self.rebuilt_from = rebuild_from_journal(traj, service, state, damage)
+            overwrite = set()
         self._traj = traj
         self._resume_folder = state.folder.parent
         logger.info("Resuming %s: %d of %d runs to do", name, len(state.missing()), state.total)
         return self._execute(recipe["func"], recipe["args"], recipe["kwargs"], recipe["iter_args"],
-                             recipe["iter_kwargs"], resume_state=state)
+                             recipe["iter_kwargs"], resume_state=state, overwrite_runs=overwrite)
 
     f_continue = resume
 
-    def _make_mode(self, service, context):
-        flush = self._resumable
+    def _make_mode(self, service, context, resumable):
+        flush = resumable
         keep_open = self._keep_file_open
         if not self._multiproc:
             return InProcessMode(service, self._traj.v_name, flush=flush, keep_open=keep_open)
@@ -452,7 +462,8 @@ class Environment:
             return LockMode(service, context)
         return WriterMode(self._wrap_mode, service, context, self._gc_interval, self._queue_maxsize)
 
-    def _execute(self, func, args, kwargs, iter_args=None, iter_kwargs=None, resume_state=None):
+    def _execute(self, func, args, kwargs, iter_args=None, iter_kwargs=None, resume_state=None,
+                 overwrite_runs=frozenset()):
         if self._running:
             raise RuntimeError("this environment is already running an exploration")
         if not callable(func):
@@ -480,9 +491,11 @@ class Environment:
             else:
                 indices = resume_state.missing()
             summary = self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
-                                        indices, resume_state)
+                                        indices, resume_state, overwrite_runs)
         finally:
             self._running = False
+            if resume_state is not None:
+                resume_state.close()
         self.summary = summary
         logger.info("Exploration %s: %s", traj.v_name, summary.describe())
         if resume_state is not None and self._delete_resume and not resume_state.missing():
@@ -491,9 +504,10 @@ class Environment:
             raise ExplorationError(summary)
         return summary.results
 
-    def _run_indices(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, indices, resume_state):
+    def _run_indices(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, indices, resume_state,
+                     overwrite_runs):
         context = _pool_context()
-        mode = self._make_mode(service, context)
+        mode = self._make_mode(service, context, resume_state is not None)
         pooled = self._multiproc
         if pooled:
             # Workers get their storage from the mode, never a copy of the parent's open service.
@@ -501,14 +515,16 @@ class Environment:
         job = RunJob(traj, func, args, kwargs, iter_args, iter_kwargs,
                      wrap_mode=mode.wrap_mode, automatic_storing=self._automatic_storing,
                      clean_up_runs=self._clean_up_runs, log_stdout=self._log_stdout,
-                     # A run done again replaces whatever its interrupted attempt stored.
-                     store_data=pc.OVERWRITE_DATA if resume_state is not None and resume_state.attempted
-                     else pc.STORE_DATA)
+                     overwrite_runs=overwrite_runs, journal=resume_state is not None)
         completed_info = []
 
         def on_outcome(outcome):
             status = mode.on_outcome(outcome)
-            info = (outcome.payload or {}).get("run_information")
+            payload = outcome.payload or {}
+            if outcome.ok and payload.get("journal") is not None:
+                # Before the checkpoint lists the run: the file could be rebuilt from this.
+                resume_state.append_run(outcome.idx, payload["journal"])
+            info = payload.get("run_information")
             if info is not None and outcome.ok:
                 completed_info.append(info)
             return status

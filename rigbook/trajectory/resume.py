@@ -12,14 +12,24 @@ the next version, never half of one:
   (``completed``, as ``[start, stop)`` ranges), the runs that failed with
   their error and traceback, and the total number of runs.
 
-A run is written into ``completed`` only after its data is in the file, so a
-run listed there is never lost and never run again; a run not listed there is
-run again by :meth:`Environment.resume`.
+and one that is only ever appended to:
+
+- ``runs.journal``: every completed run's new data as the storage service
+  received it (length, CRC-32, pickle; a torn last record is ignored).
+
+A run is written into ``completed`` only after its data is in the file and
+in the journal (which is fsynced first), so a run listed there is never lost
+and never run again; a run not listed there is run again by
+:meth:`Environment.resume`. An HDF5 file left unreadable by a kill in the
+middle of a write is rebuilt from the recipe and the journal.
 """
 
 import json
 import logging
+import os
 import pickle
+import struct
+import zlib
 from pathlib import Path
 
 from rigbook.storage.atomic import atomic_open
@@ -30,6 +40,8 @@ logger = logging.getLogger(__name__)
 STATE_FORMAT = 1
 RECIPE_FILE = "recipe.pkl"
 STATE_FILE = "state.json"
+JOURNAL_FILE = "runs.journal"
+_RECORD_HEADER = struct.Struct("<QI")  # payload length, CRC-32 of the payload
 
 
 def to_ranges(indices):
@@ -69,13 +81,17 @@ class ResumeState:
         self.total = 0
         self.completed = set()
         self.failed = {}
-        #: True once loaded from disk: runs done now may have stored part of their data before.
-        self.attempted = False
+        self._journal = None
 
     @property
     def recipe_path(self):
         """Where the pickled recipe lives."""
         return self.folder / RECIPE_FILE
+
+    @property
+    def journal_path(self):
+        """Where the completed runs' data is appended."""
+        return self.folder / JOURNAL_FILE
 
     @property
     def state_path(self):
@@ -112,11 +128,59 @@ class ResumeState:
             return pickle.load(f)
 
     def start(self, total, completed=()):
-        """Begin (or begin again) with ``total`` runs, of which ``completed`` are done."""
+        """Begin (or begin again) with ``total`` runs, of which ``completed`` are done.
+
+        Starts a new, empty journal.
+        """
         self.total = int(total)
         self.completed = set(int(i) for i in completed)
         self.failed = {}
+        self.close()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._journal = open(self.journal_path, "wb")
         self.checkpoint()
+
+    def append_run(self, idx, data):
+        """Append one run's data to the journal (flushed to the OS at once)."""
+        body = pickle.dumps((int(idx), data), protocol=pickle.HIGHEST_PROTOCOL)
+        if self._journal is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._journal = open(self.journal_path, "ab")
+        self._journal.write(_RECORD_HEADER.pack(len(body), zlib.crc32(body)) + body)
+        self._journal.flush()
+
+    def read_journal(self):
+        """Run index -> data of every whole record in the journal (a torn tail is skipped).
+
+        This unpickles: only resume folders you wrote yourself.
+        """
+        runs = {}
+        if not self.journal_path.is_file():
+            return runs
+        with open(self.journal_path, "rb") as f:
+            while True:
+                header = f.read(_RECORD_HEADER.size)
+                if len(header) < _RECORD_HEADER.size:
+                    break
+                length, crc = _RECORD_HEADER.unpack(header)
+                body = f.read(length)
+                if len(body) < length or zlib.crc32(body) != crc:
+                    logger.warning("Ignoring a torn record at the end of %s", self.journal_path)
+                    break
+                idx, data = pickle.loads(body)
+                runs[idx] = data
+        return runs
+
+    def close(self):
+        """Close the journal."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_journal"] = None
+        return state
 
     def load(self):
         """Read ``state.json``; returns ``self``."""
@@ -129,7 +193,6 @@ class ResumeState:
         self.total = int(state["total"])
         self.completed = from_ranges(state["completed"])
         self.failed = {int(k): v for k, v in state["failed"].items()}
-        self.attempted = True
         return self
 
     def missing(self):
@@ -146,7 +209,10 @@ class ResumeState:
         self.failed[int(idx)] = {"error": error, "traceback": traceback_text}
 
     def checkpoint(self):
-        """Replace ``state.json`` with the current state, atomically."""
+        """Replace ``state.json`` with the current state, atomically (journal on disk first)."""
+        if self._journal is not None:
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
         state = {
             "rigbook_resume_format": STATE_FORMAT,
             "trajectory": self.trajectory_name,
@@ -157,3 +223,109 @@ class ResumeState:
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_open(self.state_path, "w", encoding="utf-8") as f:
             json.dump(state, f)
+
+
+def unreadable_reason(filename):
+    """Why the HDF5 file cannot be read in full, or None if every dataset reads back.
+
+    Reads every attribute and dataset with plain h5py: a writer killed half
+    way through leaves files whose damage shows only when the damaged part
+    is read.
+    """
+    import h5py
+
+    if not os.path.exists(filename):
+        return f"{filename} does not exist"
+    try:
+        with h5py.File(filename, "r") as f:
+            def check(name, obj):
+                dict(obj.attrs)
+                if isinstance(obj, h5py.Dataset):
+                    obj[...]
+
+            dict(f.attrs)
+            f.visititems(check)
+    except Exception as exc:  # any failure to read means: rebuild
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def rebuild_from_journal(traj, service, state, reason):
+    """Replace an unreadable HDF5 file with one rebuilt from the recipe and the journal.
+
+    The damaged file is moved aside (``<name>.damaged-<n>``), never deleted.
+    Completed runs whose data is in the journal are stored again; any other
+    run is taken off the completed list so that it runs again.
+
+    Parameters
+    ----------
+    traj : Trajectory
+        The trajectory from the recipe (as it was before the first run).
+    service : HDF5StorageService
+        Its storage service, for the file to rebuild.
+    state : ResumeState
+        The loaded resume state; its completed runs may shrink.
+    reason : str
+        Why the file is being rebuilt (logged).
+
+    Returns
+    -------
+    pathlib.Path or None
+        Where the damaged file now is (None if there was no file).
+    """
+    from rigbook.trajectory import pypetconstants as pc
+
+    filename = Path(service.filename)
+    aside = None
+    if filename.exists():
+        n = 1
+        while filename.with_name(f"{filename.name}.damaged-{n}").exists():
+            n += 1
+        aside = filename.with_name(f"{filename.name}.damaged-{n}")
+        os.replace(filename, aside)
+    logger.warning("Rebuilding %s from the resume journal (%s); the damaged file is kept as %s",
+                   filename, reason, aside)
+    journal = state.read_journal()
+    # Everything in the recipe's trajectory goes into the new file, not only what is new since.
+    traj.f_migrate(in_store=False)
+    traj.f_store()
+    service.store(pc.OPEN_FILE, None, trajectory_name=traj.v_name)
+    try:
+        for idx in sorted(state.completed):
+            data = journal.get(idx)
+            if data is None:
+                state.completed.discard(idx)
+                continue
+            service.store(pc.SINGLE_RUN, data, trajectory_name=traj.v_name, store_data=pc.STORE_DATA,
+                          store_final=True)
+            if getattr(data, "run_information", None):
+                traj._update_run_information(data.run_information)
+    finally:
+        service.store(pc.CLOSE_FILE, None)
+    state.checkpoint()
+    return aside
+
+
+def runs_with_data(filename, trajectory_name):
+    """Indices of the runs that have any result or derived parameter in the file.
+
+    Reads the documented layout with plain h5py: every leaf of the runs lives
+    in ``/<trajectory>/_run_data/<branch>/<leaf>/`` with the run indices of
+    its rows in ``__meta__/run_idx``.
+    """
+    import h5py
+    import numpy as np
+
+    found = set()
+    with h5py.File(filename, "r") as f:
+        tgroup = f.get(trajectory_name)
+        if tgroup is None:
+            return found
+        for branch in ("results", "derived_parameters"):
+            base = tgroup.get(f"_run_data/{branch}")
+            if base is None:
+                continue
+            for leaf in base.values():
+                if "__meta__" in leaf and "run_idx" in leaf["__meta__"]:
+                    found.update(np.unique(leaf["__meta__"]["run_idx"][...]).tolist())
+    return found

@@ -112,14 +112,17 @@ class RunJob:
         Remove the run's results from the trajectory in memory afterwards.
     log_stdout : bool
         Send what the function prints to the log instead of the console.
-    store_data : int
-        How the run's data is stored: ``STORE_DATA``, or ``OVERWRITE_DATA``
-        when the run is done again after an interruption.
+    overwrite_runs : set of int
+        Runs done again after an interruption that left data of theirs in
+        the file: what they store now replaces it.
+    journal : bool
+        Send the stored data back with the outcome too, for the parent's
+        resume journal.
     """
 
     def __init__(self, trajectory, func, args=(), kwargs=None, iter_args=None, iter_kwargs=None,
                  wrap_mode=None, automatic_storing=True, clean_up_runs=True, log_stdout=False,
-                 store_data=pc.STORE_DATA):
+                 overwrite_runs=frozenset(), journal=False):
         self.trajectory = trajectory
         self.func = func
         self.args = tuple(args)
@@ -130,7 +133,8 @@ class RunJob:
         self.automatic_storing = automatic_storing
         self.clean_up_runs = clean_up_runs
         self.log_stdout = log_stdout
-        self.store_data = store_data
+        self.overwrite_runs = frozenset(overwrite_runs)
+        self.journal = journal
 
     def _arguments(self, idx):
         args = self.args
@@ -166,6 +170,7 @@ class RunJob:
         traj.__dict__["_is_run"] = True
         start = time.time()
         outcome = None
+        stored = None
         try:
             traj.f_set_crun(idx)
             traj._set_start()
@@ -181,7 +186,7 @@ class RunJob:
             else:
                 traj._set_finish()
                 if self.automatic_storing:
-                    self._store_run(traj)
+                    stored = self._store_run(traj)
                 outcome = RunOutcome(idx, result=result, start=start, finish=time.time())
         except Exception as exc:  # storing in the worker failed (LOCK mode, in-process)
             outcome = RunOutcome.from_exception(idx, exc, start, time.time())
@@ -201,20 +206,23 @@ class RunJob:
                 if service is not None:
                     traj.v_storage_service = original_service
             if outcome is not None:
-                outcome.payload = {"run_information": info, "references": references}
+                outcome.payload = {"run_information": info, "references": references,
+                                   "journal": stored if self.journal and outcome.ok else None}
             if hasattr(service, "request_confirmation"):
                 service.request_confirmation(idx)
         return outcome
 
     def _store_run(self, traj):
-        """Store the run's new nodes and its run information in one request."""
-        if self.wrap_mode in (pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_PIPE, pc.WRAP_MODE_LOCAL):
+        """Store the run's new nodes and its run information in one request; return what was sent."""
+        if self.journal or self.wrap_mode in (pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_PIPE, pc.WRAP_MODE_LOCAL):
             # Ship only what this run added, not the whole trajectory.
             item = traj._run_payload(store_final=True)
         else:
             item = traj
+        store_data = pc.OVERWRITE_DATA if traj.v_idx in self.overwrite_runs else pc.STORE_DATA
         traj.v_storage_service.store(pc.SINGLE_RUN, item, trajectory_name=traj.v_name,
-                                     store_data=self.store_data, store_final=True)
+                                     store_data=store_data, store_final=True)
+        return item
 
     def _store_failure(self, traj, outcome):
         """Keep the traceback of a failed run with the run's data in the file."""

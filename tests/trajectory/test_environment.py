@@ -436,3 +436,35 @@ def test_two_environments_for_one_trajectory_get_distinct_names(tmp_path):
     second = Environment(traj, filename=str(tmp_path / "a.hdf5"), log_config=None)
     assert first.name != second.name and first.hexsha != second.hexsha
     assert traj.v_environment_hexsha == second.hexsha
+
+
+@pytest.mark.parametrize("wrap_mode", [None, pc.WRAP_MODE_QUEUE])
+def test_resume_rebuilds_an_hdf5_file_a_kill_left_unreadable_from_its_journal(tmp_path, wrap_mode):
+    env = make_env(tmp_path, runs=40, multiproc=wrap_mode is not None, ncores=2, wrap_mode=wrap_mode,
+                   graceful_exit=True, resumable=True)
+    with pytest.raises(ExplorationError) as info:
+        env.run(interrupted_at_run_3, os.getpid())
+    done_before = info.value.summary.completed
+    assert done_before and info.value.summary.lost
+    # What a writer killed half way through can leave behind: objects pointing past the end of the file.
+    path = tmp_path / "explore.hdf5"
+    data = path.read_bytes()[: int(path.stat().st_size * 0.6)]
+    path.write_bytes(data)
+
+    env.resume()
+    assert env.rebuilt_from == tmp_path / "explore.hdf5.damaged-1"
+    assert env.rebuilt_from.read_bytes() == data  # moved aside, untouched
+    assert_all_runs_read_back(tmp_path, 40)
+
+
+def test_journal_skips_a_torn_last_record(tmp_path):
+    from rigbook.trajectory.resume import ResumeState
+
+    state = ResumeState(tmp_path, "traj")
+    state.start(total=3)
+    state.append_run(0, {"z": 0})
+    state.append_run(1, {"z": 1})
+    state.close()
+    with open(state.journal_path, "ab") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00half")  # a kill in mid-append
+    assert state.read_journal() == {0: {"z": 0}, 1: {"z": 1}}
