@@ -254,6 +254,14 @@ class ExperimentController(QtCore.QObject):
         plotted.update({log.name: log for log in self.dynamic_logs.values()})
         return plotted
 
+    def remember_session(self, root, subject_id, task_id, protocol, formats):
+        """Keep the session panel's fields for the next start (not validated: nothing is created)."""
+        p = self.session_params
+        p.storage_root, p.subject_id, p.task_id = str(root), str(subject_id), str(task_id)
+        if protocol in self.protocols:
+            p.protocol = protocol
+        p.formats = ",".join(f for f in formats if f in FORMATS)
+
     def session_settings(self):
         p = self.session_params
         return dict(root=p.storage_root, subject_id=p.subject_id, task_id=p.task_id,

@@ -141,5 +141,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.controller.stop_recording()
             event.ignore()
             return
+        panel = self.session_panel
+        self.controller.remember_session(panel.root, panel.subject_id, panel.task_id, panel.protocol, panel.formats)
         self.controller.shutdown()
         event.accept()

@@ -127,6 +127,7 @@ def test_settings_changed_in_editors_are_restored_on_next_start(qtbot, make_wind
     assert second.controller.protocols["gratings"].params.speed == 17.5
     assert second.editors.editors["stimulus/protocol/gratings"].fields["speed"].widget.text() == "17.5"
     assert second.editors.editors["animal/fish"].fields["age"].widget.text() == "12"
+    assert second.session_panel.subject_id == "fish-42"
     assert any("restored" in text for text in second.messages.texts("info"))
 
 
@@ -199,7 +200,8 @@ def test_closing_during_a_recording_saves_what_was_recorded(qtbot, make_window, 
 def test_window_shows_live_data(qtbot, make_window):
     window = make_window()
     tracker_plot = next(p for p in window.plots if p.accumulator.name == "tracker")
-    qtbot.waitUntil(lambda: tracker_plot.curve_data("tail_angle")[0].size > 100, timeout=10_000)
+    qtbot.waitUntil(lambda: "tail_angle" in tracker_plot.selected_channels
+                    and tracker_plot.curve_data("tail_angle")[0].size > 100, timeout=10_000)
     gauges = {g.name: g for g in window.gauges.gauges}
     qtbot.waitUntil(lambda: "Hz" in gauges["camera"].rate_label.text() and "–" not in gauges["camera"].rate_label.text(),
                     timeout=10_000)
