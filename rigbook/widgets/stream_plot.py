@@ -359,12 +359,22 @@ class StreamPlot(QtWidgets.QWidget):
                 rect = QtCore.QRectF(float(xs[0]), ymin, float(xs[-1] - xs[0]), ymax - ymin)
                 if not self.frozen:
                     pad = (ymax - ymin) * 0.05 or 0.5
-                    self.view_box.setYRange(ymin - pad, ymax + pad, padding=0)
+                    self._set_range(1, ymin - pad, ymax + pad)
             self._lines_item.set_lines(lines, rect)
             if not self.frozen:
-                self.view_box.setXRange(x0, x1, padding=0)
+                self._set_range(0, x0, x1)
         finally:
             self._rendering = False
+
+    def _set_range(self, axis, low, high):
+        # Setting an unchanged range still makes pyqtgraph redo the axis: skip it.
+        current = self.view_box.viewRange()[axis]
+        if current[0] == low and current[1] == high:
+            return
+        if axis == 0:
+            self.view_box.setXRange(low, high, padding=0)
+        else:
+            self.view_box.setYRange(low, high, padding=0)
 
     def _update_lane_labels(self, x0):
         """Each lane's name and value range as the left axis' tick labels.

@@ -228,3 +228,20 @@ def test_session_panel_reports_what_the_user_chose(qtbot):
         panel.record_button.click()
     with pytest.raises(ValueError, match="xls"):
         panel.set_values(formats=["xls"])
+
+
+def test_frozen_plot_zoom_shows_every_sample_of_the_zoomed_span(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=3.0, mode=OVERLAID)
+    qtbot.addWidget(plot)
+    plot.resize(700, 300)
+    plot.show()
+    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < 3000 / 2)
+    plot.refresh()
+    assert plot.curve_data("a")[0].size < 3000  # the whole window is decimated
+    plot.set_frozen(True)
+    plot.view_box.setXRange(-0.2, -0.1, padding=0)  # the user zooms into 100 ms
+    x, y = plot.curve_data("a")
+    inside = x[(x >= -0.2) & (x <= -0.1)]
+    assert inside.size == pytest.approx(100, abs=2)  # clipped to view: full resolution again
+    t = fed_accumulator.t
+    np.testing.assert_allclose(np.sort(inside), np.sort((t - t[-1])[((t - t[-1]) >= -0.2) & ((t - t[-1]) <= -0.1)]))
