@@ -185,6 +185,10 @@ class StreamPlot(QtWidgets.QWidget):
         self.plot_item.hideButtons()
         self.plot_item.setMenuEnabled(False)
         self.plot_item.disableAutoRange()
+        for side in ("left", "bottom"):
+            # The curves' repaint region touches the axes; replaying their text
+            # every frame is costly, a cached pixmap is not.
+            self.plot_item.getAxis(side).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.view_box = self.plot_item.getViewBox()
         self.view_box.sigXRangeChanged.connect(self._view_range_changed)
         self.legend = None
