@@ -20,6 +20,7 @@ catches its errors. The engine
 import concurrent.futures
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -437,9 +438,18 @@ def process_pool(ncores, job=None, context=None, initializer=None, initargs=()):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _exit_when_orphaned(parent_pid):
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _initialize_worker(initializer, initargs, job):
     # Ctrl+C belongs to the parent, which finishes gracefully; workers ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed with SIGKILL cannot stop its workers; they stop themselves.
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True,
+                     name="rigbook-orphan-watch").start()
     if initializer is not None:
         initializer(*initargs)
     if job is not None:

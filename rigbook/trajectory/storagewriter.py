@@ -129,6 +129,7 @@ class _Writer:
         self._unflushed = 0
         self._waiting = []
         self._last_flush = time.monotonic()
+        self._watch_parent = False
         self._open_key = None
         self._failures = []
         self._failures_by_tag = {}
@@ -219,17 +220,27 @@ class _Writer:
         timeout = None
         if self._unflushed or self._waiting:
             timeout = max(0.0, self._last_flush + self._flush_interval - time.monotonic())
-        if self._stop_event is not None:
+        if self._stop_event is not None or self._watch_parent:
             timeout = self.STOP_CHECK_INTERVAL if timeout is None else min(timeout, self.STOP_CHECK_INTERVAL)
         return timeout
 
-    def run(self):
+    def _parent_gone(self):
+        parent = multiprocessing.parent_process()
+        return self._watch_parent and parent is not None and not parent.is_alive()
+
+    def run(self, watch_parent=False):
         """Store requests until told to stop; then flush, answer and close the file.
 
         The file is flushed (and waiting confirmations answered) at most every
         ``flush_interval`` seconds or every ``max_buffer_size`` stores, never
         per request; while nothing arrives and nothing waits, the writer
         blocks on its channel.
+
+        Parameters
+        ----------
+        watch_parent : bool
+            Also stop (cleanly) when the process that started this one dies,
+            e.g. killed with SIGKILL, instead of waiting forever.
 
         Returns
         -------
@@ -241,6 +252,7 @@ class _Writer:
         StorageWriterError
             If any request failed and was not reported through a confirmation.
         """
+        self._watch_parent = watch_parent
         try:
             while True:
                 message = self._receive(self._next_timeout())
@@ -248,6 +260,10 @@ class _Writer:
                     if self._flush_due():
                         self._flush_and_confirm()
                     if self._stop_event is not None and self._stop_event.is_set() and not self._has_pending():
+                        break
+                    if self._parent_gone() and not self._has_pending():
+                        # Nobody will tell us to stop: store what arrived, close the file cleanly.
+                        logger.warning("The process that started this storage writer is gone; closing the file")
                         break
                     continue
                 kind = message[0]
@@ -372,7 +388,7 @@ class PipeStorageServiceWriter(_Writer):
 
 def _writer_process_main(writer, outcome_connection):
     try:
-        stored = writer.run()
+        stored = writer.run(watch_parent=True)
     except StorageWriterError as exc:
         outcome_connection.send(("failed", exc.failures))
     except BaseException as exc:  # the parent must learn why the writer stopped

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import h5py
@@ -14,6 +15,7 @@ import pytest
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.environment import Environment
 from rigbook.trajectory.errors import PresettingError
+from rigbook.trajectory.resume import unreadable_reason
 from rigbook.trajectory.runner import ExplorationError
 from rigbook.trajectory.storageservice import HDF5StorageService
 from rigbook.trajectory.trajectory import Trajectory
@@ -304,6 +306,42 @@ def test_graceful_exit_finishes_started_runs_stores_them_and_resume_does_the_res
     assert sorted(stored) == summary.completed
     env.resume()
     assert_all_runs_read_back(tmp_path, 40)
+
+
+def children_of(pid):
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_after_a_sigkill_of_the_parent_its_writer_and_workers_stop_and_the_file_stays_readable(tmp_path):
+    script = tmp_path / "explore.py"
+    script.write_text(KILLED_EXPLORATION.replace("resumable=True)", "resumable=True, multiproc=True, ncores=2, "
+                                                 "wrap_mode='QUEUE')"))
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                               cwd=tmp_path)
+    try:
+        assert process.stdout.readline().strip() == "running"
+        helpers = children_of(process.pid)
+        assert len(helpers) == 3  # the writer and two workers
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in helpers):
+            assert time.monotonic() < deadline, "orphaned writer or workers kept running"
+            time.sleep(0.05)
+    finally:
+        process.stdout.close()
+        for pid in children_of(process.pid):
+            os.kill(pid, signal.SIGKILL)
+    # The writer closed the file itself: nothing to rebuild.
+    assert unreadable_reason(str(tmp_path / "explore.hdf5")) is None
 
 
 # ---------------------------------------------------------------- provenance and logging
