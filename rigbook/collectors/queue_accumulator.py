@@ -64,6 +64,11 @@ class QueueReader:
 
     Per producing source it keeps the schema and the next sequence number
     expected; gaps are added to the accumulator's ``dropped``.
+
+    Holds its accumulator weakly: the accumulator owns its reader, and a
+    cycle between them would keep a dropped accumulator's data (gigabytes
+    after a long recording) and its receiving thread alive until the
+    garbage collector happened to run.
     """
 
     def __init__(self, data_queue, accumulator, max_waiting=64):
@@ -72,13 +77,18 @@ class QueueReader:
                 f"data_queue must be a rigbook NamedTupleQueue, got {type(data_queue).__name__}"
             )
         self.data_queue = data_queue
-        self.accumulator = accumulator
+        self._accumulator = weakref.ref(accumulator)
         self._sources = {}
         self._inbox = collections.deque()
         self._room = threading.Semaphore(max_waiting)
         self._buffers = _BufferPool()
         self._stop = threading.Event()
         self._thread = None
+
+    @property
+    def accumulator(self):
+        """The accumulator fed (None once it is gone)."""
+        return self._accumulator()
 
     def _start(self):
         self._thread = threading.Thread(

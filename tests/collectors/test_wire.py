@@ -143,3 +143,22 @@ def test_a_big_block_gets_one_chunk_not_many_small_ones():
         acc.append_block(np.arange(1000.0) + 1000 * b, {"a": np.arange(1000.0)})
     assert acc.n_held == 1000 and len(acc._store._chunks) == 1
     assert acc.t.tolist() == list(np.arange(19_000.0, 20_000.0))
+
+
+def test_a_dropped_accumulator_frees_its_data_at_once_and_stops_receiving():
+    import gc
+    import weakref
+
+    q = NamedTupleQueue()
+    acc = QueueDataAccumulator(q, recording=True)
+    q.put_block(np.arange(1000.0), {"a": np.arange(1000.0)})
+    wait_until(lambda: acc.n_received == 1000, step=acc.update_list)
+    thread = acc._reader._thread
+    gone = weakref.ref(acc)
+    gc.disable()  # freed by reference counting alone, not whenever the collector runs
+    try:
+        del acc
+        assert gone() is None
+    finally:
+        gc.enable()
+    wait_until(lambda: not thread.is_alive())
