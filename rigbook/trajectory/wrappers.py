@@ -28,7 +28,9 @@ every failure not reported that way is raised by the writer's :meth:`run` as a
 import gc
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 
 from rigbook.trajectory import pypetconstants
 from rigbook.trajectory.storagewriter import (  # noqa: F401  (pypet keeps them all in one module)
@@ -44,7 +46,40 @@ from rigbook.trajectory.storagewriter import (  # noqa: F401  (pypet keeps them 
 
 logger = logging.getLogger(__name__)
 
-_DEFERRED_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+class _DeferredTermination:
+    """Hold back SIGTERM while a write is in progress; act on it right after.
+
+    Blocking the signal with a thread mask is not enough: the kernel hands a
+    process-wide SIGTERM to any thread that does not block it (a queue's
+    feeder thread), whose default action ends the whole process. A Python
+    handler instead always runs in the main thread, between bytecodes, so
+    never inside the write.
+    """
+
+    def __init__(self):
+        self._previous = None
+        self._pending = False
+
+    def _handle(self, signum, frame):
+        self._pending = True
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        self._pending = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is None:
+            return
+        signal.signal(signal.SIGTERM, self._previous)
+        self._previous = None
+        if self._pending:
+            # Delivered now, with the file closed, to whatever handled it before.
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class LockWrapper:
@@ -64,24 +99,24 @@ class LockWrapper:
         worker processes when they start (``multiprocessing`` locks cannot be
         pickled later).
     defer_termination : bool
-        While holding the lock, hold back SIGTERM and SIGINT until the call
-        returns: a process pool terminates its other workers when one dies,
-        and a worker stopped half way through a write would corrupt the
-        file. (Nothing can hold back SIGKILL: a worker killed while writing
-        can still corrupt it; the QUEUE, PIPE and LOCAL modes cannot.)
+        While holding the lock, hold back SIGTERM until the lock is released:
+        a process pool terminates its other workers when one dies, and a
+        worker stopped half way through a write would corrupt the file.
+        (Nothing can hold back SIGKILL: a worker killed while writing can
+        still corrupt it; the QUEUE, PIPE and LOCAL modes cannot.)
     """
 
     def __init__(self, storage_service, lock=None, defer_termination=True):
         self._storage_service = storage_service
         self._lock = multiprocessing.Lock() if lock is None else lock
         self._holding = False
-        self._defer_termination = defer_termination and hasattr(signal, "pthread_sigmask")
-        self._blocked = None
+        self._defer_termination = defer_termination
+        self._deferral = None
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_holding"] = False
-        state["_blocked"] = None
+        state["_deferral"] = None
         return state
 
     @property
@@ -107,7 +142,7 @@ class LockWrapper:
     def _acquire(self):
         if not self._holding:
             if self._defer_termination:
-                self._blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+                self._deferral = _DeferredTermination().__enter__()
             self._lock.acquire()
             self._holding = True
 
@@ -115,10 +150,9 @@ class LockWrapper:
         if self._holding and not self.is_open:
             self._holding = False
             self._lock.release()
-            if self._blocked is not None:
-                # A termination that arrived meanwhile is delivered now, with the file closed.
-                signal.pthread_sigmask(signal.SIG_SETMASK, self._blocked)
-                self._blocked = None
+            if self._deferral is not None:
+                deferral, self._deferral = self._deferral, None
+                deferral.__exit__(None, None, None)
 
     def store(self, *args, **kwargs):
         """Store under the lock; see the wrapped service's ``store``."""

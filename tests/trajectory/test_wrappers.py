@@ -368,6 +368,10 @@ class SlowService:
 
 
 def store_slowly(wrapper):
+    # Like a pool worker, have another thread around that a process-wide SIGTERM could land on.
+    import threading
+
+    threading.Thread(target=time.sleep, args=(DEADLINE,), daemon=True).start()
     wrapper.store("LEAF", "x")
     time.sleep(DEADLINE)  # never reached when the deferred SIGTERM arrives at once
 
