@@ -5,9 +5,10 @@ synthetic sources (each its own process, blocks of samples through a
 NamedTupleQueue), drain timer 15 ms, plot timer 30 Hz, every plot showing
 all 10 fields over a 5 s window, offscreen.
 
-Naive baseline, same run, same window size and plot widgets: stytra's way:
-single namedtuples through a multiprocessing queue into a Python list, and a
-pandas DataFrame rebuilt from that list at every plot frame.
+Naive baseline, same run, same producers, window size and plot widgets:
+stytra's way on the consumer side: samples taken one namedtuple at a time
+(``NamedTupleQueue.get``) into a Python list, and a pandas DataFrame rebuilt
+from that list at every plot frame.
 
 Figure: GUI-thread CPU seconds (time.thread_time) per wall second over a
 fixed interval, median of the repeats. Prints one JSON line.
@@ -17,13 +18,11 @@ fixed interval, median of the repeats. Prints one JSON line.
 
 import argparse
 import json
-import multiprocessing
 import os
 import queue as queue_module
 import statistics
 import sys
 import time
-from collections import namedtuple
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -35,21 +34,6 @@ RATE = 1000.0
 WINDOW_S = 5.0
 BUDGET = 0.15
 FIELDS = [f"ch{i}" for i in range(N_FIELDS)]
-Sample = namedtuple("Sample", FIELDS)
-
-
-def naive_source(queue, stop_event, rate=RATE, seed=0):
-    """The baseline's producer: one namedtuple per sample, as stytra's trackers send."""
-    rng = np.random.default_rng(seed)
-    start = time.monotonic()
-    sent = 0
-    while not stop_event.is_set():
-        due = int((time.monotonic() - start) * rate)
-        for i in range(sent, due):
-            t = start + i / rate
-            queue.put((t, Sample(*(np.sin(t * (k + 1)) + rng.normal(0, 0.1) for k in range(N_FIELDS)))))
-        sent = due
-        stop_event.wait(0.01)
 
 
 class NaiveAccumulator:
@@ -66,7 +50,7 @@ class NaiveAccumulator:
     def update_list(self):
         while True:
             try:
-                t, sample = self.queue.get_nowait()
+                t, sample = self.queue.get(block=False)
             except queue_module.Empty:
                 break
             self.stored.append((t, *sample))
@@ -81,6 +65,14 @@ class NaiveAccumulator:
             return np.empty((0, len(self.columns)))
         last = frame["t"].iloc[-1]
         return frame[frame["t"] > last - seconds].to_numpy()
+
+
+def _rate(stamps, seconds):
+    """Events per second over the last ``seconds`` of ``stamps``."""
+    if not stamps:
+        return 0.0
+    end = stamps[-1]
+    return round(sum(1 for x in stamps if x > end - seconds) / seconds, 1)
 
 
 def _wall_share(app, seconds, warmup):
@@ -125,7 +117,10 @@ def measure_rigbook(app, seconds, warmup):
         for plot in window.plots:
             plot.set_window(WINDOW_S)
             plot.set_channels(FIELDS)
+        frames = []
+        controller.frame.connect(lambda: frames.append(time.perf_counter()))
         figures["all_fields"] = _wall_share(app, seconds, warmup)
+        figures["frames_per_s"] = _rate(frames, seconds)
         figures["curves"] = sum(len(p.selected_channels) for p in window.plots)
         for plot in window.plots:
             plot.set_channels(FIELDS[:3])
@@ -146,10 +141,12 @@ def measure_naive(app, seconds, warmup):
 
     from rigbook.widgets.stream_plot import StreamPlot
 
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    queues = [context.Queue() for _ in range(N_STREAMS)]
-    processes = [context.Process(target=naive_source, args=(q, stop), kwargs=dict(seed=i), daemon=True)
+    from rigbook.app.sources import SourceProcess, _mp_context, synthetic_stream
+    from rigbook.collectors import NamedTupleQueue
+
+    # The same producers as Rigbook's run; only the consumer side differs.
+    queues = [NamedTupleQueue(context=_mp_context()) for _ in range(N_STREAMS)]
+    processes = [SourceProcess(f"naive{i}", synthetic_stream, q, dict(rate=RATE, n_fields=N_FIELDS, seed=i))
                  for i, q in enumerate(queues)]
     for p in processes:
         p.start()
@@ -168,22 +165,25 @@ def measure_naive(app, seconds, warmup):
     drain.timeout.connect(lambda: [a.update_list() for a in accumulators])
     draw = QtCore.QTimer()
     draw.setInterval(33)
-    draw.timeout.connect(lambda: [p.refresh() for p in plots])
+    frames = []
+    draw.timeout.connect(lambda: [p.refresh() for p in plots] and frames.append(time.perf_counter()))
     drain.start()
     draw.start()
     try:
         share = _wall_share(app, seconds, warmup)[0]
+        frame_rate = _rate(frames, seconds)
+        window.hide()  # plots skip hidden refreshes: what is left is the data path
+        drain_share = _wall_share(app, seconds, warmup)[0]
     finally:
         drain.stop()
         draw.stop()
-        stop.set()
         for p in processes:
-            p.join(3)
-            if p.is_alive():
-                p.terminate()
+            p.request_stop()
+        for p in processes:
+            p.stop(drain=lambda: [a.update_list() for a in accumulators])
         window.close()
         window.deleteLater()
-    return share
+    return share, frame_rate, drain_share
 
 
 def main(argv=None):
@@ -197,15 +197,20 @@ def main(argv=None):
     from rigbook.app.application import make_application
 
     app = make_application()
-    runs = {"all_fields": [], "three_fields": [], "drain_only": [], "naive": []}
+    runs = {"all_fields": [], "three_fields": [], "drain_only": [], "naive": [], "naive_drain_only": []}
     process = {"all_fields": [], "three_fields": [], "drain_only": []}
+    frame_rates = {"rigbook": [], "naive": []}
     last = {}
     for _ in range(args.repeats):
         last = measure_rigbook(app, args.seconds, args.warmup)
         for key in process:
             runs[key].append(last[key][0])
             process[key].append(last[key][1])
-        runs["naive"].append(measure_naive(app, args.seconds, args.warmup))
+        naive_share, naive_fps, naive_drain = measure_naive(app, args.seconds, args.warmup)
+        runs["naive"].append(naive_share)
+        runs["naive_drain_only"].append(naive_drain)
+        frame_rates["rigbook"].append(last["frames_per_s"])
+        frame_rates["naive"].append(naive_fps)
     median = {key: statistics.median(values) for key, values in runs.items()}
     result = {
         "bench": "gui",
@@ -217,8 +222,10 @@ def main(argv=None):
         "budget": BUDGET,
         "within_budget": median["all_fields"] <= BUDGET,
         "rigbook_curves": last.get("curves"),
+        "plot_frames_per_s": {k: statistics.median(v) for k, v in frame_rates.items()},
         "rigbook_three_fields_per_stream_share": round(median["three_fields"], 4),
         "rigbook_drain_only_share": round(median["drain_only"], 4),
+        "naive_drain_only_share": round(median["naive_drain_only"], 4),
         "rigbook_process_cpu_share_all_fields": round(statistics.median(process["all_fields"]), 4),
         "samples_received_last_run": last.get("received"),
         "dropped_last_run": last.get("dropped"),
