@@ -104,6 +104,7 @@ class ExperimentController(QtCore.QObject):
         self._dead_sources = set()
         self._last_source_check = 0.0
         self._shut_down = False
+        self._last_tick_error = None
 
         self.collector = DataCollector(instance_number=instance_number)
         self.session_params = Parametrized(
@@ -303,7 +304,22 @@ class ExperimentController(QtCore.QObject):
 
     # -- drain ------------------------------------------------------------------------------------
     def drain(self):
-        """One drain tick: accumulators, estimators, protocol, trials, source health."""
+        """One drain tick: accumulators, estimators, protocol, trials, source health.
+
+        An exception (a user protocol or estimator bug, bad data) is shown to
+        the user once and the tick goes on at the next interval: an exception
+        escaping a Qt slot would abort the app, and with it the recording.
+        """
+        try:
+            self._drain_tick()
+        except Exception as error:  # noqa: BLE001  (reported, never swallowed silently)
+            text = f"drain tick failed: {type(error).__name__}: {error}"
+            if text != self._last_tick_error:
+                self._last_tick_error = text
+                logger.exception("drain tick failed")
+                self.message.emit("error", text)
+
+    def _drain_tick(self):
         self._drain_accumulators()
         t_mono = time.monotonic()
         t = t_mono - self.t0

@@ -24,6 +24,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__(parent)
         self.controller = controller
         self._close_after_save = False
+        self._last_refresh_error = None
         self.setWindowTitle(f"Rigbook — {controller.rig.name}")
 
         self.messages = MessageLog(status_bar=self.statusBar())
@@ -90,6 +91,16 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- live refresh ---------------------------------------------------------------
     def refresh(self):
         """Called by the controller's plot timer (at most 30 Hz)."""
+        try:
+            self._refresh()
+        except Exception as error:  # noqa: BLE001  (an exception escaping a slot aborts Qt apps)
+            text = f"display refresh failed: {type(error).__name__}: {error}"
+            if text != self._last_refresh_error:
+                self._last_refresh_error = text
+                logger.exception("display refresh failed")
+                self.messages.post("error", text)
+
+    def _refresh(self):
         for plot in self.plots:
             plot.refresh()
         self.gauges.refresh()
@@ -106,7 +117,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 root=panel.root, subject_id=panel.subject_id, task_id=panel.task_id,
                 protocol=panel.protocol, formats=panel.formats,
             )
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError, RuntimeError) as error:
             self.messages.post("error", f"cannot start recording: {error}")
 
     def _recording_changed(self, recording):

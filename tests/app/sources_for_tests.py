@@ -12,3 +12,11 @@ def unplugged_camera(queue, stop_event):
         queue.put(time.monotonic(), Sample(float(i)))
     queue.flush()
     raise RuntimeError("camera unplugged")
+
+
+def steady_counter(queue, stop_event, rate=200.0):
+    """A well-behaved source: one sample per 1/rate seconds."""
+    i = 0
+    while not stop_event.wait(1 / rate):
+        queue.put(time.monotonic(), Sample(float(i)))
+        i += 1

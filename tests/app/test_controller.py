@@ -16,3 +16,62 @@ def test_a_source_that_dies_is_reported(qtbot):
         assert controller.accumulators["camera"].n_received == 5  # what it sent before dying is kept
     finally:
         controller.shutdown()
+
+
+class BrokenProtocol:
+    """A user's protocol with a bug: update() returns a value the log does not know."""
+
+    name = "broken"
+    dynamic_fields = ("speed",)
+    dynamic_parameters = ["speed"]
+    duration = 60.0
+
+    def __init__(self, tree):
+        from rigbook.collectors.params import Param, Parametrized
+
+        self.params = Parametrized(name="stimulus/protocol/broken", tree=tree, params={"x": Param(1.0)})
+        self.running = False
+
+    def start(self, t):
+        self.running = True
+
+    def stop(self):
+        self.running = False
+
+    def update(self, t, estimates):
+        return {"sped": 1.0}  # typo: not a logged parameter
+
+    def completed_trials(self, t):
+        return []
+
+    def finished(self, t):
+        return False
+
+    def elapsed(self, t):
+        return 0.0
+
+    def progress(self, t):
+        return 0.0
+
+
+def test_a_failing_protocol_is_reported_and_the_recording_goes_on(qtbot, tmp_path):
+    from tests.app.sources_for_tests import steady_counter
+
+    rig = Rig(name="buggy rig", sources=[Source("counter", steady_counter)], protocols={"broken": BrokenProtocol})
+    controller = ExperimentController(rig, live_view=False)
+    messages = []
+    controller.message.connect(lambda level, text: messages.append((level, text)))
+    try:
+        qtbot.waitUntil(controller.sources_ready, timeout=30_000)
+        controller.start_recording(root=str(tmp_path), subject_id="s", task_id="t", formats=["csv"])
+        qtbot.waitUntil(lambda: any("sped" in text for _, text in messages), timeout=10_000)
+        errors = [text for level, text in messages if level == "error"]
+        assert len(errors) == 1  # reported once, not at every tick
+        rows = controller.accumulators["counter"].n_received
+        qtbot.waitUntil(lambda: controller.accumulators["counter"].n_received > rows + 20, timeout=10_000)
+        with qtbot.waitSignal(controller.session_saved, timeout=60_000) as saved:
+            controller.stop_recording()
+        assert (tmp_path / "s" / "t" / "counter.csv").is_file()
+        assert saved.args[0].folder == tmp_path / "s" / "t"
+    finally:
+        controller.shutdown()
