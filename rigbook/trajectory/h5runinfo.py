@@ -4,6 +4,23 @@ import numpy as np
 
 from rigbook.trajectory.h5columns import STR_DTYPE
 
+_NUMERIC_COLUMNS = (("completed", "i1", int), ("timestamp", "f8", float), ("finish_timestamp", "f8", float))
+_STRING_COLUMNS = ("time", "runtime", "parameter_summary", "short_environment_hexsha")
+_MAX_SPANS = 32
+
+
+def _consecutive_spans(indices):
+    """``[(start, stop), ...]`` of the runs of consecutive values in sorted ``indices``."""
+    spans = []
+    start = previous = indices[0]
+    for idx in indices[1:]:
+        if idx != previous + 1:
+            spans.append((start, previous + 1))
+            start = idx
+        previous = idx
+    spans.append((start, previous + 1))
+    return spans
+
 
 class RunInfoIO:
     """Mixin of :class:`HDF5StorageService` writing and reading run information columns."""
@@ -43,26 +60,51 @@ class RunInfoIO:
         self._run_rows.setdefault(tgroup.name, {})[int(info["idx"])] = info
 
     def _flush_run_rows(self):
+        """Write the queued rows in place: only their rows are touched, never whole columns.
+
+        A LOCK-mode worker opens the file, stores one run and closes it; the
+        cost of that must not grow with the number of runs in the file, so
+        each block of consecutive run indices is written as one slice, and
+        nothing is read back.
+        """
         pending, self._run_rows = self._run_rows, {}
         for path, rows in pending.items():
             group = self._file[path].get("_runs")
             if group is None:
                 continue
             length = group["completed"].shape[0]
-            rows = {idx: info for idx, info in rows.items() if idx < length}
-            if not rows:
+            indices = sorted(idx for idx in rows if 0 <= idx < length)
+            if not indices:
                 continue
-            # One read-modify-write per column beats thousands of one-element writes.
-            for column, convert in (("completed", int), ("timestamp", float), ("finish_timestamp", float)):
-                data = group[column][...]
-                for idx, info in rows.items():
-                    data[idx] = convert(info[column])
-                group[column][...] = data
-            for column in ("time", "runtime", "parameter_summary", "short_environment_hexsha"):
-                data = np.array(group[column].asstr()[...], dtype=object)
-                for idx, info in rows.items():
-                    data[idx] = info.get(column) or ""
-                group[column][...] = data
+            spans = _consecutive_spans(indices)
+            if len(spans) > _MAX_SPANS:
+                # Scattered rows (many writers): one read-modify-write of the
+                # covered range beats thousands of one-row writes.
+                self._patch_run_range(group, rows, indices[0], indices[-1] + 1)
+                continue
+            for start, stop in spans:
+                infos = [rows[idx] for idx in range(start, stop)]
+                for column, dtype, convert in _NUMERIC_COLUMNS:
+                    group[column][start:stop] = np.array([convert(info[column]) for info in infos], dtype=dtype)
+                for column in _STRING_COLUMNS:
+                    data = np.empty(len(infos), dtype=object)
+                    data[:] = [info.get(column) or "" for info in infos]
+                    group[column][start:stop] = data
+
+    @staticmethod
+    def _patch_run_range(group, rows, start, stop):
+        for column, _, convert in _NUMERIC_COLUMNS:
+            data = group[column][start:stop]
+            for idx, info in rows.items():
+                if start <= idx < stop:
+                    data[idx - start] = convert(info[column])
+            group[column][start:stop] = data
+        for column in _STRING_COLUMNS:
+            data = np.array(group[column].asstr()[start:stop], dtype=object)
+            for idx, info in rows.items():
+                if start <= idx < stop:
+                    data[idx - start] = info.get(column) or ""
+            group[column][start:stop] = data
 
     def _read_run_information(self, tgroup, traj, only=None):
         group = tgroup.get("_runs")
