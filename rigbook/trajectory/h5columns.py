@@ -86,7 +86,9 @@ def _decode_rows(kind, data):
         return list(data)
     if kind == "array":
         if data.ndim == 1:
-            return [np.array(x) for x in data]
+            # data[i, ...] is a 0-d array of the column's own dtype; np.array(data[i])
+            # would turn a big-endian (or other non-native) dtype into the native one.
+            return [data[i, ...] for i in range(len(data))]
         return list(data)
     if kind == "str":
         return [v.decode("utf-8") if isinstance(v, bytes) else v for v in data.tolist()]
@@ -95,19 +97,24 @@ def _decode_rows(kind, data):
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def _spec_of(group):
+def _spec_of(group, values=None):
     kind = group.attrs["kind"]
     if isinstance(kind, bytes):
         kind = kind.decode()
-    values = group["values"]
+    if values is None:
+        values = group["values"]
     dtype = values.dtype if kind in ("np", "array") or kind.startswith("py:") else None
     return (kind, dtype, values.shape[1:])
 
 
+_MAX_CHUNK_ROWS = 1024
+
+
 def _chunk_rows(row_bytes):
-    # ~1 MiB chunks for array rows, at most 4096 rows for scalars (32 KiB of
-    # float64) so that a trajectory of a few runs does not allocate megabytes.
-    return int(min(4096, max(1, (1 << 20) // max(row_bytes, 1))))
+    # ~1 MiB chunks for array rows, at most 1024 rows for scalars (8 KiB of
+    # float64): appending one row rewrites (and recompresses) the last chunk,
+    # which a LOCK-mode worker does for every run it stores.
+    return int(min(_MAX_CHUNK_ROWS, max(1, (1 << 20) // max(row_bytes, 1))))
 
 
 def _create(parent, name, spec, filters):
@@ -116,7 +123,7 @@ def _create(parent, name, spec, filters):
     group.attrs["kind"] = kind
     row_bytes = (dtype.itemsize * int(np.prod(shape))) if dtype is not None else 64
     rows = _chunk_rows(row_bytes)
-    group.create_dataset("run_idx", shape=(0,), maxshape=(None,), dtype="i8", chunks=(4096,),
+    group.create_dataset("run_idx", shape=(0,), maxshape=(None,), dtype="i8", chunks=(_MAX_CHUNK_ROWS,),
                          **({k: v for k, v in filters.items() if k in ("compression", "compression_opts", "shuffle", "fletcher32")}
                             if filters.get("compression") in ("gzip", "lzf") else {}))
     ds_dtype = dtype if dtype is not None else STR_DTYPE
@@ -171,10 +178,11 @@ def _convert_to_json(parent, name, filters):
     return group
 
 
-def _append_block(group, spec, run_idx, values):
+def _append_block(group, spec, run_idx, values, val_ds=None):
     block = _encode_block(spec, values)
     idx_ds = group["run_idx"]
-    val_ds = group["values"]
+    if val_ds is None:
+        val_ds = group["values"]
     start = idx_ds.shape[0]
     stop = start + len(values)
     idx_ds.resize((stop,))
@@ -190,16 +198,19 @@ def append_column(parent, name, run_idx, values, filters):
     specs = [kind_of(v) for v in values]
     first = specs[0]
     uniform = all(s == first for s in specs)
-    if name in parent:
-        group = parent[name]
-        spec = _spec_of(group)
+    group = parent.get(name)
+    val_ds = None
+    if group is not None:
+        val_ds = group["values"]
+        spec = _spec_of(group, val_ds)
         if spec[0] != "json" and not (uniform and first == spec):
             group = _convert_to_json(parent, name, filters)
             spec = ("json", None, ())
+            val_ds = None
     else:
         spec = first if uniform else ("json", None, ())
         group = _create(parent, name, spec, filters)
-    _append_block(group, spec, run_idx, values)
+    _append_block(group, spec, run_idx, values, val_ds)
 
 
 def delete_rows(parent, name, keep_mask_fn, filters):
@@ -243,8 +254,11 @@ class ColumnBuffer:
     def flush(self, h5file, filters):
         pending, self._pending = self._pending, {}
         self.rows = 0
+        parents = {}
         for (parent_path, name), (run_idx, values) in pending.items():
-            parent = h5file.require_group(parent_path)
+            parent = parents.get(parent_path)
+            if parent is None:
+                parent = parents[parent_path] = h5file.require_group(parent_path)
             append_column(parent, name, run_idx, values, filters)
 
     def clear(self):

@@ -511,3 +511,17 @@ def test_storing_a_stored_run_leaf_again_adds_only_new_parts(tmp_path):
     with h5py.File(filename, "r") as f:
         assert f["traj/_run_data/results/big/__meta__/run_idx"][...].tolist().count(1) == 1
         assert f["traj/_run_data/results/big/big/run_idx"][...].tolist().count(1) == 1
+
+
+def test_per_run_zero_dimensional_array_keeps_a_non_native_byte_order(tmp_path):
+    filename = tmp_path / "endian.hdf5"
+    traj = Trajectory("traj", add_time=False, filename=str(filename))
+    traj.f_add_parameter("x", 1)
+    traj.f_explore({"x": [1, 2]})
+    for run in traj.f_iter_runs():
+        traj.f_add_result("scalar_array", np.array(traj.x, dtype=">i4"))
+    traj.f_store()
+    loaded = reload(filename, load_results=pc.LOAD_DATA)
+    for idx, name in enumerate(("run_00000000", "run_00000001")):
+        value = loaded.f_get(f"results.runs.{name}.scalar_array").scalar_array
+        assert value.dtype == np.dtype(">i4") and value.shape == () and int(value) == idx + 1
