@@ -1,6 +1,7 @@
 """Start the Qt application with a rig and show the main window."""
 
 import logging
+import signal
 import sys
 
 logger = logging.getLogger(__name__)
@@ -56,4 +57,6 @@ def run_app(rig=None, instance_number=-1):
     app = make_application()
     window = open_window(rig, instance_number=instance_number)
     app.aboutToQuit.connect(window.controller.shutdown)
+    # Ctrl+C in the terminal closes the window the normal way: a recording is saved first.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
     return app.exec_()

@@ -16,6 +16,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 
@@ -102,6 +103,9 @@ class SourceProcess:
 
 def _run_source(target, queue, stop_event, parent_pid, options):
     """Run ``target`` in the source process; stop it if the app's process goes away."""
+    # Ctrl+C in the terminal reaches the whole process group: the app decides
+    # when sources stop (after saving), not the keyboard.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     def watch_parent():
         # A killed app cannot set the stop event, so leave when the parent is gone.
         # This thread must never touch stop_event: a daemon thread that dies
