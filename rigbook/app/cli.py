@@ -89,7 +89,7 @@ def _summary(result, problems, rig):
         for line in describe_task(result.folder)[1:]:
             _say(line)
     if problems:
-        _say(f"NOT everything was written ({len(problems)} problem(s)):")
+        _say(f"the session is NOT complete ({len(problems)} problem(s)):")
         for problem in problems:
             _say(f"  - {problem}")
     else:
@@ -111,7 +111,8 @@ def run_record(rig, duration, subject, task, root, formats, instance=-1):
         sys.stderr.write(f"rigbook record: {error}\n")
         return 2
     _summary(result, problems, rig)
-    if result is not None and result.duration + 0.5 < duration:
+    interrupted = any(problem.startswith("interrupted") for problem in problems)
+    if result is not None and result.duration + 0.5 < duration and not interrupted:
         _say(f"note: the protocol ended after {result.duration:.1f} s, before the {duration:g} s asked for")
     return 0 if (result is not None and not problems) else 1
 

@@ -192,11 +192,13 @@ class ExperimentController(QtCore.QObject):
             return
         if self.recording:
             self.stop_recording()
-        if self._job is not None:
-            self._job.wait(int(timeout * 1000 * 10))
+        job = self._job
+        if job is not None:
+            job.wait(int(timeout * 1000 * 10))
             QtCore.QCoreApplication.processEvents()
-            if self.saving and self._job is not None:
-                self._finish_save(self._job.results, self._job.errors)
+            if self.saving:
+                self._finish_save(job.results, job.errors)
+            self._job = None
         self._shut_down = True
         self.drain_timer.stop()
         self.plot_timer.stop()
@@ -484,7 +486,16 @@ class ExperimentController(QtCore.QObject):
         self._job = StepsJob(steps)
         self._job.progress.connect(self.saving_progress)
         self._job.done.connect(self._finish_save)
+        # `done` arrives while the thread is still returning from run(); the
+        # QThread object must outlive that, so it is released on `finished`.
+        self._job.finished.connect(self._job_finished)
         self._job.start()
+
+    def _job_finished(self):
+        job, self._job = self._job, None
+        if job is not None:
+            job.wait()
+            job.deleteLater()
 
     def _add_session_metadata(self, session):
         c = self.collector
@@ -507,7 +518,6 @@ class ExperimentController(QtCore.QObject):
         if not self.saving:
             return
         self.saving = False
-        self._job = None
         errors = list(self._pre_save_errors) + list(errors)
         session = self._saved_session
         result = SessionResult(folder=Path(session["folder"]), subject_id=session["subject_id"],

@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import signal
 import time
 from pathlib import Path
 
@@ -87,8 +88,16 @@ def record(rig, duration, subject_id, task_id, root="data", formats=("csv", "fea
         controller.start_recording(root=str(root), subject_id=subject_id, task_id=task_id,
                                    formats=list(formats))
         started = time.monotonic()
-        _run_until(lambda: not controller.recording or time.monotonic() - started >= duration,
-                   duration + 5.0)
+        interrupted = []
+        # Ctrl+C ends the recording early, and it is saved like any other.
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+        try:
+            _run_until(lambda: interrupted or not controller.recording or time.monotonic() - started >= duration,
+                       duration + 5.0)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            problems.append(f"interrupted after {time.monotonic() - started:.1f} s (what was recorded is saved)")
         controller.stop_recording()
         _run_until(lambda: controller.last_result is not None and not controller.saving, 600.0)
         result = controller.last_result
