@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rigbook.trajectory.h5columns import STR_DTYPE
+from rigbook.trajectory.h5columns import STR_DTYPE, write_rows
 
 _NUMERIC_COLUMNS = (("completed", "i1", int), ("timestamp", "f8", float), ("finish_timestamp", "f8", float))
 _STRING_COLUMNS = ("time", "runtime", "parameter_summary", "short_environment_hexsha")
@@ -85,7 +85,7 @@ class RunInfoIO:
             for start, stop in spans:
                 infos = [rows[idx] for idx in range(start, stop)]
                 for column, dtype, convert in _NUMERIC_COLUMNS:
-                    group[column][start:stop] = np.array([convert(info[column]) for info in infos], dtype=dtype)
+                    write_rows(group[column], start, np.array([convert(info[column]) for info in infos], dtype=dtype))
                 for column in _STRING_COLUMNS:
                     data = np.empty(len(infos), dtype=object)
                     data[:] = [info.get(column) or "" for info in infos]

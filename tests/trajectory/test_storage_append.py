@@ -3,9 +3,11 @@
 A LOCK-mode worker opens the file, stores one run (``SINGLE_RUN``) and closes
 it. If that read or rewrote whole run-information or column tables, the cost
 of every store would grow with the runs already stored. These tests record
-every dataset read and write while one run is stored and check that nothing
-of the other runs is read or written, and that per-run columns only grow at
-their end.
+the h5py dataset reads and slice writes while one run is stored and check
+that nothing of the other runs is read or written, and compare every dataset
+before and after: other runs' rows are unchanged and per-run columns only
+grew by the new row (numeric appends use h5py's low-level write, which only
+the before/after comparison sees).
 """
 
 import pickle
