@@ -22,6 +22,7 @@ import os
 import queue as queue_module
 import statistics
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -122,6 +123,9 @@ def measure_rigbook(app, seconds, warmup):
         figures["all_fields"] = _wall_share(app, seconds, warmup)
         figures["frames_per_s"] = _rate(frames, seconds)
         figures["curves"] = sum(len(p.selected_channels) for p in window.plots)
+        # The window's minimum size (a gauge per stream) can exceed the size asked for.
+        figures["window_px"] = [window.width(), window.height()]
+        figures["plot_area_px"] = [round(window.plots[0].view_box.width()), round(window.plots[0].view_box.height())]
         for plot in window.plots:
             plot.set_channels(FIELDS[:3])
         figures["three_fields"] = _wall_share(app, seconds, warmup)
@@ -193,7 +197,18 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("RIGBOOK_CONFIG_DIR", os.path.join(os.path.dirname(__file__), ".bench-config"))
+    # The app saves its settings on close: keep them out of the repository and the user's config.
+    config_dir = tempfile.TemporaryDirectory(prefix="rigbook-bench-config-")
+    os.environ["RIGBOOK_CONFIG_DIR"] = config_dir.name
+    try:
+        result = _run(args)
+    finally:
+        config_dir.cleanup()
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def _run(args):
     from rigbook.app.application import make_application
 
     app = make_application()
@@ -222,6 +237,8 @@ def main(argv=None):
         "budget": BUDGET,
         "within_budget": median["all_fields"] <= BUDGET,
         "rigbook_curves": last.get("curves"),
+        "window_px": last.get("window_px"),
+        "plot_area_px": last.get("plot_area_px"),
         "plot_frames_per_s": {k: statistics.median(v) for k, v in frame_rates.items()},
         "rigbook_three_fields_per_stream_share": round(median["three_fields"], 4),
         "rigbook_drain_only_share": round(median["drain_only"], 4),
@@ -233,8 +250,7 @@ def main(argv=None):
         "seconds_per_run": args.seconds,
         "cores": os.cpu_count(),
     }
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return result
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from qtpy import QtCore, QtGui, QtWidgets
 
+from rigbook.widgets.decimation import BinnedHistory, peak_decimate  # noqa: F401 (peak_decimate: public here too)
+
 logger = logging.getLogger(__name__)
 
 #: Time window limits, in seconds.
@@ -195,6 +197,11 @@ class StreamPlot(QtWidgets.QWidget):
         self._snapshot = None  # (t_ref, {"t": relative times, channel: values}) last drawn
         self._last_text_update = -math.inf
         self._rendering = False
+        self._history = None  # BinnedHistory while the window holds more samples than are drawn
+        self._history_key = None
+        self._seen_rows = None  # accumulator rows taken into the history
+        self._drawn_key = None  # what the last frame showed: skip frames that would not change it
+        self._y_range = None
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -273,11 +280,28 @@ class StreamPlot(QtWidgets.QWidget):
         return None if self._snapshot is None else self._snapshot[0]
 
     def refresh(self):
-        """Take the newest window from the accumulator and redraw (no-op while frozen or hidden)."""
+        """Take the newest window from the accumulator and redraw (no-op while frozen or hidden).
+
+        Nothing is done when the accumulator received no sample since the
+        last frame and the window, size and channels are unchanged. When the
+        window holds more samples than pixels, only the new samples are
+        reduced (see :class:`~rigbook.widgets.decimation.BinnedHistory`).
+        """
         if self.frozen or not self.isVisible():
             return
         self._sync_channels()  # the first samples, or a schema change, define the channels
         if not self._all_channels:
+            return
+        bins = self._pixel_bins()
+        if self._history_key is not None and abs(bins - self._history_key[2]) <= 0.1 * bins:
+            # the value axis' labels change width with the data: do not start over for a few pixels
+            bins = self._history_key[2]
+        received = getattr(self.accumulator, "n_received", None)
+        key = (received, self.window_s, tuple(self._selected), self.mode, bins)
+        if received is not None and key == self._drawn_key:
+            return
+        if self._refresh_from_history(bins, received):
+            self._drawn_key = key
             return
         columns = self._window_columns()
         t = columns.get("t")
@@ -291,10 +315,14 @@ class StreamPlot(QtWidgets.QWidget):
                 snapshot[name] = columns[name]
         self._snapshot = (t_ref, snapshot)
         self._render(-self.window_s, 0.0)
+        self._drawn_key = key
+        self._show_info(t.size, t_ref)
+
+    def _show_info(self, n_samples, t_ref):
         now = time.monotonic()
         if now - self._last_text_update > 0.25:
             self._last_text_update = now
-            self.info_label.setText(f"{t.size:,} samples in view · newest at t = {t_ref:,.2f} s")
+            self.info_label.setText(f"{n_samples:,} samples in view · newest at t = {t_ref:,.2f} s")
 
     # -- internals ------------------------------------------------------------------
 
@@ -311,6 +339,77 @@ class StreamPlot(QtWidgets.QWidget):
                 columns[name] = values[:, index[name]]
         return columns
 
+    def _refresh_from_history(self, bins, received):
+        """Draw the window from min/max bins updated with the new rows only; False if not applicable.
+
+        Used when the window holds more than ``2 * bins`` samples and the
+        accumulator can hand out the rows received since a count
+        (``rows_since``); smaller windows are drawn sample by sample.
+        """
+        acc = self.accumulator
+        if received is None or not hasattr(acc, "rows_since") or not hasattr(acc, "last_t_range"):
+            return False
+        names = [n for n in self._selected if n in self._all_channels]
+        if not names:
+            return False
+        try:
+            start, stop = acc.last_t_range(self.window_s)
+        except Exception:  # unsorted timestamps: the plain window path copes with them
+            logger.debug("%s: window rows not found by search", self._title, exc_info=True)
+            self._history = None
+            return False
+        n_window = stop - start
+        if n_window <= 2 * bins:
+            self._history = None
+            return False
+        key = (self.window_s, tuple(names), bins)
+        if self._history is None or self._history_key != key or not self._feed_history(names):
+            self._seed_history(names, bins, key)
+        history = self._history
+        t_ref = history.newest_t
+        if t_ref is None:
+            return False
+        xs, values = history.window(t_ref - self.window_s)
+        if xs.size == 0:
+            return False
+        self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
+        self._draw(xs - t_ref, values, names, -self.window_s, 0.0)
+        self._show_info(n_window, t_ref)
+        return True
+
+    def _seed_history(self, names, bins, key):
+        acc = self.accumulator
+        self._seen_rows = acc.n_received
+        columns = acc.get_last_t_columns(self.window_s, names)
+        self._history = BinnedHistory(self.window_s / bins, len(names), keep_s=self.window_s)
+        self._history_key = key
+        self._history.add(columns["t"], np.vstack([columns[n] for n in names]))
+
+    def _feed_history(self, names):
+        """Add the rows received since the last frame; False if they cannot be had (reset, trimmed)."""
+        acc = self.accumulator
+        if acc.n_received == self._seen_rows:
+            return True
+        try:
+            batch, self._seen_rows = acc.rows_since(self._seen_rows)
+        except (LookupError, ValueError):
+            return False
+        t = batch.column("t").to_numpy(zero_copy_only=False)
+        values = np.vstack([batch.column(n).to_numpy(zero_copy_only=False) for n in names])
+        self._history.add(t, values)
+        return True
+
+    def _raw_window_up_to(self, t_ref):
+        """Full-resolution snapshot of the window ending at ``t_ref`` (for a frozen plot)."""
+        columns = self.accumulator.get_last_t_columns(self.window_s + 1.0, list(self._selected))
+        t = np.asarray(columns["t"])
+        keep = (t <= t_ref) & (t > t_ref - self.window_s)
+        snapshot = {"t": t[keep] - t_ref}
+        for name in self._selected:
+            if name in columns:
+                snapshot[name] = np.array(columns[name][keep], copy=True)
+        return snapshot
+
     def _pixel_bins(self):
         """Bins for decimation: one per two pixels, so about one drawn point per pixel."""
         width = self.view_box.width() if self.view_box.width() > 0 else self.plot_widget.width()
@@ -318,7 +417,7 @@ class StreamPlot(QtWidgets.QWidget):
 
     def _render(self, x0, x1):
         """Draw the snapshot's samples with x in [x0, x1], peak-decimated to the pixel width."""
-        if self._snapshot is None or not self._selected:
+        if self._snapshot is None or self._snapshot[1] is None or not self._selected:
             return
         _, snapshot = self._snapshot
         x = snapshot["t"]
@@ -330,6 +429,10 @@ class StreamPlot(QtWidgets.QWidget):
             return
         values = np.vstack([snapshot[n][lo:hi] for n in names]).astype(np.float64, copy=False)
         xs, values = peak_decimate(x[lo:hi], values, self._pixel_bins())
+        self._draw(xs, values, names, x0, x1)
+
+    def _draw(self, xs, values, names, x0, x1):
+        """Show ``values`` (one row per channel of ``names``) at times ``xs`` in the x range [x0, x1]."""
         stacked = self.mode == STACKED
         with np.errstate(invalid="ignore"):
             finite_lo = np.fmin.reduce(values, axis=1)
@@ -362,13 +465,25 @@ class StreamPlot(QtWidgets.QWidget):
                 ymax = float(finite_hi[finite].max()) if finite.any() else 1.0
                 rect = QtCore.QRectF(float(xs[0]), ymin, float(xs[-1] - xs[0]), ymax - ymin)
                 if not self.frozen:
-                    pad = (ymax - ymin) * 0.05 or 0.5
-                    self._set_range(1, ymin - pad, ymax + pad)
+                    self._follow_values(ymin, ymax)
             self._lines_item.set_lines(lines, rect)
             if not self.frozen:
                 self._set_range(0, x0, x1)
         finally:
             self._rendering = False
+
+    def _follow_values(self, ymin, ymax):
+        """Keep the overlaid y range while the data fills most of it.
+
+        A new range re-lays out the value axis (ticks, text); redoing that at
+        every frame for noise-sized changes costs more than the curves.
+        """
+        low, high = self.view_box.viewRange()[1]
+        span = high - low
+        if ymin >= low and ymax <= high and (ymax - ymin) >= 0.5 * span:
+            return
+        pad = (ymax - ymin) * 0.1 or 0.5
+        self._set_range(1, ymin - pad, ymax + pad)
 
     def _set_range(self, axis, low, high):
         # Setting an unchanged range still makes pyqtgraph redo the axis: skip it.
@@ -472,9 +587,14 @@ class StreamPlot(QtWidgets.QWidget):
         else:
             axis.setTicks(None)
             self.plot_item.setLabel("left", "value")
+        self._drawn_key = None
         if self._snapshot is not None:
             (x0, x1), _ = self.view_box.viewRange()
-            self._render(x0, x1) if self.frozen else self._render(-self.window_s, 0.0)
+            if self.frozen:
+                self._render(x0, x1)
+            elif self._snapshot[1] is not None:
+                self._render(-self.window_s, 0.0)
+            # a decimated live view is redrawn by the next refresh
 
     def _set_frozen(self, frozen):
         self.plot_item.setMouseEnabled(x=frozen, y=frozen)
@@ -482,46 +602,12 @@ class StreamPlot(QtWidgets.QWidget):
         if frozen and self._snapshot is not None:
             # keep the frozen samples even if the accumulator trims or resets
             t_ref, snapshot = self._snapshot
+            if snapshot is None:  # the live view was decimated: take the raw samples it showed
+                snapshot = self._raw_window_up_to(t_ref)
             self._snapshot = (t_ref, {k: np.array(v, copy=True) for k, v in snapshot.items()})
+        self._drawn_key = None
         if not frozen:
             self.refresh()
-
-
-def peak_decimate(x, values, bins):
-    """Reduce ``values`` (channels x samples) to a min and a max per bin, for drawing.
-
-    With ``bins`` about the plot's width in pixels, every peak stays visible
-    while at most ``2 * bins`` points per channel are drawn. Samples are
-    returned unchanged when there are no more than ``2 * bins`` of them. NaN
-    is ignored inside a bin (a bin of only NaN stays NaN).
-
-    Returns
-    -------
-    x, values : numpy.ndarray
-        Decimated times (each bin's first and last time) and values.
-    """
-    n = x.size
-    if n <= 2 * bins:
-        return x, values
-    per = n // bins
-    m = per * bins
-    start = n - m  # keep the newest samples aligned; at most per-1 oldest ones are left out
-    shaped = values[:, start:].reshape(values.shape[0], bins, per)
-    out = np.empty((values.shape[0], 2 * bins))
-    low = out[:, 0::2]
-    high = out[:, 1::2]
-    # numpy reduces short inner axes slowly; folding the bins' samples one by one is ~15x faster.
-    low[...] = shaped[..., 0]
-    high[...] = shaped[..., 0]
-    with np.errstate(invalid="ignore"):
-        for j in range(1, per):
-            np.fmin(low, shaped[..., j], out=low)
-            np.fmax(high, shaped[..., j], out=high)
-    xs = np.empty(2 * bins)
-    xt = x[start:].reshape(bins, per)
-    xs[0::2] = xt[:, 0]
-    xs[1::2] = xt[:, -1]
-    return xs, out
 
 
 def _fmt(value):

@@ -245,3 +245,72 @@ def test_frozen_plot_zoom_shows_every_sample_of_the_zoomed_span(qtbot, fed_accum
     assert inside.size == pytest.approx(100, abs=2)  # clipped to view: full resolution again
     t = fed_accumulator.t
     np.testing.assert_allclose(np.sort(inside), np.sort((t - t[-1])[((t - t[-1]) >= -0.2) & ((t - t[-1]) <= -0.1)]))
+
+
+def test_binned_history_fed_piecewise_equals_min_max_of_all_samples():
+    from rigbook.widgets.decimation import BinnedHistory
+
+    rng = np.random.default_rng(3)
+    t = np.arange(5000) / 1000.0
+    values = rng.standard_normal((2, t.size))
+    values[0, 1234] = 50.0  # a one-sample spike survives
+    values[1, 2000:2003] = np.nan  # flagged samples do not hide their bin
+    history = BinnedHistory(0.01, 2, keep_s=10.0)
+    cuts = np.sort(rng.choice(np.arange(1, t.size), 40, replace=False))
+    for part in np.split(np.arange(t.size), cuts):
+        history.add(t[part], values[:, part])
+    x, drawn = history.window(-1.0)
+    assert x[0] == 0.0 and x[-1] == t[-1]
+    bin_of = np.floor(t / 0.01)
+    for k in (0, 123, 200, int(bin_of[-1])):
+        inside = bin_of == k
+        np.testing.assert_array_equal(drawn[:, 2 * k], np.nanmin(values[:, inside], axis=1))
+        np.testing.assert_array_equal(drawn[:, 2 * k + 1], np.nanmax(values[:, inside], axis=1))
+    assert drawn[0].max() == 50.0 and np.isfinite(drawn).all()
+    # only bins whose samples all lie after the start are shown: at most a bin and a sample are left out
+    x, _ = history.window(2.0)
+    assert 2.0 < x[0] <= 2.0 + 0.01 + 0.001 + 1e-9
+
+
+def test_long_live_window_is_drawn_from_new_samples_only_and_stays_exact(qtbot, fed_accumulator, monkeypatch):
+    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=OVERLAID)
+    qtbot.addWidget(plot)
+    plot.resize(1000, 300)
+    with qtbot.waitExposed(plot):
+        plot.show()
+    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < 1000)
+    plot.refresh()
+    x, y = plot.curve_data("a")
+    bin_s = 2.0 / plot._pixel_bins()
+    assert x.size <= plot.view_box.width() + 2  # decimated: about one point per pixel
+    assert x[-1] == 0.0 and -2.0 < x[0] <= -2.0 + bin_s + 0.001 + 1e-9  # the last 2 s, to a bin
+    assert y.max() == fed_accumulator.column("a")[-1]  # the newest sample's value is there
+    fed = []
+    monkeypatch.setattr(fed_accumulator, "rows_since", lambda n, f=fed_accumulator.rows_since: fed.append(n) or f(n))
+    n = 250
+    times = fed_accumulator.t0 + 8 + np.arange(n) / RATE
+    fed_accumulator.data_queue.put_block(times, {"a": np.full(n, -5.0), "b": np.zeros(n), "c": np.zeros(n)})
+    qtbot.waitUntil(lambda: (fed_accumulator.update_list() or True) and fed_accumulator.n_received == 3250)
+    plot.refresh()
+    assert fed == [3000]  # only the 250 new rows were asked for
+    x, y = plot.curve_data("a")
+    assert plot.newest_t == pytest.approx(fed_accumulator.t[-1])
+    assert y.min() == -5.0 and x[-1] == 0.0
+    # the drawn peaks equal those of the exact window
+    t = fed_accumulator.t
+    in_window = t > t[-1] - 2.0
+    assert y.max() <= fed_accumulator.column("a")[in_window].max()
+
+
+def test_plot_without_new_samples_is_not_redrawn(qtbot, fed_accumulator, monkeypatch):
+    plot = StreamPlot(fed_accumulator, window_s=1.0)
+    qtbot.addWidget(plot)
+    plot.show()
+    plot.refresh()
+    drawn = []
+    original = plot._lines_item.set_lines
+    monkeypatch.setattr(plot._lines_item, "set_lines", lambda *a: drawn.append(1) or original(*a))
+    plot.refresh()
+    assert drawn == []
+    plot.set_window(2.0)  # a new window is drawn at once
+    assert drawn == [1]
