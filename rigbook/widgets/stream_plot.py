@@ -287,7 +287,7 @@ class StreamPlot(QtWidgets.QWidget):
         window holds more samples than pixels, only the new samples are
         reduced (see :class:`~rigbook.widgets.decimation.BinnedHistory`).
         """
-        if self.frozen or not self.isVisible():
+        if self.frozen or not self._on_screen():
             return
         self._sync_channels()  # the first samples, or a schema change, define the channels
         if not self._all_channels:
@@ -325,6 +325,10 @@ class StreamPlot(QtWidgets.QWidget):
             self.info_label.setText(f"{n_samples:,} samples in view · newest at t = {t_ref:,.2f} s")
 
     # -- internals ------------------------------------------------------------------
+
+    def _on_screen(self):
+        """False when hidden, minimized or entirely covered (collapsed in a splitter, scrolled away)."""
+        return self.isVisible() and not self.window().isMinimized() and not self.visibleRegion().isEmpty()
 
     def _window_columns(self):
         """``{"t": ..., channel: ...}`` of the selected channels over the window."""
@@ -454,7 +458,9 @@ class StreamPlot(QtWidgets.QWidget):
                     lines.append((self._pens[name], xs, y))
                     self._drawn[name] = (xs, y)
                     self._lane_ranges[name] = (vlo, vhi)
-                rect = QtCore.QRectF(float(xs[0]), 0.0, float(xs[-1] - xs[0]), float(max(n_lanes, 1)))
+                # A bounding rect that stays the same from frame to frame spares the scene a geometry change.
+                left, right = min(float(xs[0]), x0), max(float(xs[-1]), x1)
+                rect = QtCore.QRectF(left, 0.0, right - left, float(max(n_lanes, 1)))
                 self._update_lane_labels(x0)
             else:
                 for name, y in zip(names, values):
@@ -463,9 +469,12 @@ class StreamPlot(QtWidgets.QWidget):
                 finite = np.isfinite(finite_lo) & np.isfinite(finite_hi)
                 ymin = float(finite_lo[finite].min()) if finite.any() else 0.0
                 ymax = float(finite_hi[finite].max()) if finite.any() else 1.0
-                rect = QtCore.QRectF(float(xs[0]), ymin, float(xs[-1] - xs[0]), ymax - ymin)
                 if not self.frozen:
                     self._follow_values(ymin, ymax)
+                low, high = self.view_box.viewRange()[1]
+                low, high = min(low, ymin), max(high, ymax)
+                left, right = min(float(xs[0]), x0), max(float(xs[-1]), x1)
+                rect = QtCore.QRectF(left, low, right - left, high - low)
             self._lines_item.set_lines(lines, rect)
             if not self.frozen:
                 self._set_range(0, x0, x1)

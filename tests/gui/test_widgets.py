@@ -314,3 +314,24 @@ def test_plot_without_new_samples_is_not_redrawn(qtbot, fed_accumulator, monkeyp
     assert drawn == []
     plot.set_window(2.0)  # a new window is drawn at once
     assert drawn == [1]
+
+
+def test_plot_collapsed_in_a_splitter_is_not_drawn(qtbot, fed_accumulator):
+    from qtpy import QtCore, QtWidgets
+
+    splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+    qtbot.addWidget(splitter)
+    plot = StreamPlot(fed_accumulator, window_s=1.0)
+    splitter.addWidget(plot)
+    splitter.addWidget(QtWidgets.QLabel("other"))
+    splitter.resize(800, 600)
+    with qtbot.waitExposed(splitter):
+        splitter.show()
+    splitter.setSizes([0, 600])  # the user collapsed the plot
+    qtbot.waitUntil(lambda: plot.height() == 0 or plot.visibleRegion().isEmpty())
+    plot.refresh()
+    assert plot.newest_t is None and plot.curve_data("a")[0].size == 0
+    splitter.setSizes([300, 300])
+    qtbot.waitUntil(lambda: not plot.visibleRegion().isEmpty())
+    plot.refresh()
+    assert plot.newest_t == fed_accumulator.t[-1]
