@@ -230,7 +230,7 @@ def _run(args):
     result = {
         "bench": "gui",
         "what": f"GUI-thread CPU share (of one core), {N_STREAMS} streams x {RATE:g} Hz x {N_FIELDS} fields, "
-                f"drain 15 ms + plots 30 Hz, {WINDOW_S:g} s windows, 1600x1200 window offscreen",
+                f"drain 15 ms + plots 30 Hz, {WINDOW_S:g} s windows, window asked 1600x1200 (real size: window_px), offscreen",
         "rigbook_gui_cpu_share": round(median["all_fields"], 4),
         "naive_gui_cpu_share": round(median["naive"], 4),
         "ratio_naive_over_rigbook": round(median["naive"] / median["all_fields"], 2),
