@@ -153,23 +153,31 @@ class FramerateGauge(QtWidgets.QFrame):
 
 
 class FrameratePanel(QtWidgets.QWidget):
-    """A row of :class:`FramerateGauge`, one per source."""
+    """:class:`FramerateGauge` s, one per source, wrapped into rows.
+
+    A rig with many sources gets several rows of gauges rather than one row
+    wider than the screen (ten gauges in a row made a 3 600-pixel window).
+    """
 
     #: Gauges update at most this often: digits changing at 30 Hz cannot be read.
     REFRESH_INTERVAL_S = 0.2
+    #: Gauges per row.
+    COLUMNS = 4
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.gauges = []
         self._last_refresh = -math.inf
-        self._layout = QtWidgets.QHBoxLayout(self)
+        self._layout = QtWidgets.QGridLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
 
     def add_source(self, accumulator, name=None, goal=None):
         """Add a gauge for ``accumulator`` and return it."""
         gauge = FramerateGauge(accumulator, name=name, goal=goal, parent=self)
+        row, column = divmod(len(self.gauges), self.COLUMNS)
         self.gauges.append(gauge)
-        self._layout.addWidget(gauge)
+        self._layout.addWidget(gauge, row, column)
+        self._layout.setColumnStretch(column, 1)
         return gauge
 
     def refresh(self, force=False):

@@ -7,7 +7,7 @@ import pytest
 
 from rigbook.collectors import FramerateAccumulator, NamedTupleQueue, QueueDataAccumulator
 from rigbook.collectors.params import Param, Parametrized
-from rigbook.widgets.framerate import LOW_COLOR, OK_COLOR, FramerateGauge
+from rigbook.widgets.framerate import LOW_COLOR, OK_COLOR, FramerateGauge, FrameratePanel
 from rigbook.widgets.messages import MessageLog
 from rigbook.widgets.param_editor import ParamEditor
 from rigbook.widgets.session_panel import SessionPanel
@@ -119,6 +119,19 @@ def test_long_windows_are_peak_decimated_keeping_every_peak(qtbot, fed_accumulat
     drawn = plot.curve_data("a")[1]
     assert drawn.size <= 2 * plot.view_box.width() < 3000
     assert drawn.max() == fed_accumulator.column("a").max()
+
+
+def test_ten_sources_fit_on_a_common_screen(qtbot):
+    panel = FrameratePanel()
+    qtbot.addWidget(panel)
+    for i in range(10):
+        panel.add_source(FramerateAccumulator(goal_framerate=100.0, name=f"camera_{i}"))
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.minimumSizeHint().width() <= 1920
+    rows = sorted({gauge.y() for gauge in panel.gauges})
+    assert len(rows) == 3  # 4 + 4 + 2 gauges
+    assert [gauge.y() for gauge in panel.gauges[:4]] == [rows[0]] * 4
 
 
 def test_gauge_is_red_below_goal_and_counts_drops(qtbot):
