@@ -405,26 +405,20 @@ class HDF5StorageService(RunInfoIO, TreeIO):
     }
 
     def _store_list(self, jobs, name, *args, **kwargs):
-        jobs = self._delete_run_leaf_jobs_together(jobs, name)
-        for job in jobs:
-            msg, item = job[0], job[1]
-            job_args = job[2] if len(job) > 2 else ()
-            job_kwargs = dict(job[3]) if len(job) > 3 else {}
-            handler = self._STORE_HANDLERS.get(msg)
-            if handler is None or msg == pc.LIST:
-                raise NoSuchServiceError(f"store does not understand message {msg!r} in a LIST")
-            job_name = job_kwargs.pop("trajectory_name", None) or name
-            getattr(self, handler)(item, job_name, *job_args, **job_kwargs)
+        self._run_jobs(self._delete_run_leaf_jobs_together(jobs, name), name, self._STORE_HANDLERS, "store")
 
     def _load_list(self, jobs, name, *args, **kwargs):
-        jobs = self._load_run_leaf_jobs_together(jobs, name)
+        self._run_jobs(self._load_run_leaf_jobs_together(jobs, name), name, self._LOAD_HANDLERS, "load")
+
+    def _run_jobs(self, jobs, name, handlers, verb):
+        """Run each ``(msg, item[, args[, kwargs]])`` of a LIST with the handler for ``msg``."""
         for job in jobs:
             msg, item = job[0], job[1]
             job_args = job[2] if len(job) > 2 else ()
             job_kwargs = dict(job[3]) if len(job) > 3 else {}
-            handler = self._LOAD_HANDLERS.get(msg)
+            handler = handlers.get(msg)
             if handler is None or msg == pc.LIST:
-                raise NoSuchServiceError(f"load does not understand message {msg!r} in a LIST")
+                raise NoSuchServiceError(f"{verb} does not understand message {msg!r} in a LIST")
             job_name = job_kwargs.pop("trajectory_name", None) or name
             getattr(self, handler)(item, job_name, *job_args, **job_kwargs)
 
