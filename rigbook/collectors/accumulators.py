@@ -497,6 +497,17 @@ class Accumulator:
         ValueError
             ``n`` is negative or beyond :attr:`n_received` (e.g. after a reset).
         """
+        columns, end = self.columns_since(n)
+        arrays = [pa.array(values, type=pa.from_numpy_dtype(values.dtype)) for values in columns.values()]
+        return pa.RecordBatch.from_arrays(arrays, names=list(columns)), end
+
+    def columns_since(self, n, columns=None):
+        """Like :meth:`rows_since`, as numpy: ``({name: 1-D array}, new count)``.
+
+        ``columns`` (default all, ``t`` first) picks the columns; the arrays
+        are copies. The plots take their new samples this way, without the
+        cost of building Arrow arrays at every frame.
+        """
         store = self._store
         end = store.end_row
         if not 0 <= n <= end:
@@ -509,17 +520,20 @@ class Accumulator:
                 f"{self.name or 'accumulator'!r}: rows {n}..{store.first_row - 1} were already "
                 "trimmed (set recording=True to keep every row)"
             )
-        arrays = []
-        for j, dtype in enumerate(store.dtypes):
-            pieces = store.column_pieces(j, n, end)
-            if len(pieces) == 1:
-                values = pieces[0].copy()
-            elif pieces:
-                values = np.concatenate(pieces)
+        header = self.header_list
+        names = header if columns is None else list(columns)
+        segments = store.segments(n, end)
+        result = {}
+        for name in names:
+            j = header.index(name) if name in header else self._column_index(name)  # the latter raises
+            if len(segments) == 1:
+                chunk, lo, hi = segments[0]
+                result[name] = chunk.cols[j][lo:hi].copy()
+            elif segments:
+                result[name] = np.concatenate([chunk.cols[j][lo:hi] for chunk, lo, hi in segments])
             else:
-                values = np.empty(0, dtype)
-            arrays.append(pa.array(values, type=pa.from_numpy_dtype(dtype)))
-        return pa.RecordBatch.from_arrays(arrays, names=self.header_list), end
+                result[name] = np.empty(0, store.dtypes[j])
+        return result, end
 
     def get_dataframe(self):
         """The held samples as a pandas DataFrame, ``t`` first, dtypes kept."""

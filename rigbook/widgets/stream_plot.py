@@ -11,10 +11,11 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy import QtCore, QtWidgets
+from qtpy import QtCore, QtGui, QtWidgets
 
 from rigbook.widgets.decimation import BinnedHistory, peak_decimate  # noqa: F401 (peak_decimate: public here too)
 from rigbook.widgets.lines_item import LinesItem
+from rigbook.widgets.trace_canvas import TraceCanvas
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,27 @@ _COLORS = [
     (200, 150, 110), (250, 130, 210), (200, 200, 200), (220, 220, 60), (60, 220, 220),
 ]
 
-# Fraction of a lane's height a normalized trace uses; the rest separates lanes.
-_LANE_FILL = 0.8
+# Fraction of a lane's height its value range uses; the rest separates lanes.
+_LANE_FILL = 0.9
+
+# Padding added on each side of the data when a value range is (re)fitted.
+_RANGE_PAD = 0.05
+
+
+def stable_range(previous, low, high):
+    """The value range to show for data spanning [``low``, ``high``].
+
+    ``previous`` is kept while the data stays inside it and fills at least
+    half of it, so a trace's scale does not jitter from frame to frame with
+    the noise (and its labels need no relayout); otherwise a range padded by
+    5 % on each side is fitted (±0.5 around a constant).
+    """
+    if previous is not None:
+        p_low, p_high = previous
+        if p_low <= low and high <= p_high and (high - low) >= 0.5 * (p_high - p_low):
+            return previous
+    pad = (high - low) * _RANGE_PAD or 0.5
+    return (low - pad, high + pad)
 
 
 def channel_names(accumulator):
@@ -100,6 +120,11 @@ class StreamPlot(QtWidgets.QWidget):
         self.channel_menu = QtWidgets.QMenu(self.channel_button)
         self.channel_button.setMenu(self.channel_menu)
 
+        # Read at every frame: kept here rather than asked of the widgets each time.
+        self._mode = mode
+        self._window_s = min(max(float(window_s), MIN_WINDOW_S), MAX_WINDOW_S)
+        self._exposure_checked, self._exposed = -math.inf, False
+
         self.window_spin = QtWidgets.QDoubleSpinBox()
         self.window_spin.setRange(MIN_WINDOW_S, MAX_WINDOW_S)
         self.window_spin.setDecimals(1)
@@ -122,12 +147,13 @@ class StreamPlot(QtWidgets.QWidget):
         self.title_label = QtWidgets.QLabel(f"<b>{self._title}</b>")
         self.info_label = QtWidgets.QLabel("no data yet")
         self.info_label.setStyleSheet("color: gray")
+        # Its text changes 4 times a second: it must never re-lay out the window.
+        self.info_label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
 
         controls = QtWidgets.QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
         controls.addWidget(self.title_label)
-        controls.addWidget(self.info_label)
-        controls.addStretch(1)
+        controls.addWidget(self.info_label, 1)
         controls.addWidget(self.channel_button)
         controls.addWidget(QtWidgets.QLabel("window"))
         controls.addWidget(self.window_spin)
@@ -146,8 +172,17 @@ class StreamPlot(QtWidgets.QWidget):
             # The curves' repaint region touches the axes; replaying their text
             # every frame is costly, a cached pixmap is not.
             self.plot_item.getAxis(side).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+        # A value axis that shrinks when its labels get shorter re-lays out the plot; let it only grow.
+        self.plot_item.getAxis("left").setStyle(autoReduceTextSpace=False)
         self.view_box = self.plot_item.getViewBox()
         self.view_box.sigXRangeChanged.connect(self._view_range_changed)
+        # Long live windows are drawn on this canvas over the view area (see _refresh_from_history).
+        self.canvas = TraceCanvas(self.plot_widget.viewport())
+        self.canvas.set_background(self.plot_widget.backgroundBrush().color())
+        self.canvas.hide()
+        self.view_box.sigResized.connect(self._place_canvas)
+        self._canvas_key = None  # what the canvas' mapping, grid and legend were made for
+        self._last_fit = -math.inf
         self.legend = None
         self._snapshot = None  # (t_ref, {"t": relative times, channel: values}) last drawn
         self._last_text_update = -math.inf
@@ -170,7 +205,7 @@ class StreamPlot(QtWidgets.QWidget):
     @property
     def window_s(self):
         """The time window in seconds."""
-        return self.window_spin.value()
+        return self._window_s
 
     def set_window(self, seconds):
         """Set the time window; values outside 0.1–30 s raise ValueError."""
@@ -191,7 +226,7 @@ class StreamPlot(QtWidgets.QWidget):
 
     @property
     def mode(self):
-        return self.mode_combo.currentText()
+        return self._mode
 
     def set_mode(self, mode):
         if mode not in (STACKED, OVERLAID):
@@ -227,6 +262,11 @@ class StreamPlot(QtWidgets.QWidget):
         """
         if channel not in self._pens:
             raise KeyError(f"{self._title}: channel {channel!r} is not plotted")
+        if self._drawn is None:  # drawn on the canvas: the same min/max bins, as points
+            t_ref = self._snapshot[0]
+            names = [n for n in self._selected if n in self._all_channels]
+            xs, values = self._history.window(t_ref - self.window_s)
+            self._drawn = {name: (xs - t_ref, y) for name, y in zip(names, self._view_values(names, values))}
         return self._drawn.get(channel, (np.empty(0), np.empty(0)))
 
     @property
@@ -247,17 +287,14 @@ class StreamPlot(QtWidgets.QWidget):
         self._sync_channels()  # the first samples, or a schema change, define the channels
         if not self._all_channels:
             return
-        bins = self._pixel_bins()
-        if self._history_key is not None and abs(bins - self._history_key[2]) <= 0.1 * bins:
-            # the value axis' labels change width with the data: do not start over for a few pixels
-            bins = self._history_key[2]
         received = getattr(self.accumulator, "n_received", None)
-        key = (received, self.window_s, tuple(self._selected), self.mode, bins)
+        key = (received, self.window_s, tuple(self._selected), self.mode, self.canvas.size())
         if received is not None and key == self._drawn_key:
             return
-        if self._refresh_from_history(bins, received):
+        if self._refresh_from_history(received):
             self._drawn_key = key
             return
+        self._use_canvas(False)
         columns = self._window_columns()
         t = columns.get("t")
         if t is None or t.size == 0:
@@ -282,8 +319,26 @@ class StreamPlot(QtWidgets.QWidget):
     # -- internals ------------------------------------------------------------------
 
     def _on_screen(self):
-        """False when hidden, minimized or entirely covered (collapsed in a splitter, scrolled away)."""
-        return self.isVisible() and not self.window().isMinimized() and not self.visibleRegion().isEmpty()
+        """False when hidden, minimized or entirely covered (collapsed in a splitter, scrolled away).
+
+        Whether it is covered is costly to find out: it is looked up when
+        the plot is shown or resized, and otherwise at most 5 times a second.
+        """
+        if not self.isVisible():
+            return False
+        now = time.monotonic()
+        if now - self._exposure_checked > 0.2:
+            self._exposure_checked = now
+            self._exposed = not self.window().isMinimized() and not self.visibleRegion().isEmpty()
+        return self._exposed
+
+    def resizeEvent(self, event):
+        self._exposure_checked = -math.inf  # collapsed or brought back in a splitter: look again
+        super().resizeEvent(event)
+
+    def showEvent(self, event):
+        self._exposure_checked = -math.inf
+        super().showEvent(event)
 
     def _window_columns(self):
         """``{"t": ..., channel: ...}`` of the selected channels over the window."""
@@ -298,41 +353,60 @@ class StreamPlot(QtWidgets.QWidget):
                 columns[name] = values[:, index[name]]
         return columns
 
-    def _refresh_from_history(self, bins, received):
-        """Draw the window from min/max bins updated with the new rows only; False if not applicable.
+    def _refresh_from_history(self, received):
+        """Draw the window on the canvas from min/max bins fed with the new rows only; False if not applicable.
 
-        Used when the window holds more than ``2 * bins`` samples and the
-        accumulator can hand out the rows received since a count
-        (``rows_since``); smaller windows are drawn sample by sample.
+        Used when the window holds more than two samples per pixel column
+        and the accumulator can hand out the rows received since a count
+        (``columns_since``); smaller windows are drawn sample by sample.
+        The canvas keeps what it drew: a frame adds the columns of the bins
+        that arrived since the last one, unless a channel's range, the
+        size or the window changed.
         """
         acc = self.accumulator
-        if received is None or not hasattr(acc, "rows_since") or not hasattr(acc, "last_t_range"):
+        if received is None or not hasattr(acc, "columns_since") or not hasattr(acc, "last_t_range"):
             return False
         names = [n for n in self._selected if n in self._all_channels]
-        if not names:
-            return False
-        try:
-            start, stop = acc.last_t_range(self.window_s)
-        except Exception:  # unsorted timestamps: the plain window path copes with them
-            logger.debug("%s: window rows not found by search", self._title, exc_info=True)
-            self._history = None
-            return False
-        n_window = stop - start
-        if n_window <= 2 * bins:
-            self._history = None
+        bins = self._canvas_columns()
+        if not names or bins < 10:
             return False
         key = (self.window_s, tuple(names), bins)
         if self._history is None or self._history_key != key or not self._feed_history(names):
+            try:
+                start, stop = acc.last_t_range(self.window_s)
+            except Exception:  # unsorted timestamps: the plain window path copes with them
+                logger.debug("%s: window rows not found by search", self._title, exc_info=True)
+                self._history = None
+                return False
+            if stop - start <= 2 * bins:
+                self._history = None
+                return False
             self._seed_history(names, bins, key)
+            self.canvas.clear()
+            self._canvas_key = None
         history = self._history
-        t_ref = history.newest_t
+        t_ref, newest = history.newest_t, history.newest_bin
         if t_ref is None:
             return False
-        xs, values = history.window(t_ref - self.window_s)
-        if xs.size == 0:
+        n_window = history.count_from(newest - bins + 1)
+        if n_window <= 2 * bins:  # the stream slowed down: draw its samples
+            self._history = None
             return False
+        self._use_canvas(True)
+        self._set_range(0, -self.window_s, 0.0)
+        indexes, low, high = history.bins_from(self.canvas.first_bin_wanted(newest))
+        # The ranges follow the whole window 4 times a second, and at once when new data leaves them.
+        now = time.monotonic()
+        if self._canvas_key is None or now - self._last_fit > 0.25 or not self._within_ranges(names, low, high):
+            self._last_fit = now
+            self._fit_ranges(names, *history.extent_from(newest - bins + 1))
+            if self._map_canvas(names):  # the canvas starts over
+                indexes, low, high = history.bins_from(self.canvas.first_bin_wanted(newest))
+        self.canvas.draw(indexes, low, high)
         self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
-        self._draw(xs - t_ref, values, names, -self.window_s, 0.0)
+        self._drawn = None  # curve_data computes the points from the history when asked
+        if self.mode == STACKED:
+            self._update_lane_labels()
         self._show_info(n_window, t_ref)
         return True
 
@@ -350,13 +424,79 @@ class StreamPlot(QtWidgets.QWidget):
         if acc.n_received == self._seen_rows:
             return True
         try:
-            batch, self._seen_rows = acc.rows_since(self._seen_rows)
+            columns, self._seen_rows = acc.columns_since(self._seen_rows, ["t", *names])
         except (LookupError, ValueError):
             return False
-        t = batch.column("t").to_numpy(zero_copy_only=False)
-        values = np.vstack([batch.column(n).to_numpy(zero_copy_only=False) for n in names])
-        self._history.add(t, values)
+        self._history.add(columns["t"], np.vstack([columns[n] for n in names]))
         return True
+
+    def _canvas_columns(self):
+        """Pixel columns of the view area (the canvas' width), 0 before it is laid out."""
+        if self.canvas.width() <= 0:
+            self._place_canvas()
+        return self.canvas.width()
+
+    def _place_canvas(self, *_):
+        """Lay the canvas exactly over the view area (called when the view box is resized)."""
+        rect = self.view_box.sceneBoundingRect()
+        top_left = self.plot_widget.mapFromScene(rect.topLeft())
+        bottom_right = self.plot_widget.mapFromScene(rect.bottomRight())
+        geometry = QtCore.QRect(top_left, QtCore.QSize(bottom_right.x() - top_left.x(), bottom_right.y() - top_left.y()))
+        if geometry != self.canvas.geometry():
+            self.canvas.setGeometry(geometry)
+            self._drawn_key = self._canvas_key = None
+
+    def _use_canvas(self, on):
+        """Show the live canvas (long windows) or the plot's own curves (short windows, frozen)."""
+        if on == self.canvas.isVisible():
+            return
+        self.canvas.setVisible(on)
+        self._lines_item.setVisible(not on)
+        if on:
+            self.canvas.clear()
+
+    def _map_canvas(self, names):
+        """Colors, value-to-row maps, grid and legend of the canvas for the current view; True if the canvas was cleared."""
+        y_low, y_high = self.view_box.viewRange()[1]
+        rows_per_unit = self.canvas.height() / (y_high - y_low)
+        # pixel row = (y_high - view y) * rows_per_unit, view y = (value - origin) * gain + base
+        origin, gain, base = self._view_maps(names)
+        scale, offset = -gain * rows_per_unit, (y_high - base + origin * gain) * rows_per_unit
+        key = (tuple(names), self.mode, self.window_s, self.canvas.width(), tuple(scale), tuple(offset))
+        if key == self._canvas_key:
+            return False
+        self._canvas_key = key
+        colors = [self._pens[name].color() for name in names]
+        self.canvas.set_grid(self._grid_lines())
+        self.canvas.set_legend(list(zip(names, colors)) if self.mode == OVERLAID else [])
+        return self.canvas.set_mapping(colors, scale, offset)
+
+    def _within_ranges(self, names, low, high):
+        """True if bins ``low`` / ``high`` (channels x bins) lie inside the ranges the canvas draws."""
+        with np.errstate(invalid="ignore"):
+            new_low, new_high = np.fmin.reduce(low, axis=1), np.fmax.reduce(high, axis=1)
+        if self.mode == STACKED:
+            ranges = [self._lane_ranges.get(name, (np.nan, np.nan)) for name in names]
+            range_low, range_high = np.array(ranges).T
+        else:
+            range_low, range_high = self.view_box.viewRange()[1]
+        # NaN (no range yet, or no finite sample) compares False on both sides: only a real overshoot counts
+        return not ((new_low < range_low).any() or (new_high > range_high).any())
+
+    def _grid_lines(self):
+        """Pixel columns and colors of the time axis' tick lines, as the plot's own grid draws them."""
+        axis = self.plot_item.getAxis("bottom")
+        width = self.canvas.width()
+        color = QtGui.QColor(axis.pen().color())
+        lines = []
+        for level, (_, values) in enumerate(axis.tickValues(-self.window_s, 0.0, width)[:2]):
+            color = QtGui.QColor(color)
+            color.setAlpha(64 if level == 0 else 32)
+            for value in values:
+                x = int(round((value + self.window_s) / self.window_s * width))
+                if 0 <= x < width:
+                    lines.append((x, color))
+        return lines
 
     def _raw_window_up_to(self, t_ref):
         """Full-resolution snapshot of the window ending at ``t_ref`` (for a frozen plot)."""
@@ -392,49 +532,64 @@ class StreamPlot(QtWidgets.QWidget):
 
     def _draw(self, xs, values, names, x0, x1):
         """Show ``values`` (one row per channel of ``names``) at times ``xs`` in the x range [x0, x1]."""
-        stacked = self.mode == STACKED
         with np.errstate(invalid="ignore"):
-            finite_lo = np.fmin.reduce(values, axis=1)
-            finite_hi = np.fmax.reduce(values, axis=1)
-        lines = []
-        self._drawn = {}
+            self._fit_ranges(names, np.fmin.reduce(values, axis=1), np.fmax.reduce(values, axis=1))
+        ys = self._view_values(names, values)
+        self._drawn = {name: (xs, y) for name, y in zip(names, ys)}
+        left, right = min(float(xs[0]), x0), max(float(xs[-1]), x1)
+        if self.mode == STACKED:
+            # A bounding rect that stays the same from frame to frame spares the scene a geometry change.
+            bottom, top = 0.0, float(max(len(self._selected), 1))
+            self._update_lane_labels()
+        else:
+            bottom, top = self.view_box.viewRange()[1]
+            finite = np.isfinite(ys)
+            if finite.any():
+                bottom, top = min(bottom, float(ys[finite].min())), max(top, float(ys[finite].max()))
         self._rendering = True
         try:
-            if stacked:
-                n_lanes = len(self._selected)
-                for name, y, vlo, vhi in zip(names, values, finite_lo, finite_hi):
-                    lane = self._selected.index(name)
-                    base = n_lanes - 1 - lane
-                    span = vhi - vlo
-                    if not np.isfinite(span) or span <= 0:
-                        y = np.where(np.isnan(y), np.nan, base + 0.5)
-                    else:
-                        y = (y - vlo) * (_LANE_FILL / span) + (base + (1 - _LANE_FILL) / 2)
-                    lines.append((self._pens[name], xs, y))
-                    self._drawn[name] = (xs, y)
-                    self._lane_ranges[name] = (vlo, vhi)
-                # A bounding rect that stays the same from frame to frame spares the scene a geometry change.
-                left, right = min(float(xs[0]), x0), max(float(xs[-1]), x1)
-                rect = QtCore.QRectF(left, 0.0, right - left, float(max(n_lanes, 1)))
-                self._update_lane_labels(x0)
-            else:
-                for name, y in zip(names, values):
-                    lines.append((self._pens[name], xs, y))
-                    self._drawn[name] = (xs, y)
-                finite = np.isfinite(finite_lo) & np.isfinite(finite_hi)
-                ymin = float(finite_lo[finite].min()) if finite.any() else 0.0
-                ymax = float(finite_hi[finite].max()) if finite.any() else 1.0
-                if not self.frozen:
-                    self._follow_values(ymin, ymax)
-                low, high = self.view_box.viewRange()[1]
-                low, high = min(low, ymin), max(high, ymax)
-                left, right = min(float(xs[0]), x0), max(float(xs[-1]), x1)
-                rect = QtCore.QRectF(left, low, right - left, high - low)
-            self._lines_item.set_lines(lines, rect)
+            self._lines_item.set_lines(
+                [(self._pens[name], xs, y) for name, y in zip(names, ys)],
+                QtCore.QRectF(left, bottom, right - left, top - bottom),
+            )
             if not self.frozen:
                 self._set_range(0, x0, x1)
         finally:
             self._rendering = False
+
+    def _fit_ranges(self, names, low, high):
+        """Follow the data's extent per channel (``low`` / ``high``): lane ranges, or the overlaid y range."""
+        if self.mode == STACKED:
+            for name, vlo, vhi in zip(names, low, high):
+                if np.isfinite(vlo) and np.isfinite(vhi):
+                    self._lane_ranges[name] = stable_range(self._lane_ranges.get(name), vlo, vhi)
+        elif not self.frozen:  # frozen, the user pans and zooms the values
+            finite = np.isfinite(low) & np.isfinite(high)
+            if finite.any():
+                self._follow_values(float(low[finite].min()), float(high[finite].max()))
+
+    def _view_maps(self, names):
+        """Per channel ``(origin, gain, base)`` arrays: a value is drawn at y = (value - origin) * gain + base.
+
+        Overlaid, values are drawn as they are; stacked, each channel's
+        range fills its lane (a channel with no range yet is not drawn).
+        """
+        n = len(names)
+        if self.mode != STACKED:
+            return np.zeros(n), np.ones(n), np.zeros(n)
+        n_lanes = len(self._selected)
+        origin, gain, base = np.zeros(n), np.zeros(n), np.full(n, np.nan)
+        for i, name in enumerate(names):
+            if name in self._lane_ranges:
+                low, high = self._lane_ranges[name]
+                origin[i], gain[i] = low, _LANE_FILL / (high - low)
+                base[i] = n_lanes - 1 - self._selected.index(name) + (1 - _LANE_FILL) / 2
+        return origin, gain, base
+
+    def _view_values(self, names, values):
+        """``values`` (one row per channel of ``names``) in the plot's y coordinates."""
+        origin, gain, base = self._view_maps(names)
+        return (values - origin[:, None]) * gain[:, None] + base[:, None]
 
     def _follow_values(self, ymin, ymax):
         """Keep the overlaid y range while the data fills most of it.
@@ -442,12 +597,9 @@ class StreamPlot(QtWidgets.QWidget):
         A new range re-lays out the value axis (ticks, text); redoing that at
         every frame for noise-sized changes costs more than the curves.
         """
-        low, high = self.view_box.viewRange()[1]
-        span = high - low
-        if ymin >= low and ymax <= high and (ymax - ymin) >= 0.5 * span:
-            return
-        pad = (ymax - ymin) * 0.1 or 0.5
-        self._set_range(1, ymin - pad, ymax + pad)
+        current = tuple(self.view_box.viewRange()[1])
+        low, high = stable_range(current, ymin, ymax)
+        self._set_range(1, low, high)
 
     def _set_range(self, axis, low, high):
         # Setting an unchanged range still makes pyqtgraph redo the axis: skip it.
@@ -459,7 +611,7 @@ class StreamPlot(QtWidgets.QWidget):
         else:
             self.view_box.setYRange(low, high, padding=0)
 
-    def _update_lane_labels(self, x0):
+    def _update_lane_labels(self):
         """Each lane's name and value range as the left axis' tick labels.
 
         On the axis, outside the plot area, they are not repainted with the
@@ -470,10 +622,19 @@ class StreamPlot(QtWidgets.QWidget):
             return
         self._last_label_update = now
         n = len(self._selected)
+        line_px = QtGui.QFontMetrics(self.plot_item.getAxis("left").font()).height()
+        lane_px = self.view_box.height() / max(n, 1)
+        with_range = lane_px >= 2.2 * line_px
+        # Lanes lower than a line of text: name every k-th lane rather than print names over each other.
+        every = 1 if lane_px >= 1.1 * line_px else math.ceil(1.1 * line_px / max(lane_px, 1.0))
         ticks = []
         for lane, name in enumerate(self._selected):
+            if lane % every:
+                continue
             vlo, vhi = self._lane_ranges.get(name, (math.nan, math.nan))
-            text = f"{name}\n{_fmt(vlo)} … {_fmt(vhi)}" if np.isfinite([vlo, vhi]).all() else name
+            text = name
+            if with_range and np.isfinite([vlo, vhi]).all():
+                text = f"{name}\n{_fmt(vlo)} … {_fmt(vhi)}"
             ticks.append((n - 1 - lane + 0.5, text))
         if ticks != self._lane_ticks:
             self._lane_ticks = ticks
@@ -485,7 +646,8 @@ class StreamPlot(QtWidgets.QWidget):
             (x0, x1), _ = self.view_box.viewRange()
             self._render(x0, x1)
 
-    def _window_changed(self, _value):
+    def _window_changed(self, value):
+        self._window_s = float(value)
         if self.frozen:
             self.view_box.setXRange(-self.window_s, 0, padding=0)
         else:
@@ -518,6 +680,7 @@ class StreamPlot(QtWidgets.QWidget):
         self.refresh()
 
     def _rebuild_curves(self, *_):
+        self._mode = self.mode_combo.currentText()
         if self._lines_item is None:
             self._lines_item = LinesItem()
             self.plot_item.addItem(self._lines_item)
@@ -530,6 +693,8 @@ class StreamPlot(QtWidgets.QWidget):
         self._drawn = {}
         self._lane_ranges = {}
         self._lines_item.set_lines([], QtCore.QRectF())
+        self.canvas.clear()
+        self._canvas_key = None
         stacked = self.mode == STACKED
         n = len(self._selected)
         if not stacked and n:
@@ -569,6 +734,9 @@ class StreamPlot(QtWidgets.QWidget):
             if snapshot is None:  # the live view was decimated: take the raw samples it showed
                 snapshot = self._raw_window_up_to(t_ref)
             self._snapshot = (t_ref, {k: np.array(v, copy=True) for k, v in snapshot.items()})
+            if self.canvas.isVisible():  # the frozen samples are drawn as curves, to pan and zoom
+                self._use_canvas(False)
+                self._render(*self.view_box.viewRange()[0])
         self._drawn_key = None
         if not frozen:
             self.refresh()

@@ -1,0 +1,193 @@
+"""Live traces as pixel columns of a scrolling image: a frame costs its new columns, not the window."""
+
+import numpy as np
+import pyqtgraph as pg
+from qtpy import QtCore, QtGui, QtWidgets
+
+
+def _argb(color):
+    """0xAARRGGBB of a QColor, as numpy.uint32."""
+    return np.uint32(QtGui.QColor(color).rgba())
+
+
+class TraceCanvas(QtWidgets.QWidget):
+    """Min/max spans of time bins, one pixel column per bin, in a ring image.
+
+    Bin ``k`` (of a :class:`~rigbook.widgets.decimation.BinnedHistory`) is
+    drawn in column ``k mod width``. Painting copies the ring starting after
+    the newest bin, so the newest bin is at the right edge. Each frame draws
+    only the bins that arrived since the last one (and redraws the still
+    open newest bin), so its cost does not grow with the window, the
+    samples or the time on screen; painting is two image copies.
+
+    Each column is the vertical span between the bin's min and max, joined
+    to the previous bin's span, which is what a polyline through every
+    sample would cover in that column. A bin without samples (a gap in the
+    data) stays empty.
+
+    The canvas paints opaque over a plot's view area and ignores the mouse,
+    leaving the plot's axes and labels around it untouched.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
+        self.setAttribute(QtCore.Qt.WA_TransparentForMouseEvents)
+        self._background = QtGui.QColor("black")
+        self._background_argb = _argb(self._background)
+        self._image = None
+        self._pixels = None  # numpy view (rows, columns) of the image, uint32
+        self._palette = np.empty(0, np.uint32)  # background, then each channel's color
+        self._scale = np.empty((0, 1))  # per channel: pixel row = scale * value + offset
+        self._offset = np.empty((0, 1))
+        self._codes = np.empty((0, 1, 1), np.uint8)
+        self._row_numbers = np.empty((1, 0, 1))
+        self._newest = None  # index of the bin in the rightmost column
+        self._grid = []  # (x pixel, QColor)
+        self._legend = []  # (name, QColor)
+
+    # -- configuration ---------------------------------------------------------------
+
+    def set_background(self, color):
+        self._background = QtGui.QColor(color)
+        self._background_argb = _argb(color)
+        if self._palette.size:
+            self._palette[0] = self._background_argb
+        self.clear()
+
+    def set_grid(self, lines):
+        """Vertical grid lines drawn over the traces: ``[(x pixel, QColor), ...]``."""
+        self._grid = list(lines)
+        self.update()
+
+    def set_legend(self, entries):
+        """Channel names shown at the top left: ``[(name, QColor), ...]`` (empty for none)."""
+        self._legend = list(entries)
+        self.update()
+
+    def set_mapping(self, colors, scale, offset):
+        """Colors and value-to-row maps of the channels: row = scale * value + offset.
+
+        ``scale`` must be <= 0 (rows grow downwards while values grow
+        upwards); a channel with a NaN offset is not drawn. A change clears
+        the canvas (every column must be drawn again); returns True when it
+        did.
+        """
+        scale = np.asarray(scale, dtype=np.float64)
+        offset = np.asarray(offset, dtype=np.float64)
+        if (scale > 0).any():
+            raise ValueError(f"canvas row scales must be <= 0 (values grow upwards), got {scale.tolist()}")
+        palette = np.array([self._background_argb, *[_argb(c) for c in colors]], dtype=np.uint32)
+        if (palette.shape == self._palette.shape and (palette == self._palette).all()
+                and scale.shape == self._scale.shape[:1] and (scale == self._scale[:, 0]).all()
+                and ((offset == self._offset[:, 0]) | (np.isnan(offset) & np.isnan(self._offset[:, 0]))).all()):
+            return False
+        self._palette = palette
+        self._scale, self._offset = scale[:, None], offset[:, None]
+        # channel i + 1 is painted where it passes; where several pass, the last listed is on top
+        self._codes = np.arange(1, scale.size + 1, dtype=np.uint8 if scale.size < 255 else np.int64)[:, None, None]
+        self.clear()
+        return True
+
+    def clear(self):
+        """Forget every column: the next :meth:`draw` starts over."""
+        self._newest = None
+        if self._pixels is not None:
+            self._pixels[...] = self._background_argb
+        self.update()
+
+    @property
+    def columns(self):
+        """Width of the image: the number of bins shown."""
+        return 0 if self._image is None else self._image.width()
+
+    def first_bin_wanted(self, newest):
+        """Oldest bin :meth:`draw` needs when bin ``newest`` is the newest.
+
+        That is the bins not drawn yet, the last frame's newest (it may have
+        grown since) and the bin before them, which the first span joins.
+        """
+        self._ensure_image()
+        width = self.columns
+        if self._newest is None or newest < self._newest:
+            return newest - width
+        return max(self._newest, newest - width + 1) - 1
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def draw(self, indexes, low, high):
+        """Draw bins ``indexes`` (ascending) with per-channel ``low`` / ``high`` (channels x bins).
+
+        The newest bin becomes the right edge. Bins older than the last
+        frame's newest are used only to join the first new span to; columns
+        of bins between the last frame's newest and this one's that have no
+        samples are cleared.
+        """
+        self._ensure_image()
+        if self._pixels is None or indexes.size == 0:
+            return
+        height, width = self._pixels.shape
+        newest = int(indexes[-1])
+        first_new = newest - width + 1
+        if self._newest is not None and newest >= self._newest:  # else time went backwards (a reset): start over
+            first_new = max(self._newest, first_new)
+        # rows grow downwards: a bin's max is its span's top
+        top = high * self._scale + self._offset
+        bottom = low * self._scale + self._offset
+        # join each span to the previous bin's (what a line from one to the next would cover)
+        joined_top = np.fmin(top[:, 1:], bottom[:, :-1])
+        bottom[:, 1:] = np.fmax(bottom[:, 1:], top[:, :-1])
+        top[:, 1:] = joined_top
+        i0 = int(np.searchsorted(indexes, first_new))
+        block = np.full((height, newest - first_new + 1), self._background_argb, dtype=np.uint32)
+        if i0 < indexes.size:
+            rows = self._rows(height)
+            hit = (rows >= np.floor(top[:, None, i0:])) & (rows <= bottom[:, None, i0:])  # channels x rows x bins
+            block[:, indexes[i0:] - first_new] = self._palette[(hit * self._codes).max(axis=0)]
+        columns = np.arange(first_new, newest + 1) % width
+        self._pixels[:, columns] = block
+        self._newest = newest
+        self.update()
+
+    def _rows(self, height):
+        if self._row_numbers.shape[1] != height:
+            self._row_numbers = np.arange(height, dtype=np.float64)[None, :, None]
+        return self._row_numbers
+
+    def _ensure_image(self):
+        width, height = self.width(), self.height()
+        if width <= 0 or height <= 0:
+            self._image = self._pixels = None
+            return
+        if self._image is not None and self._image.width() == width and self._image.height() == height:
+            return
+        self._image = QtGui.QImage(width, height, QtGui.QImage.Format_ARGB32)
+        self._pixels = pg.functions.ndarray_from_qimage(self._image).view(np.uint32)[..., 0]
+        self._pixels[...] = self._background_argb
+        self._newest = None
+
+    def resizeEvent(self, event):
+        self._ensure_image()
+        super().resizeEvent(event)
+
+    def paintEvent(self, _event):
+        painter = QtGui.QPainter(self)
+        if self._image is None or self._newest is None:
+            painter.fillRect(self.rect(), self._background)
+        else:
+            width, height = self._image.width(), self._image.height()
+            split = (self._newest + 1) % width
+            painter.drawImage(0, 0, self._image, split, 0, width - split, height)
+            if split:
+                painter.drawImage(width - split, 0, self._image, 0, 0, split, height)
+        for x, color in self._grid:
+            painter.setPen(color)
+            painter.drawLine(x, 0, x, self.height())
+        if self._legend:
+            metrics = painter.fontMetrics()
+            y = metrics.ascent() + 4
+            for name, color in self._legend:
+                painter.setPen(color)
+                painter.drawText(6, y, name)
+                y += metrics.height()
+        painter.end()
