@@ -505,9 +505,46 @@ class Accumulator:
         """Like :meth:`rows_since`, as numpy: ``({name: 1-D array}, new count)``.
 
         ``columns`` (default all, ``t`` first) picks the columns; the arrays
-        are copies. The plots take their new samples this way, without the
-        cost of building Arrow arrays at every frame.
+        are copies.
         """
+        segments, end = self._segments_since(n)
+        header = self.header_list
+        result = {}
+        for name in header if columns is None else columns:
+            j = header.index(name) if name in header else self._column_index(name)  # the latter raises
+            if len(segments) == 1:
+                chunk, lo, hi = segments[0]
+                result[name] = chunk.cols[j][lo:hi].copy()
+            elif segments:
+                result[name] = np.concatenate([chunk.cols[j][lo:hi] for chunk, lo, hi in segments])
+            else:
+                result[name] = np.empty(0, self._store.dtypes[j])
+        return result, end
+
+    def values_since(self, n, columns):
+        """The rows after the first ``n`` for plotting: ``(t, values, new count)``.
+
+        ``values`` is a float64 array, one row per name in ``columns``;
+        both arrays are copies. Plots take their new samples this way at
+        every frame: when all columns are float64 it is one copy per chunk.
+        Raises like :meth:`rows_since`.
+        """
+        segments, end = self._segments_since(n)
+        header = self.header_list
+        rows = [header.index(name) if name in header else self._column_index(name) for name in columns]
+        store = self._store
+        if store.uniform and store.dtypes[0] == np.float64 and segments:
+            t = [chunk.block[0, lo:hi] for chunk, lo, hi in segments]
+            values = [chunk.block[rows, lo:hi] for chunk, lo, hi in segments]
+            if len(segments) == 1:
+                return t[0].copy(), values[0], end
+            return np.concatenate(t), np.concatenate(values, axis=1), end
+        named, end = self.columns_since(n, ["t", *columns])
+        values = np.array([named[name] for name in columns], dtype=np.float64).reshape(len(columns), -1)
+        return named["t"].astype(np.float64), values, end
+
+    def _segments_since(self, n):
+        """Storage pieces of the rows after the first ``n``, and the row count; raises like :meth:`rows_since`."""
         store = self._store
         end = store.end_row
         if not 0 <= n <= end:
@@ -520,20 +557,7 @@ class Accumulator:
                 f"{self.name or 'accumulator'!r}: rows {n}..{store.first_row - 1} were already "
                 "trimmed (set recording=True to keep every row)"
             )
-        header = self.header_list
-        names = header if columns is None else list(columns)
-        segments = store.segments(n, end)
-        result = {}
-        for name in names:
-            j = header.index(name) if name in header else self._column_index(name)  # the latter raises
-            if len(segments) == 1:
-                chunk, lo, hi = segments[0]
-                result[name] = chunk.cols[j][lo:hi].copy()
-            elif segments:
-                result[name] = np.concatenate([chunk.cols[j][lo:hi] for chunk, lo, hi in segments])
-            else:
-                result[name] = np.empty(0, store.dtypes[j])
-        return result, end
+        return store.segments(n, end), end
 
     def get_dataframe(self):
         """The held samples as a pandas DataFrame, ``t`` first, dtypes kept."""

@@ -358,13 +358,13 @@ class StreamPlot(QtWidgets.QWidget):
 
         Used when the window holds more than two samples per pixel column
         and the accumulator can hand out the rows received since a count
-        (``columns_since``); smaller windows are drawn sample by sample.
+        (``values_since``); smaller windows are drawn sample by sample.
         The canvas keeps what it drew: a frame adds the columns of the bins
         that arrived since the last one, unless a channel's range, the
         size or the window changed.
         """
         acc = self.accumulator
-        if received is None or not hasattr(acc, "columns_since") or not hasattr(acc, "last_t_range"):
+        if received is None or not hasattr(acc, "values_since") or not hasattr(acc, "last_t_range"):
             return False
         names = [n for n in self._selected if n in self._all_channels]
         bins = self._canvas_columns()
@@ -394,15 +394,16 @@ class StreamPlot(QtWidgets.QWidget):
             return False
         self._use_canvas(True)
         self._set_range(0, -self.window_s, 0.0)
-        indexes, low, high = history.bins_from(self.canvas.first_bin_wanted(newest))
         # The ranges follow the whole window 4 times a second, and at once when new data leaves them.
         now = time.monotonic()
-        if self._canvas_key is None or now - self._last_fit > 0.25 or not self._within_ranges(names, low, high):
+        overflow = False
+        if self._canvas_key is not None and now - self._last_fit < 0.25:
+            overflow = self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
+        if self._canvas_key is None or now - self._last_fit >= 0.25 or overflow:
             self._last_fit = now
             self._fit_ranges(names, *history.extent_from(newest - bins + 1))
-            if self._map_canvas(names):  # the canvas starts over
-                indexes, low, high = history.bins_from(self.canvas.first_bin_wanted(newest))
-        self.canvas.draw(indexes, low, high)
+            self._map_canvas(names)  # clears the canvas if a range changed: the window is drawn again
+            self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
         self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
         self._drawn = None  # curve_data computes the points from the history when asked
         if self.mode == STACKED:
@@ -424,10 +425,10 @@ class StreamPlot(QtWidgets.QWidget):
         if acc.n_received == self._seen_rows:
             return True
         try:
-            columns, self._seen_rows = acc.columns_since(self._seen_rows, ["t", *names])
+            t, values, self._seen_rows = acc.values_since(self._seen_rows, names)
         except (LookupError, ValueError):
             return False
-        self._history.add(columns["t"], np.vstack([columns[n] for n in names]))
+        self._history.add(t, values)
         return True
 
     def _canvas_columns(self):
@@ -456,7 +457,7 @@ class StreamPlot(QtWidgets.QWidget):
             self.canvas.clear()
 
     def _map_canvas(self, names):
-        """Colors, value-to-row maps, grid and legend of the canvas for the current view; True if the canvas was cleared."""
+        """Colors, value-to-row maps and row limits, grid and legend of the canvas for the current view."""
         y_low, y_high = self.view_box.viewRange()[1]
         rows_per_unit = self.canvas.height() / (y_high - y_low)
         # pixel row = (y_high - view y) * rows_per_unit, view y = (value - origin) * gain + base
@@ -464,24 +465,17 @@ class StreamPlot(QtWidgets.QWidget):
         scale, offset = -gain * rows_per_unit, (y_high - base + origin * gain) * rows_per_unit
         key = (tuple(names), self.mode, self.window_s, self.canvas.width(), tuple(scale), tuple(offset))
         if key == self._canvas_key:
-            return False
+            return
         self._canvas_key = key
+        if self.mode == STACKED:  # each channel stays in its lane's rows
+            ranges = np.array([self._lane_ranges.get(name, (np.nan, np.nan)) for name in names]).reshape(-1, 2)
+            limits = (scale * ranges[:, 1] + offset, scale * ranges[:, 0] + offset)
+        else:  # every channel stays in the view
+            limits = (np.zeros(len(names)), np.full(len(names), float(self.canvas.height())))
         colors = [self._pens[name].color() for name in names]
         self.canvas.set_grid(self._grid_lines())
         self.canvas.set_legend(list(zip(names, colors)) if self.mode == OVERLAID else [])
-        return self.canvas.set_mapping(colors, scale, offset)
-
-    def _within_ranges(self, names, low, high):
-        """True if bins ``low`` / ``high`` (channels x bins) lie inside the ranges the canvas draws."""
-        with np.errstate(invalid="ignore"):
-            new_low, new_high = np.fmin.reduce(low, axis=1), np.fmax.reduce(high, axis=1)
-        if self.mode == STACKED:
-            ranges = [self._lane_ranges.get(name, (np.nan, np.nan)) for name in names]
-            range_low, range_high = np.array(ranges).T
-        else:
-            range_low, range_high = self.view_box.viewRange()[1]
-        # NaN (no range yet, or no finite sample) compares False on both sides: only a real overshoot counts
-        return not ((new_low < range_low).any() or (new_high > range_high).any())
+        self.canvas.set_mapping(colors, scale, offset, limits)
 
     def _grid_lines(self):
         """Pixel columns and colors of the time axis' tick lines, as the plot's own grid draws them."""

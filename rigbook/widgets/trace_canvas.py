@@ -41,6 +41,7 @@ class TraceCanvas(QtWidgets.QWidget):
         self._scale = np.empty((0, 1))  # per channel: pixel row = scale * value + offset
         self._offset = np.empty((0, 1))
         self._codes = np.empty((0, 1, 1), np.uint8)
+        self._limit_top = self._limit_bottom = np.empty((0, 1))
         self._row_numbers = np.empty((1, 0, 1))
         self._newest = None  # index of the bin in the rightmost column
         self._grid = []  # (x pixel, QColor)
@@ -65,18 +66,24 @@ class TraceCanvas(QtWidgets.QWidget):
         self._legend = list(entries)
         self.update()
 
-    def set_mapping(self, colors, scale, offset):
-        """Colors and value-to-row maps of the channels: row = scale * value + offset.
+    def set_mapping(self, colors, scale, offset, limits):
+        """Colors, value-to-row maps and row limits of the channels.
 
-        ``scale`` must be <= 0 (rows grow downwards while values grow
-        upwards); a channel with a NaN offset is not drawn. A change clears
-        the canvas (every column must be drawn again); returns True when it
-        did.
+        A value is drawn at row ``scale * value + offset``; ``scale`` must
+        be <= 0 (rows grow downwards while values grow upwards), and a
+        channel with a NaN offset is not drawn. ``limits`` is ``(top,
+        bottom)``, per channel the rows its spans should stay within:
+        :meth:`draw` tells when they do not, so that the caller can fit new
+        ranges. A change of colors or maps clears the canvas (every column
+        must be drawn again); returns True when it did.
         """
         scale = np.asarray(scale, dtype=np.float64)
         offset = np.asarray(offset, dtype=np.float64)
         if (scale > 0).any():
             raise ValueError(f"canvas row scales must be <= 0 (values grow upwards), got {scale.tolist()}")
+        # half a pixel of slack: rounding must not count as leaving the limits
+        self._limit_top = np.asarray(limits[0], dtype=np.float64)[:, None] - 0.5
+        self._limit_bottom = np.asarray(limits[1], dtype=np.float64)[:, None] + 0.5
         palette = np.array([self._background_argb, *[_argb(c) for c in colors]], dtype=np.uint32)
         if (palette.shape == self._palette.shape and (palette == self._palette).all()
                 and scale.shape == self._scale.shape[:1] and (scale == self._scale[:, 0]).all()
@@ -121,11 +128,12 @@ class TraceCanvas(QtWidgets.QWidget):
         The newest bin becomes the right edge. Bins older than the last
         frame's newest are used only to join the first new span to; columns
         of bins between the last frame's newest and this one's that have no
-        samples are cleared.
+        samples are cleared. Returns True if a drawn span left its
+        channel's row limits (see :meth:`set_mapping`).
         """
         self._ensure_image()
         if self._pixels is None or indexes.size == 0:
-            return
+            return False
         height, width = self._pixels.shape
         newest = int(indexes[-1])
         first_new = newest - width + 1
@@ -134,11 +142,12 @@ class TraceCanvas(QtWidgets.QWidget):
         # rows grow downwards: a bin's max is its span's top
         top = high * self._scale + self._offset
         bottom = low * self._scale + self._offset
+        i0 = int(np.searchsorted(indexes, first_new))
+        overflow = bool((top[:, i0:] < self._limit_top).any() or (bottom[:, i0:] > self._limit_bottom).any())
         # join each span to the previous bin's (what a line from one to the next would cover)
         joined_top = np.fmin(top[:, 1:], bottom[:, :-1])
         bottom[:, 1:] = np.fmax(bottom[:, 1:], top[:, :-1])
         top[:, 1:] = joined_top
-        i0 = int(np.searchsorted(indexes, first_new))
         block = np.full((height, newest - first_new + 1), self._background_argb, dtype=np.uint32)
         if i0 < indexes.size:
             rows = self._rows(height)
@@ -148,6 +157,7 @@ class TraceCanvas(QtWidgets.QWidget):
         self._pixels[:, columns] = block
         self._newest = newest
         self.update()
+        return overflow
 
     def _rows(self, height):
         if self._row_numbers.shape[1] != height:

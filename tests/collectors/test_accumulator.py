@@ -204,6 +204,32 @@ def test_rows_since_copies():
     assert not np.shares_memory(batch.column("x").to_numpy(), view)
 
 
+def test_values_since_hands_plots_new_rows_as_one_float_block():
+    acc = filled(0)
+    for start in range(0, 5000, 700):  # many appends: the rows span several storage chunks
+        t = np.arange(start, start + 700) / 1000.0
+        acc.append_block(t, {"x": np.arange(start, start + 700, dtype=np.float64), "y": -t})
+    t, values, n = acc.values_since(1000, ["y", "x"])
+    assert n == 5600 and values.shape == (2, 4600) and values.dtype == np.float64
+    np.testing.assert_array_equal(t, acc.column("t")[1000:])
+    np.testing.assert_array_equal(values[1], np.arange(1000, 5600))  # in the order asked for
+    np.testing.assert_array_equal(values[0], -t)
+    values[:] = 0  # a copy: the accumulator keeps its data
+    assert acc.column("x")[-1] == 5599
+    assert acc.values_since(n, ["x"])[1].shape == (1, 0)
+    with pytest.raises(KeyError, match="'z'"):
+        acc.values_since(0, ["z"])
+
+
+def test_values_since_converts_integer_columns():
+    acc = Accumulator(name="s", t0=0.0)
+    acc.append_block(np.arange(3) / 10, {"count": np.array([1, 2, 3], dtype=np.int64), "level": np.array([0.5, 1.5, 2.5])})
+    t, values, n = acc.values_since(1, ["count", "level"])
+    assert n == 3 and values.dtype == np.float64
+    np.testing.assert_array_equal(values, [[2.0, 3.0], [1.5, 2.5]])
+    np.testing.assert_array_equal(t, [0.1, 0.2])
+
+
 def test_rows_since_refuses_trimmed_rows_and_counts_beyond_what_was_received():
     acc = Accumulator(t0=0.0, max_history_if_not_running=10)
     for i in range(16):

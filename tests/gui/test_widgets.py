@@ -301,8 +301,8 @@ def test_long_live_window_is_drawn_from_new_samples_only_and_stays_exact(qtbot, 
     assert x[-1] == 0.0 and -2.0 < x[0] <= -2.0 + bin_s + 0.001 + 1e-9  # the last 2 s, to a bin
     assert y.max() == fed_accumulator.column("a")[-1]  # the newest sample's value is there
     fed = []
-    original = fed_accumulator.columns_since
-    monkeypatch.setattr(fed_accumulator, "columns_since", lambda n, names: fed.append(n) or original(n, names))
+    original = fed_accumulator.values_since
+    monkeypatch.setattr(fed_accumulator, "values_since", lambda n, names: fed.append(n) or original(n, names))
     n = 250
     times = fed_accumulator.t0 + 8 + np.arange(n) / RATE
     fed_accumulator.data_queue.put_block(times, {"a": np.full(n, 3500.0), "b": np.zeros(n), "c": np.zeros(n)})
