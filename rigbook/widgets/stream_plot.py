@@ -114,6 +114,7 @@ class StreamPlot(QtWidgets.QWidget):
         self._last_label_update = -math.inf
         self._all_channels = []
         self._selected = []
+        self._synced_schema = None
 
         self.channel_button = QtWidgets.QToolButton(text="Channels")
         self.channel_button.setPopupMode(QtWidgets.QToolButton.InstantPopup)
@@ -648,6 +649,11 @@ class StreamPlot(QtWidgets.QWidget):
             self.refresh()
 
     def _sync_channels(self):
+        # an accumulator with a schema changes its channels only with a new schema: a cheap identity check
+        schema = getattr(self.accumulator, "schema", None)
+        if schema is not None and schema is self._synced_schema:
+            return
+        self._synced_schema = schema
         names = channel_names(self.accumulator)
         if names == self._all_channels:
             return

@@ -58,7 +58,13 @@ class TraceCanvas(QtWidgets.QWidget):
 
     def set_grid(self, lines):
         """Vertical grid lines drawn over the traces: ``[(x pixel, QColor), ...]``."""
-        self._grid = list(lines)
+        by_color = {}
+        for x, color in lines:
+            by_color.setdefault(QtGui.QColor(color).rgba(), []).append(x)
+        self._grid = [
+            (QtGui.QColor.fromRgba(rgba), [QtCore.QLine(x, 0, x, self.height()) for x in xs])
+            for rgba, xs in by_color.items()
+        ]
         self.update()
 
     def set_legend(self, entries):
@@ -144,17 +150,29 @@ class TraceCanvas(QtWidgets.QWidget):
         bottom = low * self._scale + self._offset
         i0 = int(np.searchsorted(indexes, first_new))
         overflow = bool((top[:, i0:] < self._limit_top).any() or (bottom[:, i0:] > self._limit_bottom).any())
-        # join each span to the previous bin's (what a line from one to the next would cover)
-        joined_top = np.fmin(top[:, 1:], bottom[:, :-1])
-        bottom[:, 1:] = np.fmax(bottom[:, 1:], top[:, :-1])
+        # Join each span to the previous bin's (what a line from one to the next would cover).
+        # np.minimum gives NaN when either is NaN, fmin then keeps the span as it was:
+        # a NaN bin stays undrawn and nothing is joined to it.
+        joined_top = np.fmin(top[:, 1:], np.minimum(top[:, 1:], bottom[:, :-1]))
+        bottom[:, 1:] = np.fmax(bottom[:, 1:], np.maximum(bottom[:, 1:], top[:, :-1]))
         top[:, 1:] = joined_top
-        block = np.full((height, newest - first_new + 1), self._background_argb, dtype=np.uint32)
-        if i0 < indexes.size:
+        n_columns = newest - first_new + 1
+        drawn = indexes[i0:]
+        if drawn.size:
             rows = self._rows(height)
             hit = (rows >= np.floor(top[:, None, i0:])) & (rows <= bottom[:, None, i0:])  # channels x rows x bins
-            block[:, indexes[i0:] - first_new] = self._palette[(hit * self._codes).max(axis=0)]
-        columns = np.arange(first_new, newest + 1) % width
-        self._pixels[:, columns] = block
+            columns = self._palette[(hit * self._codes).max(axis=0)]
+            if drawn.size < n_columns:  # bins without samples leave their columns empty
+                block = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
+                block[:, drawn - first_new] = columns
+                columns = block
+        else:
+            columns = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
+        start = first_new % width
+        head = min(n_columns, width - start)  # the ring wraps after the last column
+        self._pixels[:, start:start + head] = columns[:, :head]
+        if head < n_columns:
+            self._pixels[:, :n_columns - head] = columns[:, head:]
         self._newest = newest
         self.update()
         return overflow
@@ -190,9 +208,9 @@ class TraceCanvas(QtWidgets.QWidget):
             painter.drawImage(0, 0, self._image, split, 0, width - split, height)
             if split:
                 painter.drawImage(width - split, 0, self._image, 0, 0, split, height)
-        for x, color in self._grid:
+        for color, lines in self._grid:
             painter.setPen(color)
-            painter.drawLine(x, 0, x, self.height())
+            painter.drawLines(lines)
         if self._legend:
             metrics = painter.fontMetrics()
             y = metrics.ascent() + 4
