@@ -39,17 +39,18 @@ _LANE_FILL = 0.9
 _RANGE_PAD = 0.05
 
 
-def stable_range(previous, low, high):
+def stable_range(previous, low, high, slack=0.0):
     """The value range to show for data spanning [``low``, ``high``].
 
-    ``previous`` is kept while the data stays inside it and fills at least
-    half of it, so a trace's scale does not jitter from frame to frame with
-    the noise (and its labels need no relayout); otherwise a range padded by
+    ``previous`` is kept while the data stays inside it (give or take
+    ``slack``, e.g. what half a pixel is worth) and fills at least half of
+    it, so a trace's scale does not jitter from frame to frame with the
+    noise (and its labels need no relayout); otherwise a range padded by
     5 % on each side is fitted (±0.5 around a constant).
     """
     if previous is not None:
         p_low, p_high = previous
-        if p_low <= low and high <= p_high and (high - low) >= 0.5 * (p_high - p_low):
+        if p_low - slack <= low and high <= p_high + slack and (high - low) >= 0.5 * (p_high - p_low):
             return previous
     pad = (high - low) * _RANGE_PAD or 0.5
     return (low - pad, high + pad)
@@ -184,6 +185,7 @@ class StreamPlot(QtWidgets.QWidget):
         self.view_box.sigResized.connect(self._place_canvas)
         self._canvas_key = None  # what the canvas' mapping, grid and legend were made for
         self._last_fit = -math.inf
+        self._canvas_slack = ([], None)
         self.legend = None
         self._snapshot = None  # (t_ref, {"t": relative times, channel: values}) last drawn
         self._last_text_update = -math.inf
@@ -402,7 +404,8 @@ class StreamPlot(QtWidgets.QWidget):
             overflow = self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
         if self._canvas_key is None or now - self._last_fit >= 0.25 or overflow:
             self._last_fit = now
-            self._fit_ranges(names, *history.extent_from(newest - bins + 1))
+            slack_names, slack = self._canvas_slack
+            self._fit_ranges(names, *history.extent_from(newest - bins + 1), slack if slack_names == names else None)
             self._map_canvas(names)  # clears the canvas if a range changed: the window is drawn again
             self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
         self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
@@ -477,6 +480,8 @@ class StreamPlot(QtWidgets.QWidget):
         self.canvas.set_grid(self._grid_lines())
         self.canvas.set_legend(list(zip(names, colors)) if self.mode == OVERLAID else [])
         self.canvas.set_mapping(colors, scale, offset, limits)
+        with np.errstate(divide="ignore"):
+            self._canvas_slack = (names, 0.5 / np.abs(scale))  # half a pixel, in values
 
     def _grid_lines(self):
         """Pixel columns and colors of the time axis' tick lines, as the plot's own grid draws them."""
@@ -552,16 +557,21 @@ class StreamPlot(QtWidgets.QWidget):
         finally:
             self._rendering = False
 
-    def _fit_ranges(self, names, low, high):
-        """Follow the data's extent per channel (``low`` / ``high``): lane ranges, or the overlaid y range."""
+    def _fit_ranges(self, names, low, high, slack=None):
+        """Follow the data's extent per channel (``low`` / ``high``): lane ranges, or the overlaid y range.
+
+        ``slack`` (per channel, in values) is how far data may pass a range
+        before it is refitted: on the canvas, half a pixel.
+        """
+        slack = np.zeros(len(names)) if slack is None else slack
         if self.mode == STACKED:
-            for name, vlo, vhi in zip(names, low, high):
+            for name, vlo, vhi, tolerance in zip(names, low, high, slack):
                 if np.isfinite(vlo) and np.isfinite(vhi):
-                    self._lane_ranges[name] = stable_range(self._lane_ranges.get(name), vlo, vhi)
+                    self._lane_ranges[name] = stable_range(self._lane_ranges.get(name), vlo, vhi, tolerance)
         elif not self.frozen:  # frozen, the user pans and zooms the values
             finite = np.isfinite(low) & np.isfinite(high)
             if finite.any():
-                self._follow_values(float(low[finite].min()), float(high[finite].max()))
+                self._follow_values(float(low[finite].min()), float(high[finite].max()), float(slack.min(initial=0.0)))
 
     def _view_maps(self, names):
         """Per channel ``(origin, gain, base)`` arrays: a value is drawn at y = (value - origin) * gain + base.
@@ -586,14 +596,14 @@ class StreamPlot(QtWidgets.QWidget):
         origin, gain, base = self._view_maps(names)
         return (values - origin[:, None]) * gain[:, None] + base[:, None]
 
-    def _follow_values(self, ymin, ymax):
+    def _follow_values(self, ymin, ymax, slack=0.0):
         """Keep the overlaid y range while the data fills most of it.
 
         A new range re-lays out the value axis (ticks, text); redoing that at
         every frame for noise-sized changes costs more than the curves.
         """
         current = tuple(self.view_box.viewRange()[1])
-        low, high = stable_range(current, ymin, ymax)
+        low, high = stable_range(current, ymin, ymax, slack)
         self._set_range(1, low, high)
 
     def _set_range(self, axis, low, high):

@@ -189,7 +189,7 @@ class TraceCanvas(QtWidgets.QWidget):
             return
         if self._image is not None and self._image.width() == width and self._image.height() == height:
             return
-        self._image = QtGui.QImage(width, height, QtGui.QImage.Format_ARGB32)
+        self._image = QtGui.QImage(width, height, QtGui.QImage.Format_RGB32)
         self._pixels = pg.functions.ndarray_from_qimage(self._image).view(np.uint32)[..., 0]
         self._pixels[...] = self._background_argb
         self._newest = None
