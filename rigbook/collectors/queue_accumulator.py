@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 POOLED_PAYLOAD_BYTES = 1 << 14
 #: bytes of buffers kept for reuse, at most, per accumulator
 POOL_BYTES = 1 << 23
+#: consecutive blocks of columns are appended together up to this many samples
+JOINED_ROWS = 1024
 
 
 class _BufferPool:
@@ -116,9 +118,21 @@ class QueueReader:
         while inbox:
             message, buffer = inbox.popleft()
             self._room.release()
+            buffers = [buffer]
+            if message[0] == COLUMNS and inbox and _continues(message, inbox[0][0]):
+                # Small blocks that follow each other are appended as one: an append costs mostly per call.
+                run, rows = [message], len(message[3][0])
+                while inbox and _continues(run[-1], inbox[0][0]) and rows + len(inbox[0][0][3][0]) <= JOINED_ROWS:
+                    following, buffer = inbox.popleft()
+                    self._room.release()
+                    run.append(following)
+                    rows += len(following[3][0])
+                    buffers.append(buffer)
+                message = _joined(run) if len(run) > 1 else message
             n = self.take(message)
-            # take() copied the samples: the buffer can be read into again.
-            give_back(buffer)
+            # take() copied the samples: the buffers can be read into again.
+            for buffer in buffers:
+                give_back(buffer)
             taken += n
             # Schema messages carry no samples: they never end a drain.
             if n and time.perf_counter() >= deadline:
@@ -161,6 +175,28 @@ class QueueReader:
             raise ValueError(f"accumulator {acc.name!r}: unknown message kind {kind!r} in the queue")
         state[1] = max(expected, seq + k)
         return k
+
+
+def _continues(message, following):
+    """True if ``following`` is a block of columns from the same source, same layout, right after ``message``."""
+    kind, source, seq, payload = message
+    next_kind, next_source, next_seq, next_payload = following
+    if next_kind != COLUMNS or next_source != source or next_seq != seq + len(payload[0]):
+        return False
+    if isinstance(payload, np.ndarray):
+        return (isinstance(next_payload, np.ndarray) and next_payload.shape[0] == payload.shape[0]
+                and next_payload.dtype == payload.dtype)
+    return (not isinstance(next_payload, np.ndarray) and len(next_payload) == len(payload)
+            and all(a.dtype == b.dtype for a, b in zip(payload, next_payload)))
+
+
+def _joined(run):
+    """One block of columns holding the samples of consecutive blocks ``run``."""
+    kind, source, seq, payload = run[0]
+    payloads = [message[3] for message in run]
+    if isinstance(payload, np.ndarray):
+        return kind, source, seq, np.concatenate(payloads, axis=1)
+    return kind, source, seq, tuple(np.concatenate(columns) for columns in zip(*payloads))
 
 
 class QueueDataAccumulator(DataFrameAccumulator):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rigbook.collectors import NamedTupleQueue, QueueDataAccumulator
+from rigbook.collectors.queue_accumulator import JOINED_ROWS
 from tests.collectors._producers import put_blocks, put_samples, put_then_change_schema
 from tests.collectors.conftest import wait_until
 
@@ -86,15 +87,30 @@ def test_refused_samples_are_counted_as_dropped():
 
 def test_update_list_never_blocks_on_an_empty_queue_and_respects_its_budget():
     q = NamedTupleQueue()
-    acc = QueueDataAccumulator(q, drain_budget=0.0)
+    acc = QueueDataAccumulator(q, drain_budget=0.0, max_history_if_not_running=None)
     assert acc.update_list() == 0
+    n = JOINED_ROWS + 1  # blocks too big to be joined
     for i in range(5):
-        q.put_block(np.arange(3.0) + 3 * i, {"v": np.arange(3.0)})
+        q.put_block(np.arange(n, dtype=float) + n * i, {"v": np.arange(n, dtype=float)})
     # A zero budget still takes one message per call: the rest waits for the next tick.
     taken = []
-    wait_until(lambda: sum(taken) == 15, step=lambda: taken.append(acc.update_list()))
-    assert set(taken) - {0} == {3}
-    assert acc.column("v").tolist() == [0.0, 1.0, 2.0] * 5
+    wait_until(lambda: sum(taken) == 5 * n, step=lambda: taken.append(acc.update_list()))
+    assert set(taken) - {0} == {n}
+    assert acc.column("v").tolist() == list(range(n)) * 5
+
+
+def test_small_blocks_waiting_are_taken_together_and_gaps_still_counted():
+    q = NamedTupleQueue()
+    acc = QueueDataAccumulator(q, drain_budget=0.0)
+    assert acc.update_list() == 0  # starts receiving
+    for i in range(4):
+        q.put_block(np.arange(3.0) + 3 * i, {"v": np.arange(3.0) + 3 * i})
+    q._local_producer().next_seq += 5  # five samples lost before the 5th block
+    q.put_block(np.arange(12.0, 15.0), {"v": np.arange(12.0, 15.0)})
+    wait_until(lambda: len(acc._reader._inbox) == 6)  # the schema and the five blocks wait for the next call
+    taken = [acc.update_list(), acc.update_list(), acc.update_list()]
+    assert taken == [12, 3, 0]  # a zero budget takes one run per call; the gap ends the run
+    assert acc.column("v").tolist() == list(range(15)) and acc.dropped == 5
 
 
 def test_nan_and_time_going_back_are_flagged_not_dropped():
