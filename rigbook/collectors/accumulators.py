@@ -298,7 +298,7 @@ class Accumulator:
     def _check_times(self, t, bad_values):
         """Count and remember samples with NaN or a timestamp below an earlier one."""
         first = self._store.end_row
-        ordered = t[0] >= self._t_max and (len(t) == 1 or bool((np.diff(t) >= 0).all()))
+        ordered = t[0] >= self._t_max and (len(t) == 1 or bool((t[1:] >= t[:-1]).all()))
         if ordered:
             self._t_max = float(t[-1])
             disorder = None

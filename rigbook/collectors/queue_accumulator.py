@@ -115,28 +115,33 @@ class QueueReader:
         inbox = self._inbox
         taken = 0
         give_back = self._buffers.give_back
-        while inbox:
-            message, buffer = inbox.popleft()
-            self._room.release()
-            buffers = [buffer]
-            if message[0] == COLUMNS and inbox and _continues(message, inbox[0][0]):
-                # Small blocks that follow each other are appended as one: an append costs mostly per call.
-                run, rows = [message], len(message[3][0])
-                while inbox and _continues(run[-1], inbox[0][0]) and rows + len(inbox[0][0][3][0]) <= JOINED_ROWS:
-                    following, buffer = inbox.popleft()
-                    self._room.release()
-                    run.append(following)
-                    rows += len(following[3][0])
-                    buffers.append(buffer)
-                message = _joined(run) if len(run) > 1 else message
-            n = self.take(message)
-            # take() copied the samples: the buffers can be read into again.
-            for buffer in buffers:
-                give_back(buffer)
-            taken += n
-            # Schema messages carry no samples: they never end a drain.
-            if n and time.perf_counter() >= deadline:
-                break
+        released = 0
+        try:
+            while inbox:
+                message, buffer = inbox.popleft()
+                released += 1
+                buffers = [buffer]
+                if message[0] == COLUMNS and inbox and _continues(message, inbox[0][0]):
+                    # Small blocks that follow each other are appended as one: an append costs mostly per call.
+                    run, rows = [message], len(message[3][0])
+                    while inbox and _continues(run[-1], inbox[0][0]) and rows + len(inbox[0][0][3][0]) <= JOINED_ROWS:
+                        following, buffer = inbox.popleft()
+                        released += 1
+                        run.append(following)
+                        rows += len(following[3][0])
+                        buffers.append(buffer)
+                    message = _joined(run) if len(run) > 1 else message
+                n = self.take(message)
+                # take() copied the samples: the buffers can be read into again.
+                for buffer in buffers:
+                    give_back(buffer)
+                taken += n
+                # Schema messages carry no samples: they never end a drain.
+                if n and time.perf_counter() >= deadline:
+                    break
+        finally:
+            if released:  # room for as many messages as were taken, even if one was bad
+                self._room.release(released)
         return taken
 
     def take(self, message):
