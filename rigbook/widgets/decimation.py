@@ -73,6 +73,7 @@ class BinnedHistory:
         self._allocate(256)
         self._open_t = np.empty(0)
         self._open_values = np.empty((self._n_channels, 0))
+        self._open_bin = None
 
     def _allocate(self, capacity):
         """Fresh buffers for ``capacity`` finished bins, keeping the held ones."""
@@ -125,7 +126,7 @@ class BinnedHistory:
     def newest_bin(self):
         """Index of the bin holding the newest sample, or None."""
         if self._open_t.size:
-            return int(np.floor(self._open_t[-1] / self.bin_width))
+            return self._open_bin
         return int(self._k_all[self._stop - 1]) if self._stop > self._start else None
 
     def add(self, t, values):
@@ -138,13 +139,15 @@ class BinnedHistory:
             t = np.concatenate([self._open_t, t])
             values = np.concatenate([self._open_values, values], axis=1)
         bin_of = np.floor(t / self.bin_width)
-        closed = int(np.searchsorted(bin_of, bin_of[-1], side="left"))
+        # (array methods rather than numpy's functions: this runs per plot and frame, and the wrappers cost)
+        closed = int(bin_of.searchsorted(bin_of[-1], side="left"))
         self._open_t, self._open_values = t[closed:], values[:, closed:]
+        self._open_bin = int(bin_of[-1])
         if closed == 0:
             return
         t, values, bin_of = t[:closed], values[:, :closed], bin_of[:closed]
-        starts = np.concatenate(([0], np.flatnonzero(bin_of[1:] != bin_of[:-1]) + 1))
-        ends = np.append(starts[1:], closed)
+        starts = np.concatenate(([0], (bin_of[1:] != bin_of[:-1]).nonzero()[0] + 1))
+        ends = np.concatenate((starts[1:], [closed]))
         # fmin / fmax skip NaN (flagged samples) without warnings
         low = np.fmin.reduceat(values, starts, axis=1)
         high = np.fmax.reduceat(values, starts, axis=1)
@@ -154,7 +157,7 @@ class BinnedHistory:
     def _trim(self):
         """Forget finished bins older than ``keep_s`` (by moving the start; buffers are compacted when full)."""
         newest = self.newest_t
-        self._start += int(np.searchsorted(self._t_first, newest - self.keep_s - self.bin_width, side="left"))
+        self._start += int(self._t_first.searchsorted(newest - self.keep_s - self.bin_width, side="left"))
 
     def window(self, start):
         """Min/max points of the bins whose samples all have ``t > start``.
@@ -190,13 +193,13 @@ class BinnedHistory:
         last, with the min/max of its samples so far. Bins without samples
         are absent (a gap in the data).
         """
-        first = self._start + int(np.searchsorted(self._k, k, side="left"))
+        first = self._start + int(self._k.searchsorted(k, side="left"))
         indexes = self._k_all[first:self._stop]
         low, high = self._low_all[:, first:self._stop], self._high_all[:, first:self._stop]
-        if self._open_t.size and self.newest_bin >= k:
+        if self._open_t.size and self._open_bin >= k:
             open_low = np.fmin.reduce(self._open_values, axis=1)[:, None]
             open_high = np.fmax.reduce(self._open_values, axis=1)[:, None]
-            indexes = np.append(indexes, self.newest_bin)
+            indexes = np.concatenate((indexes, [self._open_bin]))
             low = np.concatenate([low, open_low], axis=1)
             high = np.concatenate([high, open_high], axis=1)
         return indexes, low, high

@@ -126,6 +126,7 @@ class StreamPlot(QtWidgets.QWidget):
         self._mode = mode
         self._window_s = min(max(float(window_s), MIN_WINDOW_S), MAX_WINDOW_S)
         self._exposure_checked, self._exposed = -math.inf, False
+        self._frozen = False
 
         self.window_spin = QtWidgets.QDoubleSpinBox()
         self.window_spin.setRange(MIN_WINDOW_S, MAX_WINDOW_S)
@@ -184,6 +185,7 @@ class StreamPlot(QtWidgets.QWidget):
         self.canvas.hide()
         self.view_box.sigResized.connect(self._place_canvas)
         self._canvas_key = None  # what the canvas' mapping, grid and legend were made for
+        self._canvas_geometry = QtCore.QRect()
         self._last_fit = -math.inf
         self._canvas_slack = ([], None)
         self.legend = None
@@ -222,7 +224,7 @@ class StreamPlot(QtWidgets.QWidget):
     @property
     def frozen(self):
         """True while the plot is frozen (not scrolling)."""
-        return self.freeze_button.isChecked()
+        return self._frozen
 
     def set_frozen(self, frozen):
         self.freeze_button.setChecked(bool(frozen))
@@ -291,7 +293,7 @@ class StreamPlot(QtWidgets.QWidget):
         if not self._all_channels:
             return
         received = getattr(self.accumulator, "n_received", None)
-        key = (received, self.window_s, tuple(self._selected), self.mode, self.canvas.size())
+        key = (received, self.window_s, tuple(self._selected), self.mode, self._canvas_geometry)
         if received is not None and key == self._drawn_key:
             return
         if self._refresh_from_history(received):
@@ -437,9 +439,9 @@ class StreamPlot(QtWidgets.QWidget):
 
     def _canvas_columns(self):
         """Pixel columns of the view area (the canvas' width), 0 before it is laid out."""
-        if self.canvas.width() <= 0:
+        if self._canvas_geometry.width() <= 0:
             self._place_canvas()
-        return self.canvas.width()
+        return self._canvas_geometry.width()
 
     def _place_canvas(self, *_):
         """Lay the canvas exactly over the view area (called when the view box is resized)."""
@@ -447,7 +449,8 @@ class StreamPlot(QtWidgets.QWidget):
         top_left = self.plot_widget.mapFromScene(rect.topLeft())
         bottom_right = self.plot_widget.mapFromScene(rect.bottomRight())
         geometry = QtCore.QRect(top_left, QtCore.QSize(bottom_right.x() - top_left.x(), bottom_right.y() - top_left.y()))
-        if geometry != self.canvas.geometry():
+        if geometry != self._canvas_geometry:
+            self._canvas_geometry = geometry
             self.canvas.setGeometry(geometry)
             self._drawn_key = self._canvas_key = None
 
@@ -736,6 +739,7 @@ class StreamPlot(QtWidgets.QWidget):
             # a decimated live view is redrawn by the next refresh
 
     def _set_frozen(self, frozen):
+        self._frozen = bool(frozen)
         self.plot_item.setMouseEnabled(x=frozen, y=frozen)
         self.freeze_button.setText("Frozen" if frozen else "Freeze")
         if frozen and self._snapshot is not None:

@@ -120,7 +120,8 @@ class TraceCanvas(QtWidgets.QWidget):
         That is the bins not drawn yet, the last frame's newest (it may have
         grown since) and the bin before them, which the first span joins.
         """
-        self._ensure_image()
+        if self._pixels is None:  # (the image follows resize events; before the first, look now)
+            self._ensure_image()
         width = self.columns
         if self._newest is None or newest < self._newest:
             return newest - width
@@ -137,7 +138,8 @@ class TraceCanvas(QtWidgets.QWidget):
         samples are cleared. Returns True if a drawn span left its
         channel's row limits (see :meth:`set_mapping`).
         """
-        self._ensure_image()
+        if self._pixels is None:
+            self._ensure_image()
         if self._pixels is None or indexes.size == 0:
             return False
         height, width = self._pixels.shape
