@@ -186,6 +186,7 @@ class StreamPlot(QtWidgets.QWidget):
         self.view_box.sigResized.connect(self._place_canvas)
         self._canvas_key = None  # what the canvas' mapping, grid and legend were made for
         self._canvas_geometry = QtCore.QRect()
+        self._canvas_on = False
         self._last_fit = -math.inf
         self._canvas_slack = ([], None)
         self.legend = None
@@ -393,25 +394,25 @@ class StreamPlot(QtWidgets.QWidget):
         t_ref, newest = history.newest_t, history.newest_bin
         if t_ref is None:
             return False
+        self._use_canvas(True)
+        self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
+        self._drawn = None  # curve_data computes the points from the history when asked
+        # A frame draws the new bins. Four times a second, or at once when new data leaves its
+        # range, the ranges are fitted to the whole window, and the axes and texts brought up to date.
+        now = time.monotonic()
+        if self._canvas_key is not None and now - self._last_fit < 0.25:
+            if not self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest))):
+                return True
+        self._last_fit = now
         n_window = history.count_from(newest - bins + 1)
         if n_window <= 2 * bins:  # the stream slowed down: draw its samples
             self._history = None
             return False
-        self._use_canvas(True)
         self._set_range(0, -self.window_s, 0.0)
-        # The ranges follow the whole window 4 times a second, and at once when new data leaves them.
-        now = time.monotonic()
-        overflow = False
-        if self._canvas_key is not None and now - self._last_fit < 0.25:
-            overflow = self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
-        if self._canvas_key is None or now - self._last_fit >= 0.25 or overflow:
-            self._last_fit = now
-            slack_names, slack = self._canvas_slack
-            self._fit_ranges(names, *history.extent_from(newest - bins + 1), slack if slack_names == names else None)
-            self._map_canvas(names)  # clears the canvas if a range changed: the window is drawn again
-            self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
-        self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
-        self._drawn = None  # curve_data computes the points from the history when asked
+        slack_names, slack = self._canvas_slack
+        self._fit_ranges(names, *history.extent_from(newest - bins + 1), slack if slack_names == names else None)
+        self._map_canvas(names)  # clears the canvas if a range changed: the window is drawn again
+        self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
         if self.mode == STACKED:
             self._update_lane_labels()
         self._show_info(n_window, t_ref)
@@ -456,12 +457,14 @@ class StreamPlot(QtWidgets.QWidget):
 
     def _use_canvas(self, on):
         """Show the live canvas (long windows) or the plot's own curves (short windows, frozen)."""
-        if on == self.canvas.isVisible():
+        if on == self._canvas_on:
             return
+        self._canvas_on = on
         self.canvas.setVisible(on)
         self._lines_item.setVisible(not on)
-        if on:
+        if on:  # start over: the view may have been panned, the ranges changed
             self.canvas.clear()
+            self._canvas_key = None
 
     def _map_canvas(self, names):
         """Colors, value-to-row maps and row limits, grid and legend of the canvas for the current view."""
@@ -748,7 +751,7 @@ class StreamPlot(QtWidgets.QWidget):
             if snapshot is None:  # the live view was decimated: take the raw samples it showed
                 snapshot = self._raw_window_up_to(t_ref)
             self._snapshot = (t_ref, {k: np.array(v, copy=True) for k, v in snapshot.items()})
-            if self.canvas.isVisible():  # the frozen samples are drawn as curves, to pan and zoom
+            if self._canvas_on:  # the frozen samples are drawn as curves, to pan and zoom
                 self._use_canvas(False)
                 self._render(*self.view_box.viewRange()[0])
         self._drawn_key = None
