@@ -284,7 +284,7 @@ class Accumulator:
         times -= self.t0
         bad_values = None
         if isinstance(columns, np.ndarray):
-            if np.isnan(columns).any():
+            if np.logical_or.reduce(np.isnan(columns), axis=None):  # (the ufunc: .any() costs a Python wrapper per block)
                 bad_values = np.isnan(columns).any(axis=0)
         else:
             for col in columns:
@@ -298,7 +298,7 @@ class Accumulator:
     def _check_times(self, t, bad_values):
         """Count and remember samples with NaN or a timestamp below an earlier one."""
         first = self._store.end_row
-        ordered = t[0] >= self._t_max and (len(t) == 1 or bool((t[1:] >= t[:-1]).all()))
+        ordered = t[0] >= self._t_max and (len(t) == 1 or bool(np.logical_and.reduce(t[1:] >= t[:-1])))
         if ordered:
             self._t_max = float(t[-1])
             disorder = None

@@ -206,12 +206,12 @@ class BinnedHistory:
 
     def count_from(self, k):
         """Number of samples in the bins of index ``>= k`` (the open bin included)."""
-        first = self._start + int(np.searchsorted(self._k, k, side="left"))
+        first = self._start + int(self._k.searchsorted(k, side="left"))
         return int(self._count_all[first:self._stop].sum()) + self._open_t.size
 
     def extent_from(self, k):
         """Per channel ``(min, max)`` over the bins of index ``>= k``, the open bin included (NaN where none)."""
-        first = self._start + int(np.searchsorted(self._k, k, side="left"))
+        first = self._start + int(self._k.searchsorted(k, side="left"))
         low = np.full(self._n_channels, np.nan)
         high = np.full(self._n_channels, np.nan)
         if first < self._stop:

@@ -5,6 +5,10 @@ import pyqtgraph as pg
 from qtpy import QtCore, QtGui, QtWidgets
 
 
+def _any(mask):
+    return np.logical_or.reduce(mask, axis=None)
+
+
 def _argb(color):
     """0xAARRGGBB of a QColor, as numpy.uint32."""
     return np.uint32(QtGui.QColor(color).rgba())
@@ -150,8 +154,9 @@ class TraceCanvas(QtWidgets.QWidget):
         # rows grow downwards: a bin's max is its span's top
         top = high * self._scale + self._offset
         bottom = low * self._scale + self._offset
-        i0 = int(np.searchsorted(indexes, first_new))
-        overflow = bool((top[:, i0:] < self._limit_top).any() or (bottom[:, i0:] > self._limit_bottom).any())
+        i0 = int(indexes.searchsorted(first_new))
+        # (ufunc reductions rather than .any() / .max(): those go through Python wrappers, at every frame)
+        overflow = bool(_any(top[:, i0:] < self._limit_top) or _any(bottom[:, i0:] > self._limit_bottom))
         # Join each span to the previous bin's (what a line from one to the next would cover).
         # np.minimum gives NaN when either is NaN, fmin then keeps the span as it was:
         # a NaN bin stays undrawn and nothing is joined to it.
@@ -163,7 +168,7 @@ class TraceCanvas(QtWidgets.QWidget):
         if drawn.size:
             rows = self._rows(height)
             hit = (rows >= np.floor(top[:, None, i0:])) & (rows <= bottom[:, None, i0:])  # channels x rows x bins
-            columns = self._palette[(hit * self._codes).max(axis=0)]
+            columns = self._palette[np.maximum.reduce(hit * self._codes, axis=0)]
             if drawn.size < n_columns:  # bins without samples leave their columns empty
                 block = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
                 block[:, drawn - first_new] = columns
