@@ -635,7 +635,7 @@ class StreamPlot(QtWidgets.QWidget):
         n = len(self._selected)
         line_px = QtGui.QFontMetrics(self.plot_item.getAxis("left").font()).height()
         lane_px = self.view_box.height() / max(n, 1)
-        with_range = lane_px >= 2.2 * line_px
+        with_range = lane_px >= 1.8 * line_px  # two lines (font height has some leading to spare)
         # Lanes lower than a line of text: name every k-th lane rather than print names over each other.
         every = 1 if lane_px >= 1.1 * line_px else math.ceil(1.1 * line_px / max(lane_px, 1.0))
         ticks = []

@@ -351,3 +351,56 @@ def test_plot_collapsed_in_a_splitter_is_not_drawn(qtbot, fed_accumulator):
     qtbot.waitUntil(lambda: not plot.visibleRegion().isEmpty())
     plot.refresh()
     assert plot.newest_t == fed_accumulator.t[-1]
+
+
+def test_lane_scale_holds_through_noise_and_follows_data_that_leaves_it(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=STACKED)
+    qtbot.addWidget(plot)
+    plot.resize(1000, 400)
+    with qtbot.waitExposed(plot):
+        plot.show()
+    plot.set_channels(["a", "b"])
+    plot.refresh()
+    before = plot._lane_ranges["b"]
+    assert before[0] < 95 and before[1] > 105  # sine * 5 + 100, padded
+
+    def feed(start, b_values):
+        n = len(b_values)
+        times = fed_accumulator.t0 + start + np.arange(n) / RATE
+        fed_accumulator.data_queue.put_block(times, {"a": np.arange(n, dtype=float), "b": b_values, "c": np.zeros(n)})
+        total = fed_accumulator.n_received + n
+        qtbot.waitUntil(lambda: (fed_accumulator.update_list() or True) and fed_accumulator.n_received == total)
+        plot._last_fit = -np.inf  # the next frame checks the whole window (as it does 4 times a second)
+        plot.refresh()
+
+    # more of the same, with noise: the lane keeps its scale (no jitter)
+    rng = np.random.default_rng(0)
+    feed(8.0, np.sin(np.arange(300) / 50) * 4.8 + 100 + rng.normal(0, 0.05, 300))
+    assert plot._lane_ranges["b"] == before
+    # a value far outside: the lane takes it in at once, and it is drawn inside the lane
+    feed(8.3, np.full(10, 200.0))
+    low, high = plot._lane_ranges["b"]
+    assert low < 95 and high >= 200
+    y = plot.curve_data("b")[1]
+    assert y.max() <= 1.0 and y.min() >= 0.0  # "b" is the lower of two lanes: [0, 1]
+
+
+def test_lane_labels_show_ranges_when_there_is_room_and_thin_out_when_not(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=STACKED)
+    qtbot.addWidget(plot)
+    plot.set_channels(["a", "b", "c"])
+    plot.resize(900, 600)
+    with qtbot.waitExposed(plot):
+        plot.show()
+    qtbot.waitUntil(lambda: plot.view_box.height() > 300)
+    plot.set_frozen(True)  # frozen, labels follow every redraw
+    plot.set_frozen(False)
+    plot.refresh()
+    labels = [text for _, text in plot._lane_ticks]
+    assert labels[0].startswith("a\n") and "…" in labels[0] and len(labels) == 3
+    plot.resize(900, 110)  # lanes lower than a line of text
+    qtbot.waitUntil(lambda: plot.view_box.height() < 3 * 15)
+    plot._last_label_update = -np.inf
+    plot._update_lane_labels()
+    names = [text for _, text in plot._lane_ticks]
+    assert names in (["a", "c"], ["a"])  # every other (or third) lane named, names only
