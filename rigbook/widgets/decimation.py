@@ -23,11 +23,14 @@ def peak_decimate(x, values, bins):
     n = x.size
     if n <= 2 * bins:
         return x, values
-    per = n // bins
-    m = per * bins
-    start = n - m  # keep the newest samples aligned; at most per-1 oldest ones are left out
-    shaped = values[:, start:].reshape(values.shape[0], bins, per)
-    out = np.empty((values.shape[0], 2 * bins))
+    per = -(-n // bins)  # samples per bin, rounded up: at most ``bins`` bins
+    n_bins = -(-n // per)
+    pad = n_bins * per - n
+    if pad:  # the oldest bin is short: NaN fills it (ignored), so no sample is left out
+        values = np.concatenate([np.full((values.shape[0], pad), np.nan), values], axis=1)
+        x = np.concatenate([np.full(pad, x[0]), x])
+    shaped = values.reshape(values.shape[0], n_bins, per)
+    out = np.empty((values.shape[0], 2 * n_bins))
     low = out[:, 0::2]
     high = out[:, 1::2]
     # numpy reduces short inner axes slowly; folding the bins' samples one by one is ~15x faster.
@@ -37,8 +40,8 @@ def peak_decimate(x, values, bins):
         for j in range(1, per):
             np.fmin(low, shaped[..., j], out=low)
             np.fmax(high, shaped[..., j], out=high)
-    xs = np.empty(2 * bins)
-    xt = x[start:].reshape(bins, per)
+    xs = np.empty(2 * n_bins)
+    xt = x.reshape(n_bins, per)
     xs[0::2] = xt[:, 0]
     xs[1::2] = xt[:, -1]
     return xs, out

@@ -110,6 +110,11 @@ def test_long_windows_are_peak_decimated_keeping_every_peak(qtbot, fed_accumulat
     assert xs.size == ys.shape[1] == 200
     assert ys.max() == 5.0 and ys.min() == -3.0
     assert np.isfinite(ys).all()
+    # samples that do not divide evenly into bins: none is left out, the oldest included
+    x, y = np.arange(1500) / 500.0, np.zeros((1, 1500))
+    y[0, 0] = 7.0
+    xs, ys = peak_decimate(x, y, bins=435)
+    assert xs.size <= 870 and xs[0] == x[0] and xs[-1] == x[-1] and ys.max() == 7.0
     plot = StreamPlot(fed_accumulator, window_s=3.0, mode=OVERLAID)
     qtbot.addWidget(plot)
     plot.resize(900, 300)
