@@ -23,7 +23,34 @@ def make_application(argv=None):
         app.setStyle("Fusion")
         pg.setConfigOptions(antialias=False, background="#101418", foreground="#c8c8c8")
         _application = app
+    _apply_resources(app)
     return app
+
+
+def _apply_resources(app):
+    """Give ``app`` Rigbook's window icon and stylesheet, unless it already has its own.
+
+    A missing or unreadable resource is logged as a warning: the app starts without it.
+    An application created by someone else (a host program, a test runner) keeps
+    an icon or a stylesheet it already has.
+    """
+    from qtpy import QtGui
+
+    from rigbook import resources
+
+    if app.windowIcon().isNull():
+        try:
+            icon = QtGui.QIcon(str(resources.path(resources.ICON)))
+            if icon.pixmap(64, 64).isNull():
+                raise ValueError(f"{resources.ICON} could not be rendered (is Qt's SVG icon plugin installed?)")
+            app.setWindowIcon(icon)
+        except (OSError, ValueError) as error:
+            logger.warning("starting without the window icon: %s", error)
+    if not app.styleSheet():
+        try:
+            app.setStyleSheet(resources.stylesheet())
+        except (OSError, ValueError) as error:
+            logger.warning("starting without Rigbook's stylesheet: %s", error)
 
 
 def open_window(rig, instance_number=-1, **controller_options):

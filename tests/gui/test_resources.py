@@ -1,0 +1,104 @@
+"""Rigbook's package data (icon, stylesheet): shipped, found, and applied to the application."""
+
+import fnmatch
+import logging
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from qtpy import QtGui, QtWidgets
+
+from rigbook import resources
+from rigbook.app.application import make_application
+from rigbook.widgets.session_panel import SessionPanel
+
+REPO = Path(__file__).resolve().parents[2]
+RESOURCES = REPO / "rigbook" / "resources"
+
+
+@pytest.fixture
+def fresh_app(qapp):
+    """The application as if Rigbook had not styled it yet; styled again afterwards."""
+    qapp.setWindowIcon(QtGui.QIcon())
+    qapp.setStyleSheet("")
+    yield qapp
+    qapp.setWindowIcon(QtGui.QIcon())
+    qapp.setStyleSheet("")
+    make_application()
+
+
+def test_resources_are_found_through_the_loader():
+    icon = resources.path(resources.ICON)
+    sheet = resources.path(resources.STYLESHEET)
+    assert icon == RESOURCES / "rigbook.svg" and icon.is_file()
+    assert sheet == RESOURCES / "rigbook.qss" and sheet.is_file()
+    assert resources.stylesheet() == sheet.read_text(encoding="utf-8")
+    assert ET.parse(icon).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_every_resource_file_is_installed_as_package_data():
+    with open(REPO / "pyproject.toml", "rb") as file:
+        patterns = tomllib.load(file)["tool"]["setuptools"]["package-data"]["rigbook"]
+    entries = [entry for entry in RESOURCES.iterdir() if entry.name != "__pycache__"]
+    assert {entry.name for entry in entries} >= {"__init__.py", "rigbook.svg", "rigbook.qss"}
+    for entry in entries:
+        # The pattern covers files directly in resources/, not sub-folders.
+        assert entry.is_file(), f"{entry.name} is a folder: package data would miss its files"
+        relative = f"resources/{entry.name}"
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+@pytest.mark.parametrize("name", ["../x", "..", "a/b", "a\\b", "/etc/passwd", "", "no-such-icon.png"])
+def test_bad_or_unknown_names_are_refused_by_name(name):
+    with pytest.raises(ValueError) as error:
+        resources.path(name)
+    assert repr(name) in str(error.value)
+
+
+def test_application_gets_the_icon_and_the_stylesheet(fresh_app, qtbot, qtlog):
+    app = make_application()
+    assert app is fresh_app
+    icon = app.windowIcon()
+    assert not icon.isNull()
+    assert not icon.pixmap(64, 64).isNull()
+    assert app.styleSheet() == resources.path("rigbook.qss").read_text(encoding="utf-8")
+
+    # A new window shows the icon; the session panel shows a bold title and a bold
+    # record button, while its fields keep the normal font.
+    panel = SessionPanel(protocols=["gratings"])
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert not panel.windowIcon().pixmap(64, 64).isNull()
+    assert panel.font().bold()
+    assert panel.record_button.font().bold()
+    assert not panel.subject_edit.font().bold()
+    assert not [record for record in qtlog.records if "style" in record.message.lower()]
+
+    # Applying again changes nothing.
+    assert make_application().styleSheet() == app.styleSheet()
+
+
+def test_the_app_starts_without_its_resources_and_says_so(fresh_app, monkeypatch, caplog):
+    def missing(name):
+        raise ValueError(f"no resource {name!r} in rigbook.resources")
+
+    monkeypatch.setattr(resources, "path", missing)
+    with caplog.at_level(logging.WARNING, logger="rigbook.app.application"):
+        app = make_application()
+    assert app is fresh_app
+    assert app.windowIcon().isNull() and app.styleSheet() == ""
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("window icon" in text and "rigbook.svg" in text for text in warnings), warnings
+    assert any("stylesheet" in text and "rigbook.qss" in text for text in warnings), warnings
+
+
+def test_an_application_that_has_its_own_look_keeps_it(fresh_app):
+    own_icon = QtGui.QIcon(QtGui.QPixmap(16, 16))
+    fresh_app.setWindowIcon(own_icon)
+    fresh_app.setStyleSheet("QLabel { color: blue; }")
+    app = make_application()
+    assert app.styleSheet() == "QLabel { color: blue; }"
+    assert app.windowIcon().cacheKey() == own_icon.cacheKey()
+    assert isinstance(app, QtWidgets.QApplication)
