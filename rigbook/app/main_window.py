@@ -4,6 +4,7 @@ import logging
 
 from qtpy import QtCore, QtWidgets
 
+from rigbook.app.application import style_controls
 from rigbook.widgets.framerate import FrameratePanel
 from rigbook.widgets.messages import MessageLog
 from rigbook.widgets.param_editor import ParamEditorPanel
@@ -43,6 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         left_layout.addWidget(self.session_panel)
         left_layout.addWidget(self.editors, 1)
         left.setMinimumWidth(420)
+        style_controls(left)
 
         self.gauges = FrameratePanel()
         for name, accumulator in controller.accumulators.items():

@@ -10,7 +10,7 @@ import pytest
 from qtpy import QtGui, QtWidgets
 
 from rigbook import resources
-from rigbook.app.application import make_application
+from rigbook.app.application import make_application, style_controls
 from rigbook.widgets.session_panel import SessionPanel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,18 +56,21 @@ def test_bad_or_unknown_names_are_refused_by_name(name):
     assert repr(name) in str(error.value)
 
 
-def test_application_gets_the_icon_and_the_stylesheet(fresh_app, qtbot, qtlog):
+def test_application_gets_the_icon_and_the_controls_the_stylesheet(fresh_app, qtbot, qtlog):
     app = make_application()
     assert app is fresh_app
     icon = app.windowIcon()
     assert not icon.isNull()
     assert not icon.pixmap(64, 64).isNull()
-    assert app.styleSheet() == resources.path("rigbook.qss").read_text(encoding="utf-8")
+    # not application-wide: the live plots stay out of Qt's (slower) stylesheet painting
+    assert app.styleSheet() == ""
 
-    # A new window shows the icon; the session panel shows a bold title and a bold
-    # record button, while its fields keep the normal font.
+    # The control column shows a bold title and a bold record button, while its
+    # fields keep the normal font; a window shows the icon.
     panel = SessionPanel(protocols=["gratings"])
     qtbot.addWidget(panel)
+    style_controls(panel)
+    assert panel.styleSheet() == resources.path("rigbook.qss").read_text(encoding="utf-8")
     panel.show()
     qtbot.waitExposed(panel)
     assert not panel.windowIcon().pixmap(64, 64).isNull()
@@ -76,29 +79,26 @@ def test_application_gets_the_icon_and_the_stylesheet(fresh_app, qtbot, qtlog):
     assert not panel.subject_edit.font().bold()
     assert not [record for record in qtlog.records if "style" in record.message.lower()]
 
-    # Applying again changes nothing.
-    assert make_application().styleSheet() == app.styleSheet()
-
 
 def test_the_app_starts_without_its_resources_and_says_so(fresh_app, monkeypatch, caplog):
     def missing(name):
         raise ValueError(f"no resource {name!r} in rigbook.resources")
 
     monkeypatch.setattr(resources, "path", missing)
+    panel = QtWidgets.QWidget()
     with caplog.at_level(logging.WARNING, logger="rigbook.app.application"):
         app = make_application()
+        style_controls(panel)
     assert app is fresh_app
-    assert app.windowIcon().isNull() and app.styleSheet() == ""
+    assert app.windowIcon().isNull() and panel.styleSheet() == ""
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert any("window icon" in text and "rigbook.svg" in text for text in warnings), warnings
     assert any("stylesheet" in text and "rigbook.qss" in text for text in warnings), warnings
 
 
-def test_an_application_that_has_its_own_look_keeps_it(fresh_app):
+def test_an_application_that_has_its_own_icon_keeps_it(fresh_app):
     own_icon = QtGui.QIcon(QtGui.QPixmap(16, 16))
     fresh_app.setWindowIcon(own_icon)
-    fresh_app.setStyleSheet("QLabel { color: blue; }")
     app = make_application()
-    assert app.styleSheet() == "QLabel { color: blue; }"
     assert app.windowIcon().cacheKey() == own_icon.cacheKey()
     assert isinstance(app, QtWidgets.QApplication)
