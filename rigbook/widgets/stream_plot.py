@@ -15,6 +15,7 @@ from qtpy import QtCore, QtGui, QtWidgets
 
 from rigbook.widgets.decimation import BinnedHistory, peak_decimate  # noqa: F401 (peak_decimate: public here too)
 from rigbook.widgets.lines_item import LinesItem
+from rigbook.widgets.live_text import LiveText
 from rigbook.widgets.trace_canvas import TraceCanvas
 
 logger = logging.getLogger(__name__)
@@ -148,10 +149,7 @@ class StreamPlot(QtWidgets.QWidget):
         self.freeze_button.toggled.connect(self._set_frozen)
 
         self.title_label = QtWidgets.QLabel(f"<b>{self._title}</b>")
-        self.info_label = QtWidgets.QLabel("no data yet")
-        self.info_label.setStyleSheet("color: gray")
-        # Its text changes 4 times a second: it must never re-lay out the window.
-        self.info_label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        self.info_label = LiveText("no data yet")  # (a QLabel would re-lay out the window at every update)
 
         controls = QtWidgets.QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)

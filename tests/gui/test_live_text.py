@@ -1,0 +1,48 @@
+"""A readout that changes often repaints itself only: the window is not laid out again."""
+
+from qtpy import QtCore, QtGui, QtWidgets
+
+from rigbook.widgets.live_text import LiveText
+
+
+class LayoutRequests(QtCore.QObject):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj, event):
+        if event.type() == QtCore.QEvent.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def test_new_text_repaints_without_a_layout_request(qtbot):
+    window = QtWidgets.QWidget()
+    qtbot.addWidget(window)
+    layout = QtWidgets.QHBoxLayout(window)
+    text = LiveText("no data yet")
+    layout.addWidget(QtWidgets.QLabel("tracker"))
+    layout.addWidget(text, 1)
+    window.resize(400, 40)
+    with qtbot.waitExposed(window):
+        window.show()
+    requests = LayoutRequests()
+    window.installEventFilter(requests)
+    for n in range(20):
+        text.setText(f"{n * 1000:,} samples in view · newest at t = {n / 4:,.2f} s")
+    QtWidgets.QApplication.processEvents()
+    assert requests.count == 0
+    assert text.text() == "19,000 samples in view · newest at t = 4.75 s"
+    image = text.grab().toImage()
+    background = image.pixel(image.width() - 1, image.height() - 1)
+    drawn = {image.pixel(x, y) for x in range(0, 60) for y in range(image.height())}
+    assert drawn - {background}  # the text is there
+
+
+def test_long_text_is_elided_to_the_width_given(qtbot):
+    text = LiveText("x" * 500)
+    qtbot.addWidget(text)
+    text.resize(80, 20)
+    text.show()
+    assert text.sizeHint().height() == text.fontMetrics().height()
+    assert text.minimumSizeHint().width() == 0  # never widens the window
