@@ -17,7 +17,7 @@ class LiveText(QtWidgets.QWidget):
         super().__init__(parent)
         self._text = str(text)
         self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
-        self._color = self.palette().color(QtGui.QPalette.Disabled, QtGui.QPalette.WindowText)
+        self._color = QtGui.QColor("gray")
 
     def text(self):
         return self._text
