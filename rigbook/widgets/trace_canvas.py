@@ -6,6 +6,7 @@ from qtpy import QtCore, QtGui, QtWidgets
 
 
 def _any(mask):
+    """mask.any(), without the Python wrapper numpy puts around it (this runs at every frame)."""
     return np.logical_or.reduce(mask, axis=None)
 
 
@@ -48,7 +49,7 @@ class TraceCanvas(QtWidgets.QWidget):
         self._limit_top = self._limit_bottom = np.empty((0, 1))
         self._row_numbers = np.empty((1, 0, 1))
         self._newest = None  # index of the bin in the rightmost column
-        self._grid = []  # (x pixel, QColor)
+        self._grid = []  # (QColor, [QLine, ...]): grid lines grouped by color
         self._legend = []  # (name, QColor)
 
     # -- configuration ---------------------------------------------------------------
