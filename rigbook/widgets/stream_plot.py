@@ -314,9 +314,10 @@ class StreamPlot(QtWidgets.QWidget):
         self._drawn_key = key
         self._show_info(t.size, t_ref)
 
-    def _show_info(self, n_samples, t_ref):
+    def _show_info(self, n_samples, t_ref, force=False):
+        """The readout, at most 4 times a second (``force``: the caller already paces it)."""
         now = time.monotonic()
-        if now - self._last_text_update > 0.25:
+        if force or now - self._last_text_update > 0.25:
             self._last_text_update = now
             self.info_label.setText(f"{n_samples:,} samples in view · newest at t = {t_ref:,.2f} s")
 
@@ -412,8 +413,8 @@ class StreamPlot(QtWidgets.QWidget):
         self._map_canvas(names)  # clears the canvas if a range changed: the window is drawn again
         self.canvas.draw(*history.bins_from(self.canvas.first_bin_wanted(newest)))
         if self.mode == STACKED:
-            self._update_lane_labels()
-        self._show_info(n_window, t_ref)
+            self._update_lane_labels(force=True)  # this block runs 4 times a second: no second throttle
+        self._show_info(n_window, t_ref, force=True)
         return True
 
     def _seed_history(self, names, bins, key):
@@ -620,14 +621,15 @@ class StreamPlot(QtWidgets.QWidget):
         else:
             self.view_box.setYRange(low, high, padding=0)
 
-    def _update_lane_labels(self):
+    def _update_lane_labels(self, force=False):
         """Each lane's name and value range as the left axis' tick labels.
 
         On the axis, outside the plot area, they are not repainted with the
-        curves at every frame; they change at most 4 times a second.
+        curves at every frame; they change at most 4 times a second
+        (``force``: the caller already paces it).
         """
         now = time.monotonic()
-        if not self.frozen and now - self._last_label_update < 0.25:
+        if not (force or self.frozen) and now - self._last_label_update < 0.25:
             return
         self._last_label_update = now
         n = len(self._selected)
