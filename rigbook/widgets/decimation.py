@@ -47,15 +47,21 @@ def peak_decimate(x, values, bins):
     return xs, out
 
 
+# Rows of the per-bin bookkeeping array
+_K, _COUNT, _T_FIRST, _T_LAST = range(4)
+_FIRST_START = np.zeros(1, dtype=np.intp)
+
+
 class BinnedHistory:
     """Min/max per fixed time bin of a growing stream, updated with only the new samples.
 
     Bins are aligned on absolute time (bin ``k`` holds ``k * width <= t <
-    (k + 1) * width``), so a finished bin never changes and each frame only
-    reduces the samples that arrived since the last one. The samples of the
-    newest, still open bin are kept raw until a later sample closes it.
-    Finished bins live in preallocated buffers: a frame appends its few new
-    bins without copying the ones held.
+    (k + 1) * width``), so a bin never changes once a later one has begun,
+    and each frame only reduces the samples that arrived since the last
+    one. The newest bin may still grow: samples of the same bin that come
+    later are merged into it. Bins live in preallocated buffers, each
+    frame writes its few bins in place; bins older than ``keep_s`` are
+    dropped when the buffers are compacted.
 
     Parameters
     ----------
@@ -64,7 +70,7 @@ class BinnedHistory:
     n_channels : int
         Number of value channels.
     keep_s : float
-        Seconds of finished bins kept (older ones are dropped).
+        Seconds of bins kept at least (older ones are dropped).
     """
 
     def __init__(self, bin_width, n_channels, keep_s):
@@ -73,94 +79,94 @@ class BinnedHistory:
         self.bin_width = float(bin_width)
         self.keep_s = float(keep_s)
         self._n_channels = int(n_channels)
-        self._allocate(256)
-        self._open_t = np.empty(0)
-        self._open_values = np.empty((self._n_channels, 0))
-        self._open_bin = None
-
-    def _allocate(self, capacity):
-        """Fresh buffers for ``capacity`` finished bins, keeping the held ones."""
-        held = [] if not hasattr(self, "_start") else [
-            self._k_all[self._start:self._stop], self._count_all[self._start:self._stop],
-            self._t_first_all[self._start:self._stop], self._t_last_all[self._start:self._stop],
-            self._low_all[:, self._start:self._stop], self._high_all[:, self._start:self._stop],
-        ]
-        self._k_all = np.empty(capacity, dtype=np.int64)
-        self._count_all = np.empty(capacity, dtype=np.int64)
-        self._t_first_all = np.empty(capacity)
-        self._t_last_all = np.empty(capacity)
-        self._low_all = np.empty((self._n_channels, capacity))
-        self._high_all = np.empty((self._n_channels, capacity))
+        # per bin: index, sample count, first and last time; and per channel its min then max.
+        # (Two arrays rather than six: a frame writes its bins with fewer calls, which is what it costs.)
+        self._meta = np.empty((4, 256))
+        self._spans = np.empty((2, self._n_channels, 256))
         self._start = self._stop = 0
-        if held:
-            self._append(*held)
 
-    def _append(self, k, count, t_first, t_last, low, high):
-        m = k.size
-        if self._stop + m > self._k_all.size:
-            held = self._stop - self._start
-            # compact in place when at most half is held, else grow
-            self._allocate(self._k_all.size if 2 * (held + m) <= self._k_all.size else 2 * (held + m))
-        a, b = self._stop, self._stop + m
-        self._k_all[a:b] = k
-        self._count_all[a:b] = count
-        self._t_first_all[a:b] = t_first
-        self._t_last_all[a:b] = t_last
-        self._low_all[:, a:b] = low
-        self._high_all[:, a:b] = high
-        self._stop = b
-
-    @property
-    def _k(self):
-        return self._k_all[self._start:self._stop]
-
-    @property
-    def _t_first(self):
-        return self._t_first_all[self._start:self._stop]
+    def _make_room(self, m):
+        """Drop bins older than ``keep_s``, then compact or grow so that ``m`` more bins fit."""
+        meta, start, stop = self._meta, self._start, self._stop
+        if stop > start:
+            oldest_kept = meta[_T_LAST, stop - 1] - self.keep_s - self.bin_width
+            start += int(meta[_T_FIRST, start:stop].searchsorted(oldest_kept, side="left"))
+        held = stop - start
+        capacity = meta.shape[1]
+        if 2 * (held + m) > capacity:  # more than half full after compacting: grow instead
+            capacity = 2 * (held + m)
+        new_meta = np.empty((4, capacity))
+        new_spans = np.empty((2, self._n_channels, capacity))
+        new_meta[:, :held] = meta[:, start:stop]
+        new_spans[:, :, :held] = self._spans[:, :, start:stop]
+        self._meta, self._spans = new_meta, new_spans
+        self._start, self._stop = 0, held
 
     @property
     def newest_t(self):
         """Time of the newest sample added, or None."""
-        if self._open_t.size:
-            return float(self._open_t[-1])
-        return float(self._t_last_all[self._stop - 1]) if self._stop > self._start else None
+        return float(self._meta[_T_LAST, self._stop - 1]) if self._stop > self._start else None
 
     @property
     def newest_bin(self):
         """Index of the bin holding the newest sample, or None."""
-        if self._open_t.size:
-            return self._open_bin
-        return int(self._k_all[self._stop - 1]) if self._stop > self._start else None
+        return int(self._meta[_K, self._stop - 1]) if self._stop > self._start else None
 
     def add(self, t, values):
         """Add samples: ``t`` 1-D times (non-decreasing), ``values`` channels x samples."""
         t = np.asarray(t, dtype=np.float64)
-        if t.size == 0:
+        n = t.size
+        if n == 0:
             return
-        values = np.asarray(values, dtype=np.float64).reshape(self._n_channels, t.size)
-        if self._open_t.size:
-            t = np.concatenate([self._open_t, t])
-            values = np.concatenate([self._open_values, values], axis=1)
+        values = np.asarray(values, dtype=np.float64).reshape(self._n_channels, n)
         bin_of = np.floor(t / self.bin_width)
-        # (array methods rather than numpy's functions: this runs per plot and frame, and the wrappers cost)
-        closed = int(bin_of.searchsorted(bin_of[-1], side="left"))
-        self._open_t, self._open_values = t[closed:], values[:, closed:]
-        self._open_bin = int(bin_of[-1])
-        if closed == 0:
-            return
-        t, values, bin_of = t[:closed], values[:, :closed], bin_of[:closed]
-        starts = np.concatenate(([0], (bin_of[1:] != bin_of[:-1]).nonzero()[0] + 1))
-        ends = np.concatenate((starts[1:], [closed]))
+        # (array methods and ufuncs writing in place: this runs per plot and frame, and each call costs)
+        if n > 1:
+            starts = (bin_of[1:] != bin_of[:-1]).nonzero()[0]
+            starts += 1
+            starts = np.concatenate((_FIRST_START, starts))
+        else:
+            starts = _FIRST_START
+        m = starts.size
+        stop = self._stop
+        continues = False
+        if stop > self._start:
+            newest = self._meta[_K, stop - 1]
+            if bin_of[0] < newest:
+                raise ValueError(
+                    f"samples must come in time order: t = {float(t[0]):g} s is before the newest bin "
+                    f"(from {newest * self.bin_width:g} s)"
+                )
+            continues = bin_of[0] == newest
+        if stop + m - continues > self._meta.shape[1]:
+            self._make_room(m)
+            stop = self._stop
+        a = stop - 1 if continues else stop
+        b = a + m
+        meta, spans = self._meta, self._spans
+        if continues:  # the newest bin held grows: keep what it had, merge below
+            earlier = spans[:, :, a].copy()
+            earlier_count, earlier_first = meta[_COUNT, a], meta[_T_FIRST, a]
         # fmin / fmax skip NaN (flagged samples) without warnings
-        low = np.fmin.reduceat(values, starts, axis=1)
-        high = np.fmax.reduceat(values, starts, axis=1)
-        self._append(bin_of[starts], ends - starts, t[starts], t[ends - 1], low, high)
-        self._trim()
+        np.fmin.reduceat(values, starts, axis=1, out=spans[0, :, a:b])
+        np.fmax.reduceat(values, starts, axis=1, out=spans[1, :, a:b])
+        bin_of.take(starts, out=meta[_K, a:b])
+        t.take(starts, out=meta[_T_FIRST, a:b])
+        counts, last = meta[_COUNT, a:b], meta[_T_LAST, a:b]
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = n - starts[-1]
+        t.take(starts[1:] - 1, out=last[:-1])
+        last[-1] = t[-1]
+        if continues:
+            np.fmin(spans[0, :, a], earlier[0], out=spans[0, :, a])
+            np.fmax(spans[1, :, a], earlier[1], out=spans[1, :, a])
+            meta[_COUNT, a] += earlier_count
+            meta[_T_FIRST, a] = earlier_first
+        self._stop = b
 
-    def _trim(self):
-        """Forget finished bins older than ``keep_s`` (by moving the start; buffers are compacted when full)."""
-        newest = self.newest_t
-        self._start += int(self._t_first.searchsorted(newest - self.keep_s - self.bin_width, side="left"))
+    def _first_from(self, k):
+        """Position of the first bin of index ``>= k``."""
+        return self._start + int(self._meta[_K, self._start:self._stop].searchsorted(k, side="left"))
 
     def window(self, start):
         """Min/max points of the bins whose samples all have ``t > start``.
@@ -168,59 +174,39 @@ class BinnedHistory:
         Returns
         -------
         x : numpy.ndarray
-            Each bin's first and last time (the open bin included).
+            Each bin's first and last time.
         values : numpy.ndarray
             channels x ``x.size``: each bin's min then max.
         """
-        first = self._start + int(np.searchsorted(self._t_first, start, side="right"))
-        n_closed = self._stop - first
-        has_open = self._open_t.size > 0 and self._open_t[0] > start
-        n = n_closed + (1 if has_open else 0)
+        first = self._start + int(self._meta[_T_FIRST, self._start:self._stop].searchsorted(start, side="right"))
+        n = self._stop - first
         x = np.empty(2 * n)
         values = np.empty((self._n_channels, 2 * n))
-        x[0:2 * n_closed:2] = self._t_first_all[first:self._stop]
-        x[1:2 * n_closed:2] = self._t_last_all[first:self._stop]
-        values[:, 0:2 * n_closed:2] = self._low_all[:, first:self._stop]
-        values[:, 1:2 * n_closed:2] = self._high_all[:, first:self._stop]
-        if has_open:
-            x[-2], x[-1] = self._open_t[0], self._open_t[-1]
-            with np.errstate(invalid="ignore"):
-                values[:, -2] = np.fmin.reduce(self._open_values, axis=1)
-                values[:, -1] = np.fmax.reduce(self._open_values, axis=1)
+        x[0::2] = self._meta[_T_FIRST, first:self._stop]
+        x[1::2] = self._meta[_T_LAST, first:self._stop]
+        values[:, 0::2] = self._spans[0, :, first:self._stop]
+        values[:, 1::2] = self._spans[1, :, first:self._stop]
         return x, values
 
     def bins_from(self, k):
-        """Bins of index ``>= k`` that hold samples: ``(indexes, low, high)``.
+        """Bins of index ``>= k`` that hold samples: ``(indexes, spans)``.
 
-        ``low`` and ``high`` are channels x bins; the open bin, if any, is
-        last, with the min/max of its samples so far. Bins without samples
-        are absent (a gap in the data).
+        ``spans`` is 2 x channels x bins: each bin's min, then its max (NaN
+        for a channel with only NaN samples in the bin). The newest bin may
+        still grow. Bins without samples are absent (a gap in the data).
+        The arrays are views: they change with the next :meth:`add`.
         """
-        first = self._start + int(self._k.searchsorted(k, side="left"))
-        indexes = self._k_all[first:self._stop]
-        low, high = self._low_all[:, first:self._stop], self._high_all[:, first:self._stop]
-        if self._open_t.size and self._open_bin >= k:
-            open_low = np.fmin.reduce(self._open_values, axis=1)[:, None]
-            open_high = np.fmax.reduce(self._open_values, axis=1)[:, None]
-            indexes = np.concatenate((indexes, [self._open_bin]))
-            low = np.concatenate([low, open_low], axis=1)
-            high = np.concatenate([high, open_high], axis=1)
-        return indexes, low, high
+        first = self._first_from(k)
+        return self._meta[_K, first:self._stop], self._spans[:, :, first:self._stop]
 
     def count_from(self, k):
-        """Number of samples in the bins of index ``>= k`` (the open bin included)."""
-        first = self._start + int(self._k.searchsorted(k, side="left"))
-        return int(self._count_all[first:self._stop].sum()) + self._open_t.size
+        """Number of samples in the bins of index ``>= k``."""
+        return int(np.add.reduce(self._meta[_COUNT, self._first_from(k):self._stop]))
 
     def extent_from(self, k):
-        """Per channel ``(min, max)`` over the bins of index ``>= k``, the open bin included (NaN where none)."""
-        first = self._start + int(self._k.searchsorted(k, side="left"))
-        low = np.full(self._n_channels, np.nan)
-        high = np.full(self._n_channels, np.nan)
-        if first < self._stop:
-            low = np.fmin.reduce(self._low_all[:, first:self._stop], axis=1)
-            high = np.fmax.reduce(self._high_all[:, first:self._stop], axis=1)
-        if self._open_t.size and self.newest_bin >= k:
-            low = np.fmin(low, np.fmin.reduce(self._open_values, axis=1))
-            high = np.fmax(high, np.fmax.reduce(self._open_values, axis=1))
-        return low, high
+        """Per channel ``(min, max)`` over the bins of index ``>= k`` (NaN where none)."""
+        first = self._first_from(k)
+        if first == self._stop:
+            return np.full(self._n_channels, np.nan), np.full(self._n_channels, np.nan)
+        return (np.fmin.reduce(self._spans[0, :, first:self._stop], axis=1),
+                np.fmax.reduce(self._spans[1, :, first:self._stop], axis=1))

@@ -432,9 +432,9 @@ class StreamPlot(QtWidgets.QWidget):
             return True
         try:
             t, values, self._seen_rows = acc.values_since(self._seen_rows, names)
-        except (LookupError, ValueError):
+            self._history.add(t, values)
+        except (LookupError, ValueError):  # a reset, trimmed rows, time going back: the caller starts over
             return False
-        self._history.add(t, values)
         return True
 
     def _canvas_columns(self):

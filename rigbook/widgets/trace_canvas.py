@@ -43,11 +43,13 @@ class TraceCanvas(QtWidgets.QWidget):
         self._image = None
         self._pixels = None  # numpy view (rows, columns) of the image, uint32
         self._palette = np.empty(0, np.uint32)  # background, then each channel's color
-        self._scale = np.empty((0, 1))  # per channel: pixel row = scale * value + offset
-        self._offset = np.empty((0, 1))
+        self._scale = np.empty(0)  # per channel: pixel row = scale * value + offset
+        self._offset = np.empty(0)
+        # The same maps for a bin's min and max at once (see draw): 2 x channels x 1
+        self._span_scale = self._span_offset = self._span_limits = np.empty((2, 0, 1))
         self._codes = np.empty((0, 1, 1), np.uint8)
-        self._limit_top = self._limit_bottom = np.empty((0, 1))
-        self._row_numbers = np.empty((1, 0, 1))
+        self._rows = self._negative_rows = np.empty((1, 0, 1))
+        self._width = 0
         self._newest = None  # index of the bin in the rightmost column
         self._grid = []  # (QColor, [QLine, ...]): grid lines grouped by color
         self._legend = []  # (name, QColor)
@@ -92,16 +94,20 @@ class TraceCanvas(QtWidgets.QWidget):
         offset = np.asarray(offset, dtype=np.float64)
         if (scale > 0).any():
             raise ValueError(f"canvas row scales must be <= 0 (values grow upwards), got {scale.tolist()}")
-        # half a pixel of slack: rounding must not count as leaving the limits
-        self._limit_top = np.asarray(limits[0], dtype=np.float64)[:, None] - 0.5
-        self._limit_bottom = np.asarray(limits[1], dtype=np.float64)[:, None] + 0.5
+        top = np.asarray(limits[0], dtype=np.float64)
+        bottom = np.asarray(limits[1], dtype=np.float64)
+        # A bin's min maps to its span's bottom row, its max to 1 - its top row: then one comparison
+        # finds the spans out of their limits (half a pixel of slack: rounding is not leaving them).
+        self._span_limits = np.stack((bottom + 0.5, 1.5 - top))[:, :, None]
         palette = np.array([self._background_argb, *[_argb(c) for c in colors]], dtype=np.uint32)
         if (palette.shape == self._palette.shape and (palette == self._palette).all()
-                and scale.shape == self._scale.shape[:1] and (scale == self._scale[:, 0]).all()
-                and ((offset == self._offset[:, 0]) | (np.isnan(offset) & np.isnan(self._offset[:, 0]))).all()):
+                and scale.shape == self._scale.shape and (scale == self._scale).all()
+                and ((offset == self._offset) | (np.isnan(offset) & np.isnan(self._offset))).all()):
             return False
         self._palette = palette
-        self._scale, self._offset = scale[:, None], offset[:, None]
+        self._scale, self._offset = scale, offset
+        self._span_scale = np.stack((scale, -scale))[:, :, None]
+        self._span_offset = np.stack((offset, 1.0 - offset))[:, :, None]
         # channel i + 1 is painted where it passes; where several pass, the last listed is on top
         self._codes = np.arange(1, scale.size + 1, dtype=np.uint8 if scale.size < 255 else np.int64)[:, None, None]
         self.clear()
@@ -117,7 +123,7 @@ class TraceCanvas(QtWidgets.QWidget):
     @property
     def columns(self):
         """Width of the image: the number of bins shown."""
-        return 0 if self._image is None else self._image.width()
+        return self._width
 
     def first_bin_wanted(self, newest):
         """Oldest bin :meth:`draw` needs when bin ``newest`` is the newest.
@@ -127,15 +133,15 @@ class TraceCanvas(QtWidgets.QWidget):
         """
         if self._pixels is None:  # (the image follows resize events; before the first, look now)
             self._ensure_image()
-        width = self.columns
+        width = self._width
         if self._newest is None or newest < self._newest:
             return newest - width
         return max(self._newest, newest - width + 1) - 1
 
     # -- drawing -----------------------------------------------------------------------
 
-    def draw(self, indexes, low, high):
-        """Draw bins ``indexes`` (ascending) with per-channel ``low`` / ``high`` (channels x bins).
+    def draw(self, indexes, spans):
+        """Draw bins ``indexes`` (ascending) with ``spans``: 2 x channels x bins, each bin's min then max.
 
         The newest bin becomes the right edge. Bins older than the last
         frame's newest are used only to join the first new span to; columns
@@ -152,31 +158,42 @@ class TraceCanvas(QtWidgets.QWidget):
         first_new = newest - width + 1
         if self._newest is not None and newest >= self._newest:  # else time went backwards (a reset): start over
             first_new = max(self._newest, first_new)
-        # rows grow downwards: a bin's max is its span's top
-        top = high * self._scale + self._offset
-        bottom = low * self._scale + self._offset
+        # y[0]: each span's bottom row (the bin's min: rows grow downwards), y[1]: 1 - its top row.
+        # One array for both ends halves the calls, and this runs per plot at every frame.
+        y = spans * self._span_scale
+        y += self._span_offset
         i0 = int(indexes.searchsorted(first_new))
-        # (ufunc reductions rather than .any() / .max(): those go through Python wrappers, at every frame)
-        overflow = bool(_any(top[:, i0:] < self._limit_top) or _any(bottom[:, i0:] > self._limit_bottom))
-        # Join each span to the previous bin's (what a line from one to the next would cover).
-        # np.minimum gives NaN when either is NaN, fmin then keeps the span as it was:
-        # a NaN bin stays undrawn and nothing is joined to it.
-        joined_top = np.fmin(top[:, 1:], np.minimum(top[:, 1:], bottom[:, :-1]))
-        bottom[:, 1:] = np.fmax(bottom[:, 1:], np.maximum(bottom[:, 1:], top[:, :-1]))
-        top[:, 1:] = joined_top
+        # (a ufunc reduction rather than .any(): that goes through a Python wrapper)
+        overflow = bool(_any(y[:, :, i0:] > self._span_limits))
+        if y.shape[2] > 1:
+            # Join each span to the previous bin's (what a line from one to the next would cover): its
+            # bottom reaches down to the previous top, its top up to the previous bottom. np.maximum gives
+            # NaN when either is NaN, fmax then keeps the span as it was: a NaN bin stays undrawn and
+            # nothing is joined to it.
+            previous = 1.0 - y[::-1, :, :-1]
+            current = y[:, :, 1:]
+            np.fmax(current, np.maximum(current, previous), out=current)
         n_columns = newest - first_new + 1
+        start = first_new % width
         drawn = indexes[i0:]
         if drawn.size:
-            rows = self._rows(height)
-            hit = (rows >= np.floor(top[:, None, i0:])) & (rows <= bottom[:, None, i0:])  # channels x rows x bins
-            columns = self._palette[np.maximum.reduce(hit * self._codes, axis=0)]
+            # row r is in the span from row `top` to `bottom` when floor(top) <= r <= bottom, that is
+            # when -r < 1 - top and r <= bottom (r is whole): channels x rows x bins
+            rows, negative_rows = self._row_numbers(height)
+            hit = (negative_rows < y[1, :, None, i0:]) & (rows <= y[0, :, None, i0:])
+            codes = np.maximum.reduce(hit * self._codes, axis=0)
+            if drawn.size == n_columns and start + n_columns <= width:  # the common frame: no gap, no wrap
+                self._palette.take(codes, out=self._pixels[:, start:start + n_columns])
+                self._newest = newest
+                self.update()
+                return overflow
+            columns = self._palette[codes]
             if drawn.size < n_columns:  # bins without samples leave their columns empty
                 block = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
-                block[:, drawn - first_new] = columns
+                block[:, (drawn - first_new).astype(np.intp)] = columns
                 columns = block
         else:
             columns = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
-        start = first_new % width
         head = min(n_columns, width - start)  # the ring wraps after the last column
         self._pixels[:, start:start + head] = columns[:, :head]
         if head < n_columns:
@@ -185,21 +202,25 @@ class TraceCanvas(QtWidgets.QWidget):
         self.update()
         return overflow
 
-    def _rows(self, height):
-        if self._row_numbers.shape[1] != height:
-            self._row_numbers = np.arange(height, dtype=np.float64)[None, :, None]
-        return self._row_numbers
+    def _row_numbers(self, height):
+        """Row numbers and their negatives, shaped to broadcast against channels x 1 x bins."""
+        if self._rows.shape[1] != height:
+            self._rows = np.arange(height, dtype=np.float64)[None, :, None]
+            self._negative_rows = -self._rows
+        return self._rows, self._negative_rows
 
     def _ensure_image(self):
         width, height = self.width(), self.height()
         if width <= 0 or height <= 0:
             self._image = self._pixels = None
+            self._width = 0
             return
         if self._image is not None and self._image.width() == width and self._image.height() == height:
             return
         self._image = QtGui.QImage(width, height, QtGui.QImage.Format_RGB32)
         self._pixels = pg.functions.ndarray_from_qimage(self._image).view(np.uint32)[..., 0]
         self._pixels[...] = self._background_argb
+        self._width = width
         self._newest = None
 
     def resizeEvent(self, event):

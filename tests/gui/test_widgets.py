@@ -266,31 +266,6 @@ def test_frozen_plot_zoom_shows_every_sample_of_the_zoomed_span(qtbot, fed_accum
     np.testing.assert_allclose(np.sort(inside), np.sort((t - t[-1])[((t - t[-1]) >= -0.2) & ((t - t[-1]) <= -0.1)]))
 
 
-def test_binned_history_fed_piecewise_equals_min_max_of_all_samples():
-    from rigbook.widgets.decimation import BinnedHistory
-
-    rng = np.random.default_rng(3)
-    t = np.arange(5000) / 1000.0
-    values = rng.standard_normal((2, t.size))
-    values[0, 1234] = 50.0  # a one-sample spike survives
-    values[1, 2000:2003] = np.nan  # flagged samples do not hide their bin
-    history = BinnedHistory(0.01, 2, keep_s=10.0)
-    cuts = np.sort(rng.choice(np.arange(1, t.size), 40, replace=False))
-    for part in np.split(np.arange(t.size), cuts):
-        history.add(t[part], values[:, part])
-    x, drawn = history.window(-1.0)
-    assert x[0] == 0.0 and x[-1] == t[-1]
-    bin_of = np.floor(t / 0.01)
-    for k in (0, 123, 200, int(bin_of[-1])):
-        inside = bin_of == k
-        np.testing.assert_array_equal(drawn[:, 2 * k], np.nanmin(values[:, inside], axis=1))
-        np.testing.assert_array_equal(drawn[:, 2 * k + 1], np.nanmax(values[:, inside], axis=1))
-    assert drawn[0].max() == 50.0 and np.isfinite(drawn).all()
-    # only bins whose samples all lie after the start are shown: at most a bin and a sample are left out
-    x, _ = history.window(2.0)
-    assert 2.0 < x[0] <= 2.0 + 0.01 + 0.001 + 1e-9
-
-
 def test_long_live_window_is_drawn_from_new_samples_only_and_stays_exact(qtbot, fed_accumulator, monkeypatch):
     plot = StreamPlot(fed_accumulator, window_s=2.0, mode=OVERLAID)
     qtbot.addWidget(plot)
