@@ -97,6 +97,7 @@ class Accumulator:
         self.flagged = 0
         self._monitored = None if monitored_headers is None else list(monitored_headers)
         self._schema = None
+        self._picks = {}  # columns asked of values_since -> their rows in the storage blocks
         self._store = ColumnStore([np.float64])
         self._row_type = None
         self._init_stream_state()
@@ -150,6 +151,7 @@ class Accumulator:
                      self.name, self._schema.fields, schema.fields)
             self.sig_acc_resetting.emit()
         self._schema = schema
+        self._picks = {}
         self._store = ColumnStore([np.float64, *schema.dtypes])
         self._row_type = namedtuple("Row", self.header_list, rename=True)
         self._init_stream_state()
@@ -530,13 +532,9 @@ class Accumulator:
         Raises like :meth:`rows_since`.
         """
         segments, end = self._segments_since(n)
-        header = self.header_list
-        rows = [header.index(name) if name in header else self._column_index(name) for name in columns]
+        rows = self._block_rows(columns)
         store = self._store
         if store.uniform and store.dtypes[0] == np.float64 and segments:
-            first = rows[0] if rows else 0
-            if rows == list(range(first, first + len(rows))):  # neighbouring columns: a slice, quicker than a pick
-                rows = slice(first, first + len(rows))
             t = [chunk.block[0, lo:hi] for chunk, lo, hi in segments]
             values = [chunk.block[rows, lo:hi] for chunk, lo, hi in segments]
             if len(segments) == 1:
@@ -545,6 +543,22 @@ class Accumulator:
         named, end = self.columns_since(n, ["t", *columns])
         values = np.array([named[name] for name in columns], dtype=np.float64).reshape(len(columns), -1)
         return named["t"].astype(np.float64), values, end
+
+    def _block_rows(self, columns):
+        """Rows of ``columns`` in the storage blocks; a slice when they are neighbours (quicker than a pick).
+
+        Looked up once per schema and set of columns: plots ask at every frame.
+        """
+        key = tuple(columns)
+        rows = self._picks.get(key)
+        if rows is None:
+            header = self.header_list
+            rows = [header.index(name) if name in header else self._column_index(name) for name in key]
+            first = rows[0] if rows else 0
+            if rows == list(range(first, first + len(rows))):
+                rows = slice(first, first + len(rows))
+            self._picks[key] = rows
+        return rows
 
     def _segments_since(self, n):
         """Storage pieces of the rows after the first ``n``, and the row count; raises like :meth:`rows_since`."""

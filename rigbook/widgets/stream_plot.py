@@ -115,8 +115,10 @@ class StreamPlot(QtWidgets.QWidget):
         self._lane_ticks = []
         self._last_label_update = -math.inf
         self._all_channels = []
-        self._selected = []
+        self._selected = ()  # a tuple: it is part of the keys compared at every frame
         self._synced_schema = None
+        # Accumulators that hand out the rows since a count can be drawn from min/max bins fed with new rows only.
+        self._binnable = hasattr(accumulator, "values_since") and hasattr(accumulator, "last_t_range")
 
         self.channel_button = QtWidgets.QToolButton(text="Channels")
         self.channel_button.setPopupMode(QtWidgets.QToolButton.InstantPopup)
@@ -254,7 +256,7 @@ class StreamPlot(QtWidgets.QWidget):
             action.blockSignals(True)
             action.setChecked(action.text() in names)
             action.blockSignals(False)
-        self._selected = [c for c in self._all_channels if c in names]
+        self._selected = tuple(c for c in self._all_channels if c in names)
         self._rebuild_curves()
         self.channels_changed.emit(self.selected_channels)
 
@@ -268,7 +270,7 @@ class StreamPlot(QtWidgets.QWidget):
             raise KeyError(f"{self._title}: channel {channel!r} is not plotted")
         if self._drawn is None:  # drawn on the canvas: the same min/max bins, as points
             t_ref = self._snapshot[0]
-            names = [n for n in self._selected if n in self._all_channels]
+            names = self._selected
             xs, values = self._history.window(t_ref - self.window_s)
             self._drawn = {name: (xs - t_ref, y) for name, y in zip(names, self._view_values(names, values))}
         return self._drawn.get(channel, (np.empty(0), np.empty(0)))
@@ -286,13 +288,13 @@ class StreamPlot(QtWidgets.QWidget):
         window holds more samples than pixels, only the new samples are
         reduced (see :class:`~rigbook.widgets.decimation.BinnedHistory`).
         """
-        if self.frozen or not self._on_screen():
+        if self._frozen or not self._on_screen():
             return
         self._sync_channels()  # the first samples, or a schema change, define the channels
         if not self._all_channels:
             return
         received = getattr(self.accumulator, "n_received", None)
-        key = (received, self.window_s, tuple(self._selected), self.mode, self._canvas_geometry)
+        key = (received, self._window_s, self._selected, self._mode, self._canvas_geometry)
         if received is not None and key == self._drawn_key:
             return
         if self._refresh_from_history(received):
@@ -369,13 +371,13 @@ class StreamPlot(QtWidgets.QWidget):
         size or the window changed.
         """
         acc = self.accumulator
-        if received is None or not hasattr(acc, "values_since") or not hasattr(acc, "last_t_range"):
+        if received is None or not self._binnable:
             return False
-        names = [n for n in self._selected if n in self._all_channels]
+        names = self._selected  # (always among the accumulator's channels: _sync_channels sees to it)
         bins = self._canvas_columns()
         if not names or bins < 10:
             return False
-        key = (self.window_s, tuple(names), bins)
+        key = (self._window_s, names, bins)
         if self._history is None or self._history_key != key or not self._feed_history(names):
             try:
                 start, stop = acc.last_t_range(self.window_s)
@@ -393,7 +395,8 @@ class StreamPlot(QtWidgets.QWidget):
         t_ref, newest = history.newest_t, history.newest_bin
         if t_ref is None:
             return False
-        self._use_canvas(True)
+        if not self._canvas_on:
+            self._use_canvas(True)
         self._snapshot = (t_ref, None)  # raw samples are fetched only if the user freezes
         self._drawn = None  # curve_data computes the points from the history when asked
         # A frame draws the new bins. Four times a second, or at once when new data leaves its
@@ -686,11 +689,11 @@ class StreamPlot(QtWidgets.QWidget):
             action.setCheckable(True)
             action.setChecked(name in selected)
             action.toggled.connect(self._channel_toggled)
-        self._selected = selected
+        self._selected = tuple(selected)
         self._rebuild_curves()
 
     def _channel_toggled(self, _checked):
-        self._selected = [a.text() for a in self.channel_menu.actions() if a.isChecked()]
+        self._selected = tuple(a.text() for a in self.channel_menu.actions() if a.isChecked())
         self._rebuild_curves()
         self.channels_changed.emit(self.selected_channels)
         self.refresh()
