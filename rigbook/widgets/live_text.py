@@ -17,6 +17,9 @@ class LiveText(QtWidgets.QWidget):
         super().__init__(parent)
         self._text = str(text)
         self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
+        # Opaque: a new text repaints this widget alone. Transparent, it had Qt repaint the plot,
+        # the splitter and the window behind it, ten plots four times a second.
+        self.setAutoFillBackground(True)
         self._color = QtGui.QColor("gray")
 
     def text(self):

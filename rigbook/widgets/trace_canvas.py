@@ -184,20 +184,20 @@ class TraceCanvas(QtWidgets.QWidget):
             codes = np.maximum.reduce(hit * self._codes, axis=0)
             if drawn.size == n_columns and start + n_columns <= width:  # the common frame: no gap, no wrap
                 self._palette.take(codes, out=self._pixels[:, start:start + n_columns])
-                self._newest = newest
-                self.update()
-                return overflow
-            columns = self._palette[codes]
-            if drawn.size < n_columns:  # bins without samples leave their columns empty
-                block = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
-                block[:, (drawn - first_new).astype(np.intp)] = columns
-                columns = block
+                columns = None
+            else:
+                columns = self._palette[codes]
+                if drawn.size < n_columns:  # bins without samples leave their columns empty
+                    block = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
+                    block[:, (drawn - first_new).astype(np.intp)] = columns
+                    columns = block
         else:
             columns = np.full((height, n_columns), self._background_argb, dtype=np.uint32)
-        head = min(n_columns, width - start)  # the ring wraps after the last column
-        self._pixels[:, start:start + head] = columns[:, :head]
-        if head < n_columns:
-            self._pixels[:, :n_columns - head] = columns[:, head:]
+        if columns is not None:
+            head = min(n_columns, width - start)  # the ring wraps after the last column
+            self._pixels[:, start:start + head] = columns[:, :head]
+            if head < n_columns:
+                self._pixels[:, :n_columns - head] = columns[:, head:]
         self._newest = newest
         self.update()
         return overflow

@@ -46,3 +46,32 @@ def test_long_text_is_elided_to_the_width_given(qtbot):
     text.show()
     assert text.sizeHint().height() == text.fontMetrics().height()
     assert text.minimumSizeHint().width() == 0  # never widens the window
+
+
+class Paints(QtCore.QObject):
+    def __init__(self):
+        super().__init__()
+        self.by_widget = {}
+
+    def eventFilter(self, obj, event):
+        if event.type() == QtCore.QEvent.Paint:
+            self.by_widget[obj] = self.by_widget.get(obj, 0) + 1
+        return False
+
+
+def test_new_text_repaints_the_readout_alone_not_the_widgets_behind_it(qtbot):
+    window = QtWidgets.QWidget()
+    qtbot.addWidget(window)
+    layout = QtWidgets.QHBoxLayout(window)
+    text = LiveText("no data yet")
+    layout.addWidget(text)
+    window.resize(400, 40)
+    with qtbot.waitExposed(window):
+        window.show()
+    QtWidgets.QApplication.processEvents()
+    paints = Paints()
+    window.installEventFilter(paints)
+    text.installEventFilter(paints)
+    text.setText("1,000 samples in view")
+    qtbot.waitUntil(lambda: paints.by_widget.get(text, 0) >= 1)
+    assert paints.by_widget.get(window, 0) == 0
