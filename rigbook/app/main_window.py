@@ -26,6 +26,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller = controller
         self._close_after_save = False
         self._last_refresh_error = None
+        self._value_axis_width = 0  # pixels given to every plot's value labels (see _align_value_axes)
         self.setWindowTitle(f"Rigbook — {controller.rig.name}")
 
         self.messages = MessageLog(status_bar=self.statusBar())
@@ -105,11 +106,25 @@ class MainWindow(QtWidgets.QMainWindow):
     def _refresh(self):
         for plot in self.plots:
             plot.refresh()
+        self._align_value_axes()
         self.gauges.refresh()
         if self.controller.recording:
             self.session_panel.set_elapsed(self.controller.elapsed)
             fraction, text = self.controller.protocol_progress()
             self.session_panel.set_progress(fraction, text)
+
+    def _align_value_axes(self):
+        """Give every plot's value labels the room the widest needs: the time axes line up.
+
+        A bout in the tracker and the vigor peak it causes are then at the
+        same x. The room only grows, like each plot's own, so that labels
+        changing with the data do not shift the traces back and forth.
+        """
+        width = max((plot.value_axis_text_width() for plot in self.plots), default=0)
+        if width > self._value_axis_width:
+            self._value_axis_width = width
+            for plot in self.plots:
+                plot.set_value_axis_text_width(width)
 
     # -- session ------------------------------------------------------------------------
     def _start_requested(self):

@@ -275,6 +275,14 @@ class StreamPlot(QtWidgets.QWidget):
             self._drawn = {name: (xs - t_ref, y) for name, y in zip(names, self._view_values(names, values))}
         return self._drawn.get(channel, (np.empty(0), np.empty(0)))
 
+    def value_axis_text_width(self):
+        """Pixels the widest value label drawn so far needs."""
+        return self.plot_item.getAxis("left").textWidth
+
+    def set_value_axis_text_width(self, pixels):
+        """Reserve ``pixels`` for the value labels, so that plots above one another line up in time."""
+        self.plot_item.getAxis("left").setStyle(autoExpandTextSpace=False, tickTextWidth=int(math.ceil(pixels)))
+
     @property
     def newest_t(self):
         """Accumulator time (s since its t0) of the newest sample drawn, or None."""

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.feather as feather
 import pytest
+from qtpy import QtCore
 
 from rigbook.app.application import open_window
 from rigbook.app.demo import demo_rig
@@ -207,3 +208,23 @@ def test_window_shows_live_data(qtbot, make_window):
                     timeout=10_000)
     assert "goal 100.0 Hz" in gauges["camera"].goal_label.text()
     assert "goal 500.0 Hz" in gauges["tracker"].goal_label.text()
+
+
+def test_plots_above_one_another_line_up_in_time(qtbot, make_window):
+    window = make_window()
+    window.resize(1400, 900)
+
+    def view_left_edges():
+        edges = []
+        for plot in window.plots:
+            rect = plot.view_box.sceneBoundingRect()
+            edges.append(plot.plot_widget.mapTo(window, plot.plot_widget.mapFromScene(rect.topLeft())).x())
+        return edges
+
+    # lane labels of different widths in each plot ("tail_angle", "vigor", "velocity", with their ranges)
+    def natural_widths():
+        return {plot.plot_item.getAxis("left").textWidth for plot in window.plots}
+
+    qtbot.waitUntil(lambda: len(natural_widths()) > 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(set(view_left_edges())) == 1, timeout=5_000)
+    assert view_left_edges()[0] > window.plots[0].plot_widget.mapTo(window, QtCore.QPoint(0, 0)).x()
