@@ -122,7 +122,12 @@ class BinnedHistory:
         bin_of = np.floor(t / self.bin_width)
         # (array methods and ufuncs writing in place: this runs per plot and frame, and each call costs)
         if n > 1:
-            starts = (bin_of[1:] != bin_of[:-1]).nonzero()[0]
+            steps = bin_of[1:] - bin_of[:-1]
+            if not np.logical_and.reduce(steps >= 0):  # (NaN fails too)
+                back = int((~(steps >= 0)).nonzero()[0][0]) + 1
+                raise ValueError(f"samples must come in time order: t = {float(t[back]):g} s follows "
+                                 f"t = {float(t[back - 1]):g} s")
+            starts = steps.nonzero()[0]
             starts += 1
             starts = np.concatenate((_FIRST_START, starts))
         else:
@@ -132,7 +137,7 @@ class BinnedHistory:
         continues = False
         if stop > self._start:
             newest = self._meta[_K, stop - 1]
-            if bin_of[0] < newest:
+            if not bin_of[0] >= newest:
                 raise ValueError(
                     f"samples must come in time order: t = {float(t[0]):g} s is before the newest bin "
                     f"(from {newest * self.bin_width:g} s)"

@@ -82,12 +82,17 @@ def test_a_spike_of_one_sample_is_kept_and_the_newest_bin_grows_until_the_next_b
     assert history.count_from(0) == 5 and history.count_from(1) == 1
 
 
-def test_samples_before_the_newest_bin_are_refused_and_nothing_held_changes():
+def test_samples_out_of_time_order_are_refused_and_nothing_held_changes():
     history = BinnedHistory(WIDTH, 1, keep_s=10.0)
     history.add([0.5, 0.6], [[1.0, 2.0]])
     with pytest.raises(ValueError, match="time order.*t = 0.1"):
         history.add([0.1], [[9.0]])
+    with pytest.raises(ValueError, match="time order: t = 0.65 s follows t = 0.7 s"):
+        history.add([0.61, 0.7, 0.65], [[9.0, 9.0, 9.0]])
+    with pytest.raises(ValueError, match="time order: t = nan s"):
+        history.add([0.61, np.nan], [[9.0, 9.0]])
     assert history.count_from(0) == 2 and history.newest_t == 0.6
+    assert history.bins_from(0)[1].tolist() == [[[1.0, 2.0]], [[1.0, 2.0]]]  # min, max of bins 50 and 60
 
 
 def test_old_bins_are_dropped_memory_stays_bounded_and_recent_bins_stay_exact():

@@ -298,6 +298,26 @@ def test_long_live_window_is_drawn_from_new_samples_only_and_stays_exact(qtbot, 
     assert y.max() <= fed_accumulator.column("a")[in_window].max()
 
 
+def test_a_timestamp_going_back_neither_garbles_nor_stops_the_live_plot(qtbot, fed_accumulator):
+    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=OVERLAID)
+    qtbot.addWidget(plot)
+    plot.resize(1000, 300)
+    with qtbot.waitExposed(plot):
+        plot.show()
+    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < 1000)
+    plot.refresh()
+    assert plot.canvas.isVisible()  # drawn from min/max bins
+    n = 100
+    times = fed_accumulator.t0 + 8 + np.arange(n) / RATE
+    times[50] -= 0.5  # one sample stamped half a second early (a clock glitch in the source)
+    fed_accumulator.data_queue.put_block(times, {"a": np.full(n, 3500.0), "b": np.zeros(n), "c": np.zeros(n)})
+    qtbot.waitUntil(lambda: (fed_accumulator.update_list() or True) and fed_accumulator.n_received == 3100)
+    plot.refresh()  # raises nothing: the plot draws the samples as they are
+    assert plot.newest_t == pytest.approx(times[-1] - fed_accumulator.t0)
+    x, y = plot.curve_data("a")
+    assert y.max() == 3500.0 and x.max() == 0.0
+
+
 def test_plot_without_new_samples_is_not_redrawn(qtbot, fed_accumulator, monkeypatch):
     plot = StreamPlot(fed_accumulator, window_s=1.0)
     qtbot.addWidget(plot)
