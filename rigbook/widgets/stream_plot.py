@@ -113,6 +113,7 @@ class StreamPlot(QtWidgets.QWidget):
         self._lines_item = None
         self._lane_ranges = {}
         self._lane_ticks = []
+        self._line_px = None
         self._last_label_update = -math.inf
         self._all_channels = []
         self._selected = ()  # a tuple: it is part of the keys compared at every frame
@@ -483,7 +484,8 @@ class StreamPlot(QtWidgets.QWidget):
         # pixel row = (y_high - view y) * rows_per_unit, view y = (value - origin) * gain + base
         origin, gain, base = self._view_maps(names)
         scale, offset = -gain * rows_per_unit, (y_high - base + origin * gain) * rows_per_unit
-        key = (tuple(names), self.mode, self.window_s, self.canvas.width(), tuple(scale), tuple(offset))
+        # (the maps as bytes: quick to compare, and a NaN offset, a lane without a range yet, equals itself)
+        key = (tuple(names), self._mode, self._window_s, self.canvas.width(), scale.tobytes(), offset.tobytes())
         if key == self._canvas_key:
             return
         self._canvas_key = key
@@ -582,7 +584,7 @@ class StreamPlot(QtWidgets.QWidget):
         slack = np.zeros(len(names)) if slack is None else slack
         if self.mode == STACKED:
             for name, vlo, vhi, tolerance in zip(names, low, high, slack):
-                if np.isfinite(vlo) and np.isfinite(vhi):
+                if math.isfinite(vlo) and math.isfinite(vhi):
                     self._lane_ranges[name] = stable_range(self._lane_ranges.get(name), vlo, vhi, tolerance)
         elif not self.frozen:  # frozen, the user pans and zooms the values
             finite = np.isfinite(low) & np.isfinite(high)
@@ -644,7 +646,7 @@ class StreamPlot(QtWidgets.QWidget):
             return
         self._last_label_update = now
         n = len(self._selected)
-        line_px = QtGui.QFontMetrics(self.plot_item.getAxis("left").font()).height()
+        line_px = self._label_line_px()
         lane_px = self.view_box.height() / max(n, 1)
         with_range = lane_px >= 1.8 * line_px  # two lines (font height has some leading to spare)
         # Lanes lower than a line of text: name every k-th lane rather than print names over each other.
@@ -655,12 +657,18 @@ class StreamPlot(QtWidgets.QWidget):
                 continue
             vlo, vhi = self._lane_ranges.get(name, (math.nan, math.nan))
             text = name
-            if with_range and np.isfinite([vlo, vhi]).all():
+            if with_range and math.isfinite(vlo) and math.isfinite(vhi):
                 text = f"{name}\n{_fmt(vlo)} … {_fmt(vhi)}"
             ticks.append((n - 1 - lane + 0.5, text))
         if ticks != self._lane_ticks:
             self._lane_ticks = ticks
             self.plot_item.getAxis("left").setTicks([ticks, []])
+
+    def _label_line_px(self):
+        """Height of a line of the value axis' labels (looked up once: labels are redone 4 times a second)."""
+        if self._line_px is None:
+            self._line_px = QtGui.QFontMetrics(self.plot_item.getAxis("left").font()).height()
+        return self._line_px
 
     def _view_range_changed(self, *_):
         # While frozen the user pans and zooms: redraw the frozen samples for the new range.
