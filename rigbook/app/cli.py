@@ -5,6 +5,8 @@ import logging
 import os
 import sys
 
+from rigbook.resources import defaults
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_HEADLESS_DURATION_S = 10.0
@@ -51,13 +53,16 @@ def _parser():
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     commands = parser.add_subparsers(dest="command")
 
+    first_start = defaults()["session"]
     rec = commands.add_parser("record", help="record headless, save, print a summary")
     rec.add_argument("--duration", type=_duration, required=True, help="seconds to record")
     rec.add_argument("--subject", required=True, help="subject ID")
     rec.add_argument("--task", required=True, help="task ID (a new folder under the subject)")
-    rec.add_argument("--root", default="data", help="storage root (default ./data)")
-    rec.add_argument("--formats", type=_formats, default=["csv", "feather"],
-                     help="export formats, comma separated: csv,feather,parquet,hdf5,json (default csv,feather)")
+    rec.add_argument("--root", default=first_start["storage_root"],
+                     help=f"storage root (default ./{first_start['storage_root']})")
+    rec.add_argument("--formats", type=_formats, default=list(first_start["formats"]),
+                     help="export formats, comma separated: csv,feather,parquet,hdf5,json "
+                          f"(default {','.join(first_start['formats'])})")
     rec.add_argument("--tracker-rate", type=float, default=None, help="demo rig: tracker samples per second")
 
     ins = commands.add_parser("inspect", help="show what a storage root or task folder holds")

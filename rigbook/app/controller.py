@@ -33,7 +33,7 @@ from rigbook.collectors import (
 )
 from rigbook.collectors.params import Param, Parametrized
 from rigbook.collectors.recording import StreamRecorder
-from rigbook import storage
+from rigbook import resources, storage
 from rigbook.storage import FORMATS, validate_id
 from rigbook.widgets.stream_plot import MAX_WINDOW_S
 
@@ -43,7 +43,7 @@ DRAIN_INTERVAL_MS = 15
 PLOT_INTERVAL_MS = 34  # at most 30 Hz (a precise timer: coarse ones fire up to 5 % early)
 RECORD_INTERVAL_MS = 250  # new rows reach the stream logs at least every 0.5 s
 SOURCE_CHECK_INTERVAL_S = 1.0
-DEFAULT_FORMATS = ("csv", "feather")
+DEFAULT_FORMATS = tuple(resources.defaults()["session"]["formats"])
 
 
 class ExperimentController(QtCore.QObject):
@@ -107,13 +107,14 @@ class ExperimentController(QtCore.QObject):
         self._last_tick_error = None
 
         self.collector = DataCollector(instance_number=instance_number)
+        first_start = resources.defaults()["session"]  # what a first start shows; config.h5 then has the user's
         self.session_params = Parametrized(
             name="general/session",
             tree=self.collector,
             params=dict(
-                storage_root=Param(str(Path("data").absolute()), desc="storage root"),
-                subject_id=Param("fish-001", desc="subject ID"),
-                task_id=Param("session-1", desc="task ID"),
+                storage_root=Param(str(Path(first_start["storage_root"]).absolute()), desc="storage root"),
+                subject_id=Param(first_start["subject_id"], desc="subject ID"),
+                task_id=Param(first_start["task_id"], desc="task ID"),
                 protocol=Param(next(iter(rig.protocols), ""), desc="protocol"),
                 formats=Param(",".join(DEFAULT_FORMATS), desc="export formats"),
             ),

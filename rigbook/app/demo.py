@@ -9,11 +9,12 @@ from rigbook.app.protocol import GratingsProtocol
 from rigbook.app.rig import Rig, Source
 from rigbook.app.sources import simulated_camera, simulated_tracker
 from rigbook.collectors.params import Param, Parametrized
+from rigbook.resources import defaults
 
-#: Default sampling rate of the simulated tracker, in Hz.
-TRACKER_RATE = 500.0
-#: Goal frame rate of the simulated camera, in frames per second.
-CAMERA_FPS = 100.0
+#: Default sampling rate of the simulated tracker, in Hz (resources/defaults.json).
+TRACKER_RATE = float(defaults()["demo_rig"]["tracker_rate"])
+#: Goal frame rate of the simulated camera, in frames per second (resources/defaults.json).
+CAMERA_FPS = float(defaults()["demo_rig"]["camera_fps"])
 
 
 def general_metadata(tree):

@@ -10,6 +10,7 @@ from qtpy import QtCore
 
 from rigbook.app.controller import ExperimentController
 from rigbook.app.session import stream_log_path
+from rigbook.resources import defaults
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _run_until(condition, timeout_s):
     return condition()
 
 
-def record(rig, duration, subject_id, task_id, root="data", formats=("csv", "feather"),
+def record(rig, duration, subject_id, task_id, root=None, formats=None,
            instance_number=-1, on_message=None):
     """Run ``rig`` headless for ``duration`` seconds and save the session.
 
@@ -56,10 +57,10 @@ def record(rig, duration, subject_id, task_id, root="data", formats=("csv", "fea
         Seconds to record (> 0).
     subject_id, task_id : str
         IDs of the session (checked; a bad one is a ValueError naming it).
-    root : str or Path
-        Storage root.
-    formats : sequence of str
-        Export formats.
+    root : str or Path, optional
+        Storage root (default: the first-start one of ``resources/defaults.json``, ``data``).
+    formats : sequence of str, optional
+        Export formats (default: those of ``resources/defaults.json``, csv and feather).
     on_message : callable, optional
         Called with ``(level, text)`` for each message of the controller.
 
@@ -72,6 +73,9 @@ def record(rig, duration, subject_id, task_id, root="data", formats=("csv", "fea
     duration = float(duration)
     if not duration > 0:
         raise ValueError(f"duration must be positive, got {duration!r}")
+    first_start = defaults()["session"]
+    root = first_start["storage_root"] if root is None else root
+    formats = first_start["formats"] if formats is None else formats
     app = QtCore.QCoreApplication.instance() or QtCore.QCoreApplication(["rigbook"])
     assert app is not None
     controller = ExperimentController(rig, instance_number=instance_number, live_view=False)

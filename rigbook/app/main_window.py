@@ -4,6 +4,7 @@ import logging
 
 from qtpy import QtCore, QtWidgets
 
+from rigbook import resources
 from rigbook.app.application import style_controls
 from rigbook.widgets.framerate import FrameratePanel
 from rigbook.widgets.messages import MessageLog
@@ -54,8 +55,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.plots = []
         plot_splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        plot_defaults = resources.defaults()["plots"]
         for name, accumulator in controller.plotted_accumulators().items():
-            plot = StreamPlot(accumulator, title=name)
+            plot = StreamPlot(accumulator, title=name, window_s=plot_defaults["window_s"], mode=plot_defaults["mode"])
             self.plots.append(plot)
             plot_splitter.addWidget(plot)
 

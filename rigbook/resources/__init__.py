@@ -1,16 +1,27 @@
-"""Rigbook's package data: the application icon and the stylesheet.
+"""Rigbook's package data: the application icon, the stylesheet and the default rig settings.
 
-Qt-free: this module only finds files. ``path(name)`` gives the file of a
-resource; ``stylesheet()`` gives the text of the Qt stylesheet.
+Qt-free: this module only finds and reads files. ``path(name)`` gives the
+file of a resource; ``stylesheet()`` gives the text of the Qt stylesheet;
+``defaults()`` the settings a first start uses (before ``config.h5`` holds
+the user's own).
 """
 
 import atexit
 import contextlib
 import importlib.resources
+import json
 import pathlib
 
 ICON = "rigbook.svg"
 STYLESHEET = "rigbook.qss"
+DEFAULTS = "defaults.json"
+
+# What defaults.json must hold: section -> setting -> accepted types
+_DEFAULT_TYPES = {
+    "session": {"storage_root": str, "subject_id": str, "task_id": str, "formats": list},
+    "plots": {"window_s": (int, float), "mode": str},
+    "demo_rig": {"tracker_rate": (int, float), "camera_fps": (int, float)},
+}
 
 # Resources inside a zip are extracted once and removed at exit.
 _extracted = contextlib.ExitStack()
@@ -36,3 +47,25 @@ def path(name):
 def stylesheet():
     """The text of Rigbook's Qt stylesheet."""
     return path(STYLESHEET).read_text(encoding="utf-8")
+
+
+def defaults():
+    """The default rig settings: ``{section: {setting: value}}``, a fresh copy at each call.
+
+    Sections: ``session`` (storage root, subject and task IDs, export
+    formats), ``plots`` (window in seconds, lane mode) and ``demo_rig``
+    (tracker rate, camera frame rate). Raises ``ValueError`` naming the
+    setting if the file misses one or gives it the wrong type.
+    """
+    settings = json.loads(path(DEFAULTS).read_text(encoding="utf-8"))
+    for section, types in _DEFAULT_TYPES.items():
+        for name, kind in types.items():
+            value = settings.get(section, {}).get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{DEFAULTS}: {section}.{name} must be {_type_names(kind)}, got {value!r}")
+    return settings
+
+
+def _type_names(kind):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)

@@ -105,6 +105,8 @@ class StreamPlot(QtWidgets.QWidget):
     channels_changed = QtCore.Signal(list)
 
     def __init__(self, accumulator, title=None, window_s=5.0, mode=STACKED, parent=None):
+        if mode not in (STACKED, OVERLAID):
+            raise ValueError(f"plot mode {mode!r} is not one of {STACKED!r}, {OVERLAID!r}")
         super().__init__(parent)
         self.accumulator = accumulator
         self._title = title if title is not None else getattr(accumulator, "name", "") or "stream"

@@ -1,4 +1,4 @@
-"""Rigbook's package data (icon, stylesheet): shipped, found, and applied to the application."""
+"""Rigbook's package data (icon, stylesheet, default rig settings): shipped, found, and used by the application."""
 
 import fnmatch
 import logging
@@ -41,7 +41,7 @@ def test_every_resource_file_is_installed_as_package_data():
     with open(REPO / "pyproject.toml", "rb") as file:
         patterns = tomllib.load(file)["tool"]["setuptools"]["package-data"]["rigbook"]
     entries = [entry for entry in RESOURCES.iterdir() if entry.name != "__pycache__"]
-    assert {entry.name for entry in entries} >= {"__init__.py", "rigbook.svg", "rigbook.qss"}
+    assert {entry.name for entry in entries} >= {"__init__.py", "rigbook.svg", "rigbook.qss", "defaults.json"}
     for entry in entries:
         # The pattern covers files directly in resources/, not sub-folders.
         assert entry.is_file(), f"{entry.name} is a folder: package data would miss its files"
@@ -102,3 +102,42 @@ def test_an_application_that_has_its_own_icon_keeps_it(fresh_app):
     app = make_application()
     assert app.windowIcon().cacheKey() == own_icon.cacheKey()
     assert isinstance(app, QtWidgets.QApplication)
+
+
+def test_default_rig_settings_are_package_data_and_a_first_start_uses_them(qtbot, tmp_path, monkeypatch):
+    from rigbook.app.application import open_window
+    from rigbook.app.demo import CAMERA_FPS, TRACKER_RATE, demo_rig
+
+    settings = resources.defaults()
+    assert settings["session"]["formats"] == ["csv", "feather"]
+    assert (TRACKER_RATE, CAMERA_FPS) == (settings["demo_rig"]["tracker_rate"], settings["demo_rig"]["camera_fps"])
+    settings["session"]["subject_id"] = "changed"
+    assert resources.defaults()["session"]["subject_id"] == "fish-001"  # each call is a fresh copy
+
+    monkeypatch.setenv("RIGBOOK_CONFIG_DIR", str(tmp_path))  # no config.h5 yet: a first start
+    monkeypatch.chdir(tmp_path)
+    window = open_window(demo_rig(seed=1))
+    qtbot.addWidget(window)
+    try:
+        panel = window.session_panel
+        assert (panel.subject_id, panel.task_id) == ("fish-001", "session-1")
+        assert panel.root == str(tmp_path / "data")
+        assert sorted(panel.formats) == ["csv", "feather"]
+        assert {(plot.window_s, plot.mode) for plot in window.plots} == {(5.0, "stacked lanes")}
+    finally:
+        window.controller.shutdown()
+
+
+@pytest.mark.parametrize("section, name, value", [("plots", "window_s", "5"), ("session", "formats", None),
+                                                  ("demo_rig", "camera_fps", True)])
+def test_a_broken_defaults_file_is_refused_naming_the_setting(tmp_path, monkeypatch, section, name, value):
+    import json
+
+    settings = resources.defaults()
+    settings[section][name] = value
+    broken = tmp_path / "defaults.json"
+    broken.write_text(json.dumps(settings), encoding="utf-8")
+    real_path = resources.path
+    monkeypatch.setattr(resources, "path", lambda n: broken if n == resources.DEFAULTS else real_path(n))
+    with pytest.raises(ValueError, match=rf"defaults.json: {section}\.{name} must be"):
+        resources.defaults()
