@@ -237,6 +237,14 @@ class ExperimentController(QtCore.QObject):
         for level, text in _describe_restore(report):
             self.startup_messages.append((level, text))
             logger.log(logging.WARNING if level != "info" else logging.INFO, "%s", text)
+        # The settings may come from another rig (its own protocols, or none): use this rig's first.
+        restored = self.session_params.protocol
+        if self.protocols and restored not in self.protocols:
+            first = next(iter(self.protocols))
+            self.session_params.protocol = first
+            text = f"not restored: general/session/protocol: {restored!r} is not a protocol of this rig; {first!r} is used"
+            self.startup_messages.append(("warning", text))
+            logger.warning("%s", text)
 
     def _post(self, level, text):
         getattr(logger, "error" if level == "error" else "warning" if level == "warning" else "info")("%s", text)

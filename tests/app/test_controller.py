@@ -75,3 +75,21 @@ def test_a_failing_protocol_is_reported_and_the_recording_goes_on(qtbot, tmp_pat
         assert saved.args[0].folder == tmp_path / "s" / "t"
     finally:
         controller.shutdown()
+
+
+def test_a_protocol_saved_by_another_rig_is_not_restored_and_the_user_is_told(qtbot):
+    from rigbook.app.demo import demo_rig
+    from tests.app.sources_for_tests import steady_counter
+
+    # A rig without protocols saves an empty protocol with the session settings...
+    plain = ExperimentController(Rig(name="plain rig", sources=[Source("counter", steady_counter)]), live_view=False)
+    plain.session_params.protocol = ""
+    plain.shutdown()  # (saves the settings for the next start)
+    # ...and the demo rig, started next, uses its own protocol and says why.
+    demo = ExperimentController(demo_rig(seed=1), live_view=False)
+    try:
+        assert demo.session_params.protocol == "gratings"
+        assert ("warning", "not restored: general/session/protocol: '' is not a protocol of this rig; "
+                           "'gratings' is used") in demo.startup_messages
+    finally:
+        demo.shutdown()
