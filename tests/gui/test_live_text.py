@@ -5,14 +5,17 @@ from qtpy import QtCore, QtGui, QtWidgets
 from rigbook.widgets.live_text import LiveText
 
 
-class LayoutRequests(QtCore.QObject):
-    def __init__(self):
+class EventCounter(QtCore.QObject):
+    """Counts the events of one type that the widgets it filters receive, per widget."""
+
+    def __init__(self, event_type):
         super().__init__()
-        self.count = 0
+        self.event_type = event_type
+        self.by_widget = {}
 
     def eventFilter(self, obj, event):
-        if event.type() == QtCore.QEvent.LayoutRequest:
-            self.count += 1
+        if event.type() == self.event_type:
+            self.by_widget[obj] = self.by_widget.get(obj, 0) + 1
         return False
 
 
@@ -26,12 +29,12 @@ def test_new_text_repaints_without_a_layout_request(qtbot):
     window.resize(400, 40)
     with qtbot.waitExposed(window):
         window.show()
-    requests = LayoutRequests()
+    requests = EventCounter(QtCore.QEvent.LayoutRequest)
     window.installEventFilter(requests)
     for n in range(20):
         text.setText(f"{n * 1000:,} samples in view · newest at t = {n / 4:,.2f} s")
     QtWidgets.QApplication.processEvents()
-    assert requests.count == 0
+    assert requests.by_widget.get(window, 0) == 0
     assert text.text() == "19,000 samples in view · newest at t = 4.75 s"
     image = text.grab().toImage()
     background = image.pixel(image.width() - 1, image.height() - 1)
@@ -48,17 +51,6 @@ def test_long_text_is_elided_to_the_width_given(qtbot):
     assert text.minimumSizeHint().width() == 0  # never widens the window
 
 
-class Paints(QtCore.QObject):
-    def __init__(self):
-        super().__init__()
-        self.by_widget = {}
-
-    def eventFilter(self, obj, event):
-        if event.type() == QtCore.QEvent.Paint:
-            self.by_widget[obj] = self.by_widget.get(obj, 0) + 1
-        return False
-
-
 def test_new_text_repaints_the_readout_alone_not_the_widgets_behind_it(qtbot):
     window = QtWidgets.QWidget()
     qtbot.addWidget(window)
@@ -69,7 +61,7 @@ def test_new_text_repaints_the_readout_alone_not_the_widgets_behind_it(qtbot):
     with qtbot.waitExposed(window):
         window.show()
     QtWidgets.QApplication.processEvents()
-    paints = Paints()
+    paints = EventCounter(QtCore.QEvent.Paint)
     window.installEventFilter(paints)
     text.installEventFilter(paints)
     text.setText("1,000 samples in view")

@@ -32,6 +32,18 @@ def fed_accumulator(qtbot):
     return acc
 
 
+def shown_plot(qtbot, accumulator, size, **options):
+    """A StreamPlot of ``accumulator`` shown at ``size`` (width, height), its view laid out."""
+    plot = StreamPlot(accumulator, window_s=2.0, **options)
+    qtbot.addWidget(plot)
+    plot.plot_item.getAxis("left").setWidth(80)  # else its first labels set its width, and the view's, once
+    plot.resize(*size)
+    with qtbot.waitExposed(plot):
+        plot.show()
+    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < size[0] and plot.view_box.height() > 0)
+    return plot
+
+
 def test_stream_plot_shows_exactly_the_window_of_monitored_channels(qtbot, fed_accumulator):
     plot = StreamPlot(fed_accumulator, window_s=1.0, mode=OVERLAID)
     qtbot.addWidget(plot)
@@ -267,13 +279,7 @@ def test_frozen_plot_zoom_shows_every_sample_of_the_zoomed_span(qtbot, fed_accum
 
 
 def test_long_live_window_is_drawn_from_new_samples_only_and_stays_exact(qtbot, fed_accumulator, monkeypatch):
-    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=OVERLAID)
-    qtbot.addWidget(plot)
-    plot.plot_item.getAxis("left").setWidth(80)  # else its first labels set its width, and the view's, once
-    plot.resize(1000, 300)
-    with qtbot.waitExposed(plot):
-        plot.show()
-    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < 1000)
+    plot = shown_plot(qtbot, fed_accumulator, (1000, 300), mode=OVERLAID)
     plot.refresh()
     x, y = plot.curve_data("a")
     bin_s = 2.0 / plot.canvas.width()
@@ -299,12 +305,7 @@ def test_long_live_window_is_drawn_from_new_samples_only_and_stays_exact(qtbot, 
 
 
 def test_a_timestamp_going_back_neither_garbles_nor_stops_the_live_plot(qtbot, fed_accumulator):
-    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=OVERLAID)
-    qtbot.addWidget(plot)
-    plot.resize(1000, 300)
-    with qtbot.waitExposed(plot):
-        plot.show()
-    qtbot.waitUntil(lambda: 0 < plot.view_box.width() < 1000)
+    plot = shown_plot(qtbot, fed_accumulator, (1000, 300), mode=OVERLAID)
     plot.refresh()
     assert plot.canvas.isVisible()  # drawn from min/max bins
     n = 100
@@ -354,11 +355,7 @@ def test_plot_collapsed_in_a_splitter_is_not_drawn(qtbot, fed_accumulator):
 
 
 def test_lane_scale_holds_through_noise_and_follows_data_that_leaves_it(qtbot, fed_accumulator):
-    plot = StreamPlot(fed_accumulator, window_s=2.0, mode=STACKED)
-    qtbot.addWidget(plot)
-    plot.resize(1000, 400)
-    with qtbot.waitExposed(plot):
-        plot.show()
+    plot = shown_plot(qtbot, fed_accumulator, (1000, 400), mode=STACKED)
     plot.set_channels(["a", "b"])
     plot.refresh()
     before = plot._lane_ranges["b"]
