@@ -109,12 +109,20 @@ def run_record(rig, duration, subject, task, root, formats, instance=-1):
         if level != "info":
             sys.stderr.write(f"{level}: {text}\n")
 
+    # The controller logs what it tells the user; echoed here, its log would print each warning twice.
+    controller_log = logging.getLogger("rigbook.app.controller")
+    quiet = not controller_log.isEnabledFor(logging.INFO)  # (-v shows the log as well)
+    if quiet:
+        controller_log.disabled = True
     try:
         result, problems = record(rig, duration, subject, task, root=root, formats=formats,
                                   instance_number=instance, on_message=echo)
     except (ValueError, FileExistsError, OSError) as error:
         sys.stderr.write(f"rigbook record: {error}\n")
         return 2
+    finally:
+        if quiet:
+            controller_log.disabled = False
     _summary(result, problems, rig)
     interrupted = any(problem.startswith("interrupted") for problem in problems)
     if result is not None and result.duration + 0.5 < duration and not interrupted:

@@ -115,6 +115,14 @@ def test_a_rig_of_ones_own_plugs_in_without_editing_rigbook(tmp_path):
     assert list(table.columns) == ["t", "temperature", "pressure"]
     assert (table["temperature"] == 21.5).all() and 25 <= len(table) <= 75
 
+    # Back to the demo rig with the same settings: the thermometer rig had no protocol to restore.
+    result = run_rigbook("record", "--duration", "1", "--subject", "fish-1", "--task", "t1",
+                         "--root", str(tmp_path / "data"), env={"RIGBOOK_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "protocol gratings" in result.stdout
+    warning = "not restored: general/session/protocol: '' is not a protocol of this rig; 'gratings' is used"
+    assert result.stderr.count(warning) == 1, result.stderr  # said once, not logged and echoed
+
 
 def test_without_a_display_rigbook_records_headless_and_says_so(tmp_path, monkeypatch, capsys):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
