@@ -120,11 +120,6 @@ class TraceCanvas(QtWidgets.QWidget):
             self._pixels[...] = self._background_argb
         self.update()
 
-    @property
-    def columns(self):
-        """Width of the image: the number of bins shown."""
-        return self._width
-
     def first_bin_wanted(self, newest):
         """Oldest bin :meth:`draw` needs when bin ``newest`` is the newest.
 
