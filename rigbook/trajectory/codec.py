@@ -93,6 +93,9 @@ def encode(value, _path="value"):
         return {"__b": _b64(value)}
     if isinstance(value, np.generic):
         dtype = value.dtype
+        if dtype.kind in "fc" and value != value:
+            # A NaN's sign and payload do not survive a Python float (nor JSON): keep its bytes.
+            return {"__s": _descr(dtype), "b": _b64(np.asarray(value).tobytes())}
         if dtype.kind == "c" and dtype.itemsize <= 16:
             return {"__s": _descr(dtype), "v": [float(value.real), float(value.imag)]}
         if _readable_numpy_scalar(dtype) or dtype.kind == "b":
