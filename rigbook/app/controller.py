@@ -43,7 +43,6 @@ DRAIN_INTERVAL_MS = 15
 PLOT_INTERVAL_MS = 34  # at most 30 Hz (a precise timer: coarse ones fire up to 5 % early)
 RECORD_INTERVAL_MS = 250  # new rows reach the stream logs at least every 0.5 s
 SOURCE_CHECK_INTERVAL_S = 1.0
-DEFAULT_FORMATS = tuple(resources.defaults()["session"]["formats"])
 
 
 class ExperimentController(QtCore.QObject):
@@ -116,7 +115,7 @@ class ExperimentController(QtCore.QObject):
                 subject_id=Param(first_start["subject_id"], desc="subject ID"),
                 task_id=Param(first_start["task_id"], desc="task ID"),
                 protocol=Param(next(iter(rig.protocols), ""), desc="protocol"),
-                formats=Param(",".join(DEFAULT_FORMATS), desc="export formats"),
+                formats=Param(",".join(first_start["formats"]), desc="export formats"),
             ),
         )
         self.metadata_owners = [factory(self.collector) for factory in rig.metadata]
@@ -242,7 +241,8 @@ class ExperimentController(QtCore.QObject):
         if self.protocols and restored not in self.protocols:
             first = next(iter(self.protocols))
             self.session_params.protocol = first
-            text = f"not restored: general/session/protocol: {restored!r} is not a protocol of this rig; {first!r} is used"
+            text = (f"not restored: general/session/protocol: {restored!r} is not a protocol of this rig; "
+                    f"{first!r} is used")
             self.startup_messages.append(("warning", text))
             logger.warning("%s", text)
 

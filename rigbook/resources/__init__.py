@@ -57,10 +57,16 @@ def defaults():
     (tracker rate, camera frame rate). Raises ``ValueError`` naming the
     setting if the file misses one or gives it the wrong type.
     """
-    settings = json.loads(path(DEFAULTS).read_text(encoding="utf-8"))
+    try:
+        settings = json.loads(path(DEFAULTS).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{DEFAULTS} is not valid JSON: {error}") from None
     for section, types in _DEFAULT_TYPES.items():
+        values = settings.get(section) if isinstance(settings, dict) else None
+        if not isinstance(values, dict):
+            raise ValueError(f"{DEFAULTS}: {section} must be an object of settings, got {values!r}")
         for name, kind in types.items():
-            value = settings.get(section, {}).get(name)
+            value = values.get(name)
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError(f"{DEFAULTS}: {section}.{name} must be {_type_names(kind)}, got {value!r}")
     return settings

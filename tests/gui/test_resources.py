@@ -128,6 +128,12 @@ def test_default_rig_settings_are_package_data_and_a_first_start_uses_them(qtbot
         window.controller.shutdown()
 
 
+def use_defaults_file(monkeypatch, file):
+    """Make the loader read ``file`` as defaults.json."""
+    real_path = resources.path
+    monkeypatch.setattr(resources, "path", lambda name: file if name == resources.DEFAULTS else real_path(name))
+
+
 @pytest.mark.parametrize("section, name, value", [("plots", "window_s", "5"), ("session", "formats", None),
                                                   ("demo_rig", "camera_fps", True)])
 def test_a_broken_defaults_file_is_refused_naming_the_setting(tmp_path, monkeypatch, section, name, value):
@@ -137,7 +143,16 @@ def test_a_broken_defaults_file_is_refused_naming_the_setting(tmp_path, monkeypa
     settings[section][name] = value
     broken = tmp_path / "defaults.json"
     broken.write_text(json.dumps(settings), encoding="utf-8")
-    real_path = resources.path
-    monkeypatch.setattr(resources, "path", lambda n: broken if n == resources.DEFAULTS else real_path(n))
+    use_defaults_file(monkeypatch, broken)
     with pytest.raises(ValueError, match=rf"defaults.json: {section}\.{name} must be"):
+        resources.defaults()
+
+
+@pytest.mark.parametrize("text, message", [('{"session": [1]}', "session must be an object"),
+                                           ("{not json", "not valid JSON"), ("[]", "session must be an object")])
+def test_a_defaults_file_of_the_wrong_shape_is_refused_with_its_name(tmp_path, monkeypatch, text, message):
+    broken = tmp_path / "defaults.json"
+    broken.write_text(text, encoding="utf-8")
+    use_defaults_file(monkeypatch, broken)
+    with pytest.raises(ValueError, match=f"defaults.json.*{message}"):
         resources.defaults()
