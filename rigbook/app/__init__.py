@@ -1,25 +1,27 @@
-"""The Qt application: experiment controller, sources, protocols, main window, command line.
+"""The Qt application: timers driving a session, the main window, the command line.
 
 A rig of your own plugs in without editing Rigbook::
 
-    from rigbook.app import Rig, Source, run_app, record
+    from rigbook.app import Rig, Source, run_app
 
-Names are imported lazily so that ``rigbook inspect`` does not load Qt.
+Rig, Source, Protocol and Estimator live in :mod:`rigbook.session` (no Qt)
+and are re-exported here for rig scripts. Names are imported lazily so that
+``rigbook record`` and ``rigbook inspect`` do not load Qt.
 """
 
 _EXPORTS = {
-    "Rig": "rigbook.app.rig",
-    "Source": "rigbook.app.rig",
-    "load_rig": "rigbook.app.rig",
-    "Protocol": "rigbook.app.protocol",
-    "GratingsProtocol": "rigbook.app.protocol",
-    "Estimator": "rigbook.app.estimator",
-    "SwimVigorEstimator": "rigbook.app.estimator",
-    "demo_rig": "rigbook.app.demo",
+    "Rig": "rigbook.session.rig",
+    "Source": "rigbook.session.rig",
+    "load_rig": "rigbook.session.rig",
+    "Protocol": "rigbook.session.protocol",
+    "GratingsProtocol": "rigbook.session.protocol",
+    "Estimator": "rigbook.session.estimator",
+    "SwimVigorEstimator": "rigbook.session.estimator",
+    "demo_rig": "rigbook.session.demo",
+    "record": "rigbook.session.headless",
     "run_app": "rigbook.app.application",
     "open_window": "rigbook.app.application",
-    "record": "rigbook.app.headless",
-    "ExperimentController": "rigbook.app.controller",
+    "SessionController": "rigbook.app.controller",
     "MainWindow": "rigbook.app.main_window",
 }
 

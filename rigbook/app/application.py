@@ -65,11 +65,11 @@ def style_controls(widget):
 
 def open_window(rig, instance_number=-1, **controller_options):
     """Build the controller and the main window for ``rig`` (shown), return the window."""
-    from rigbook.app.controller import ExperimentController
+    from rigbook.app.controller import SessionController
     from rigbook.app.main_window import MainWindow
 
     make_application()
-    controller = ExperimentController(rig, instance_number=instance_number, **controller_options)
+    controller = SessionController(rig, instance_number=instance_number, **controller_options)
     window = MainWindow(controller)
     window.show()
     return window
@@ -88,7 +88,7 @@ def run_app(rig=None, instance_number=-1):
     Returns the application's exit code.
     """
     if rig is None:
-        from rigbook.app.demo import demo_rig
+        from rigbook.session.demo import demo_rig
 
         rig = demo_rig()
     app = make_application()

@@ -16,27 +16,30 @@ logger = logging.getLogger(__name__)
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    """Rigbook's window over an :class:`~rigbook.app.controller.ExperimentController`.
+    """Rigbook's window over a :class:`~rigbook.app.controller.SessionController`.
 
-    Closing the window while recording stops the recording, waits (without
-    freezing) until the session is saved, then closes.
+    Closing the window while recording stops the recording (marked
+    interrupted), waits (without freezing) until the session is saved, then closes.
     """
 
     def __init__(self, controller, parent=None):
         super().__init__(parent)
         self.controller = controller
+        session = self.session = controller.session
         self._close_after_save = False
         self._last_refresh_error = None
         self._value_axis_width = 0  # pixels given to every plot's value labels (see _align_value_axes)
         self.setWindowTitle(f"Rigbook — {controller.rig.name}")
 
         self.messages = MessageLog(status_bar=self.statusBar())
-        self.session_panel = SessionPanel(protocols=list(controller.protocols))
+        self.session_panel = SessionPanel(protocols=list(session.protocols))
         self.session_panel.start_requested.connect(self._start_requested)
         self.session_panel.stop_requested.connect(controller.stop_recording)
+        self.session_panel.finish_requested.connect(self._finish_unfinished)
+        self.unfinished = []
 
         self.editors = ParamEditorPanel()
-        for owner in controller.editable_params():
+        for owner in session.editable_params():
             self.editors.add(owner)
         self.editors.message.connect(self.messages.post)
 
@@ -49,14 +52,14 @@ class MainWindow(QtWidgets.QMainWindow):
         style_controls(left)
 
         self.gauges = FrameratePanel()
-        for name, accumulator in controller.accumulators.items():
-            source = controller.sources_by_name[name]
+        for name, accumulator in session.accumulators.items():
+            source = session.live.sources[name]
             self.gauges.add_source(accumulator, name=name, goal=source.goal_rate)
 
         self.plots = []
         plot_splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         plot_defaults = resources.defaults()["plots"]
-        for name, accumulator in controller.plotted_accumulators().items():
+        for name, accumulator in session.live.plotted().items():
             plot = StreamPlot(accumulator, title=name, window_s=plot_defaults["window_s"], mode=plot_defaults["mode"])
             self.plots.append(plot)
             plot_splitter.addWidget(plot)
@@ -78,7 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([440, 960])
         self.setCentralWidget(splitter)
-        self.resize(1400, 900)
+        self._fit_to_screen(1400, 900)
 
         controller.message.connect(self.messages.post)
         controller.frame.connect(self.refresh)
@@ -87,11 +90,38 @@ class MainWindow(QtWidgets.QMainWindow):
         controller.session_saved.connect(self._session_saved)
         controller.params_restored.connect(self._params_restored)
 
-        settings = controller.session_settings()
+        settings = session.settings()
         self.session_panel.set_values(**settings)
         self.editors.refresh()
-        for level, text in controller.startup_messages:
+        for level, text in session.startup_messages:
             self.messages.post(level, text)
+        self._offer_unfinished(settings["root"])
+
+    def _fit_to_screen(self, width, height):
+        """The preferred size, shrunk to the screen's free area (a 1366 x 768 laptop included)."""
+        screen = QtWidgets.QApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
+            self.setMinimumSize(min(self.minimumWidth(), width), min(self.minimumHeight(), height))
+        self.resize(width, height)
+
+    def _offer_unfinished(self, root):
+        """Tell about killed recordings under the storage root; offer to finish them."""
+        from rigbook.session.status import unfinished_sessions
+
+        try:
+            found = unfinished_sessions(root)
+        except OSError:
+            return
+        self.unfinished = found
+        if not found:
+            return
+        names = ", ".join(f"{p.parent.name}/{p.name}" for p in found)
+        self.messages.post("warning", f"{len(found)} recording(s) under {root} were cut short (the app was killed): "
+                                      f"{names}. Finish them with `rigbook finish <task folder>` or the "
+                                      "Finish button below.")
+        self.session_panel.offer_finish(found)
 
     # -- live refresh ---------------------------------------------------------------
     def refresh(self):
@@ -111,8 +141,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._align_value_axes()
         self.gauges.refresh()
         if self.controller.recording:
-            self.session_panel.set_elapsed(self.controller.elapsed)
-            fraction, text = self.controller.protocol_progress()
+            self.session_panel.set_elapsed(self.session.recording.elapsed)
+            fraction, text = self.session.protocol_progress()
             self.session_panel.set_progress(fraction, text)
 
     def _align_value_axes(self):
@@ -131,22 +161,81 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- session ------------------------------------------------------------------------
     def _start_requested(self):
         panel = self.session_panel
+        options = dict(root=panel.root, subject_id=panel.subject_id, task_id=panel.task_id,
+                       protocol=panel.protocol, formats=panel.formats)
         try:
-            self.controller.start_recording(
-                root=panel.root, subject_id=panel.subject_id, task_id=panel.task_id,
-                protocol=panel.protocol, formats=panel.formats,
-            )
+            self.controller.start_recording(**options)
+        except FileExistsError:
+            choice = self._ask_existing_task(options)
+            if choice is None:
+                return
+            try:
+                self.controller.start_recording(if_exists=choice, **options)
+            except (ValueError, OSError, RuntimeError) as error:
+                self.messages.post("error", f"cannot start recording: {error}")
         except (ValueError, OSError, RuntimeError) as error:
             self.messages.post("error", f"cannot start recording: {error}")
 
+    def _ask_existing_task(self, options):
+        """The task folder exists: "next" (the next free ID), "replace" (moved aside) or None (cancel)."""
+        try:
+            free = self.session.next_free_task_id(options["root"], options["subject_id"], options["task_id"])
+        except (ValueError, OSError) as error:
+            self.messages.post("error", f"cannot start recording: {error}")
+            return None
+        box = QtWidgets.QMessageBox(self)
+        box.setIcon(QtWidgets.QMessageBox.Question)
+        box.setWindowTitle("Task exists")
+        box.setText(f"Subject {options['subject_id']} already has a task {options['task_id']}.")
+        box.setInformativeText(f"Record as {free}, or replace it? A replaced task is moved into the storage "
+                               "root's .replaced folder, never deleted.")
+        use_next = box.addButton(f"Use {free}", QtWidgets.QMessageBox.AcceptRole)
+        replace = box.addButton("Replace", QtWidgets.QMessageBox.DestructiveRole)
+        box.addButton(QtWidgets.QMessageBox.Cancel)
+        box.setDefaultButton(use_next)
+        box.exec_()
+        clicked = box.clickedButton()
+        if clicked is use_next:
+            self.session_panel.task_edit.setText(free)
+            return "next"
+        if clicked is replace:
+            return "replace"
+        return None
+
+    def _finish_unfinished(self):
+        """Finish the recordings that were cut short (offered at start)."""
+        from rigbook.session import finish_session
+
+        left = []
+        for folder in self.unfinished:
+            try:
+                result = finish_session(folder)
+            except (OSError, ValueError) as error:
+                self.messages.post("error", f"finishing {folder} failed: {error}")
+                left.append(folder)
+                continue
+            problems = "; ".join(f"{what}: {text}" for what, text in result.errors)
+            self.messages.post("warning" if problems else "info",
+                               f"finished {folder}: {result.duration:.1f} s recovered"
+                               + (f" ({problems})" if problems else ""))
+        self.unfinished = left
+        self.session_panel.offer_finish(left)
+
     def _recording_changed(self, recording):
         self.session_panel.set_recording(recording)
-        protocol_editor = self.editors.editors.get(self.controller.protocol_owner_name)
+        protocol = self.session.recording.protocol if self.session.recording is not None else None
+        protocol_editor = self.editors.editors.get(protocol.params.name) if protocol is not None else None
         if protocol_editor is not None:
             # Protocol parameters are frozen for a run; they apply to the next one.
             protocol_editor.setEnabled(not recording)
         if recording:
+            params = self.session.session_params  # what was recorded: an absolute root, maybe the next free ID
+            self.session_panel.set_values(root=params.storage_root, task_id=params.task_id)
+            self.session_panel.set_progress(0.0, "protocol %p%")
             self.session_panel.set_location(f"recording into {self.controller.task_folder}")
+        else:
+            fraction, text = self.session.protocol_progress()
+            self.session_panel.set_progress(fraction, "protocol complete" if fraction >= 1.0 else "protocol idle")
 
     def _saving_progress(self, done, total, text):
         self.session_panel.set_busy(done < total, done, total, text)
@@ -154,7 +243,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _session_saved(self, result):
         self.session_panel.set_busy(False)
         self.session_panel.set_location(f"saved in {result.folder}")
-        self.session_panel.task_edit.setText(self.controller.suggest_next_task_id(result.task_id))
+        try:
+            free = self.session.next_free_task_id(result.folder.parent.parent, result.subject_id, result.task_id)
+        except (ValueError, OSError):
+            free = result.task_id
+        self.session_panel.task_edit.setText(free)
         if self._close_after_save:
             self.close()
 
@@ -168,10 +261,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self._close_after_save = True
             if self.controller.recording:
                 self.messages.post("info", "closing: saving the recording first")
-                self.controller.stop_recording()
+                self.controller.stop_recording("interrupted")
             event.ignore()
             return
         panel = self.session_panel
-        self.controller.remember_session(panel.root, panel.subject_id, panel.task_id, panel.protocol, panel.formats)
+        self.session.remember(panel.root, panel.subject_id, panel.task_id, panel.protocol, panel.formats)
         self.controller.shutdown()
         event.accept()

@@ -159,6 +159,18 @@ class Accumulator:
             self.sig_acc_reset.emit()
         self.sig_acc_init.emit()
 
+    def set_time_origin(self, t0, wall_clock=None):
+        """Count time from ``t0`` (``time.monotonic()`` seconds) for the samples appended from now on.
+
+        ``t0_datetime`` becomes ``wall_clock`` (an aware datetime), or the
+        wall-clock time of ``t0`` when it is not given. Call :meth:`reset`
+        too: rows held already keep their times from the old origin.
+        """
+        now = time.monotonic()
+        self.t0 = float(t0)
+        self.t0_datetime = (wall_clock if wall_clock is not None
+                            else datetime.now().astimezone() - timedelta(seconds=now - self.t0))
+
     def reset(self, monitored_headers=None):
         """Clear the held data, keeping the schema; optionally set monitored headers.
 

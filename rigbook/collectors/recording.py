@@ -11,9 +11,17 @@ The rows an accumulator holds when it resets are taken just before they are
 cleared, so a reset mid-recording loses nothing. Rows that were trimmed
 before being taken (an accumulator left with ``recording`` false) cannot be
 recorded: they are counted in :attr:`StreamRecorder.lost` and logged.
+
+A write that fails (a full disk, an I/O error) does not stop the log for
+good: the rows not confirmed written stay in the accumulator, the stream is
+suspended, and it resumes in a new part (``<name>_2.arrows``...) once the
+disk has room again. Each outage is listed in :attr:`StreamRecorder.outages`;
+rows that could not be kept until then are in :attr:`StreamRecorder.lost_spans`.
 """
 
 import logging
+import shutil
+import time
 from pathlib import Path
 
 from rigbook.collectors.accumulators import RowsTrimmedError
@@ -23,6 +31,10 @@ log = logging.getLogger(__name__)
 
 STREAMS_FOLDER = "streams"
 STREAM_SUFFIX = ".arrows"
+#: After a failed write, how long a stream waits before it tries again, in seconds.
+RETRY_INTERVAL_S = 1.0
+#: Free bytes a disk must have before a suspended stream tries to write again.
+MIN_FREE_BYTES = 4 * 1024 * 1024
 
 
 class _Log:
@@ -34,6 +46,20 @@ class _Log:
         self.writer = None
         self.schema = None
         self.paths = []
+        self.started_at = 0  # the accumulator's row count when the current writer started
+        self.batch_ends = []  # the row count after each batch appended to the current writer
+        self.suspended_until = None  # monotonic time of the next try after a failed write
+        self.outage = None  # the outage going on: {"start", "end", "error"}
+        self.last_t = None  # time of the last row taken
+
+
+def _t_at(acc, count):
+    """Time (seconds since t0) of the accumulator's row ``count`` (since its reset), if still held."""
+    index = count - (acc.n_received - acc.n_held)
+    times = acc.t
+    if 0 <= index < len(times):
+        return float(times[index])
+    return float(times[-1]) if len(times) else None
 
 
 class StreamRecorder:
@@ -70,9 +96,14 @@ class StreamRecorder:
             self._logs[acc.name] = _Log(acc)
         #: rows that could not be recorded (trimmed before being taken), per stream
         self.lost = {name: 0 for name in self._logs}
+        #: spans of rows that are not in the log, per stream: ``[{"start", "end", "rows"}]`` (seconds since t0)
+        self.lost_spans = {name: [] for name in self._logs}
+        #: times a stream's log could not be written, per stream: ``[{"start", "end", "error"}]``
+        self.outages = {name: [] for name in self._logs}
+        #: the disk's free bytes below which a suspended stream keeps waiting
+        self.min_free_bytes = MIN_FREE_BYTES
         self.folder.mkdir(parents=True, exist_ok=True)
         self._closed = False
-        self._deferred_error = None
         # Taken just before a reset clears the rows (an explicit reset, or a
         # schema change seen while draining).
         self._slots = {}
@@ -87,11 +118,8 @@ class StreamRecorder:
         def take_before_reset():
             if self._closed:
                 return
-            try:
-                self._poll_one(entry)
-            except OSError as error:  # raised by the next poll(), not inside the drain
-                log.error("stream %r: writing the rows before a reset failed: %s", entry.acc.name, error)
-                self._deferred_error = error
+            self._poll_one(entry)
+            self._give_up_unwritten(entry)  # the reset clears them
             entry.count = 0
 
         return take_before_reset
@@ -104,43 +132,128 @@ class StreamRecorder:
     def poll(self):
         """Append every accumulator's new rows to its log (non-blocking writes).
 
+        A stream whose log cannot be written is suspended and resumes by
+        itself (see the module's notes); poll does not raise for that.
+
         Raises
         ------
-        OSError
-            A log could not be written (also one that failed while taking
-            the rows of a resetting accumulator).
+        ValueError
+            The recorder is closed.
         """
         if self._closed:
             raise ValueError("this StreamRecorder is closed")
-        error, self._deferred_error = self._deferred_error, None
-        if error is not None:
-            raise error
         for entry in self._logs.values():
             self._poll_one(entry)
 
+    @property
+    def suspended(self):
+        """Names of the streams waiting for the disk after a failed write."""
+        return [name for name, entry in self._logs.items() if entry.suspended_until is not None]
+
     def _poll_one(self, entry):
         acc = entry.acc
+        if entry.writer is not None and entry.writer.error is not None:
+            self._writer_failed(entry, entry.writer.error)
+        if entry.suspended_until is not None and not self._may_resume(entry):
+            self._take_trimmed(entry)  # rows the accumulator dropped meanwhile are lost
+            return
         if acc.n_received < entry.count:  # reset without us noticing: start over
             entry.count = 0
+        self._take_trimmed(entry)
         try:
-            batch, entry.count = acc.rows_since(entry.count)
-        except RowsTrimmedError:
-            first = acc.n_received - acc.n_held
-            self.lost[acc.name] += first - entry.count
-            log.error("stream %r: %d row(s) trimmed before they were recorded", acc.name, first - entry.count)
-            batch, entry.count = acc.rows_since(first)
+            batch, end = acc.rows_since(entry.count)
+        except RowsTrimmedError:  # (trimmed between the check and the take)
+            self._take_trimmed(entry)
+            batch, end = acc.rows_since(entry.count)
         if batch.num_rows == 0:
             return
         if entry.writer is not None and not batch.schema.equals(entry.schema):
             log.info("stream %r changed schema; continuing in a new file", acc.name)
-            entry.writer.close()
+            self._close_writer(entry)
+        try:
+            if entry.writer is None:
+                path = self._free_path(acc.name, len(entry.paths))
+                entry.writer = self._writer_class(path, schema=self._with_metadata(acc, batch.schema))
+                entry.schema = batch.schema
+                entry.paths.append(path)
+                entry.started_at = entry.count
+                entry.batch_ends = []
+            entry.writer.append(batch)
+        except OSError as error:
+            self._writer_failed(entry, error)
+            return
+        entry.batch_ends.append(end)
+        entry.count = end
+        entry.last_t = float(batch.column(0)[-1].as_py())
+        if entry.outage is not None:
+            entry.outage["end"] = _t_at(acc, entry.count - batch.num_rows)
+            log.warning("stream %r: writing resumed in %s", acc.name, entry.paths[-1].name)
+            entry.outage = None
+
+    def _with_metadata(self, acc, schema):
+        """The log's schema with the stream's time origin, units and descriptions."""
+        metadata = dict(schema.metadata or {})
+        extra = getattr(acc, "log_metadata", None)
+        if callable(extra):
+            metadata.update({k.encode(): v.encode() for k, v in extra().items()})
+        return schema.with_metadata(metadata) if metadata else schema
+
+    def _writer_failed(self, entry, error):
+        """Rewind to the first row not confirmed written, close the writer, suspend the stream."""
+        acc = entry.acc
+        confirmed = entry.writer.batches_written if entry.writer is not None else 0
+        confirmed_end = entry.batch_ends[confirmed - 1] if confirmed else entry.started_at
+        if entry.writer is not None:
+            try:
+                entry.writer.close()
+            except OSError:
+                pass  # (the error is the one being handled)
             entry.writer = None
-        if entry.writer is None:
-            path = self._free_path(acc.name, len(entry.paths))
-            entry.writer = self._writer_class(path, schema=batch.schema)
-            entry.schema = batch.schema
-            entry.paths.append(path)
-        entry.writer.append(batch)
+        entry.count = min(confirmed_end, entry.count)
+        entry.batch_ends = []
+        entry.suspended_until = time.monotonic() + RETRY_INTERVAL_S
+        if entry.outage is None:
+            entry.outage = {"start": _t_at(acc, entry.count), "end": None, "error": str(error)}
+            self.outages[acc.name].append(entry.outage)
+            log.error("stream %r: writing the log failed (%s); the rows are kept and written when the disk "
+                      "has room again", acc.name, error)
+
+    def _may_resume(self, entry):
+        now = time.monotonic()
+        if now < entry.suspended_until:
+            return False
+        try:
+            free = shutil.disk_usage(self.folder).free
+        except OSError:
+            free = 0
+        if free < self.min_free_bytes:
+            entry.suspended_until = now + RETRY_INTERVAL_S
+            return False
+        entry.suspended_until = None
+        return True
+
+    def _take_trimmed(self, entry):
+        """Count rows the accumulator dropped before they were taken, as a lost span."""
+        acc = entry.acc
+        if acc.n_received < entry.count:
+            return
+        first = acc.n_received - acc.n_held
+        if first <= entry.count:
+            return
+        rows = first - entry.count
+        self.lost[acc.name] += rows
+        times = acc.t
+        span = {"start": entry.last_t, "end": float(times[0]) if len(times) else None, "rows": int(rows)}
+        self.lost_spans[acc.name].append(span)
+        log.error("stream %r: %d row(s) trimmed before they were recorded", acc.name, rows)
+        entry.count = first
+
+    def _close_writer(self, entry):
+        try:
+            entry.writer.close()
+        except OSError as error:
+            self._writer_failed(entry, error)
+        entry.writer = None
 
     def _free_path(self, name, n_files):
         index = n_files + 1
@@ -151,33 +264,54 @@ class StreamRecorder:
                 return path
             index += 1
 
+    def _give_up_unwritten(self, entry):
+        """Count the rows not written yet (a suspended stream) as lost."""
+        acc = entry.acc
+        rows = acc.n_received - entry.count
+        if entry.suspended_until is None or rows <= 0:
+            return
+        self.lost[acc.name] += rows
+        self.lost_spans[acc.name].append({"start": _t_at(acc, entry.count),
+                                          "end": _t_at(acc, acc.n_received - 1), "rows": int(rows)})
+        log.error("stream %r: %d row(s) could not be written", acc.name, rows)
+        entry.count = acc.n_received
+
     def flush(self):
-        """Take the new rows and block until everything is on disk."""
+        """Take the new rows and block until everything is on disk (or a write failed)."""
         self.poll()
         for entry in self._logs.values():
             if entry.writer is not None:
-                entry.writer.flush()
+                try:
+                    entry.writer.flush()
+                except OSError as error:
+                    self._writer_failed(entry, error)
 
     def close(self):
-        """Take the last rows, write everything and close the logs."""
+        """Take the last rows, write everything and close the logs.
+
+        A suspended stream tries once more; rows that still cannot be
+        written are counted in :attr:`lost_spans`.
+        """
         if self._closed:
             return
-        errors = []
-        try:
-            self.poll()
-        except OSError as error:  # still close the other logs
-            errors.append(error)
-        self._closed = True
-        for name, entry in self._logs.items():
-            entry.acc.sig_acc_resetting.disconnect(self._slots[name])
+        for entry in self._logs.values():
+            if entry.suspended_until is not None:
+                entry.suspended_until = 0.0  # try now, whatever the disk says it has
+        self.min_free_bytes = 0
+        self.poll()
+        for entry in self._logs.values():
             if entry.writer is not None:
                 try:
                     entry.writer.close()
                 except OSError as error:
-                    errors.append(error)
+                    self._writer_failed(entry, error)
                 entry.writer = None
-        if errors:
-            raise errors[0]
+            self._give_up_unwritten(entry)
+            if entry.outage is not None and entry.outage["end"] is None:
+                entry.outage["end"] = entry.last_t
+        self._closed = True
+        for name, entry in self._logs.items():
+            entry.acc.sig_acc_resetting.disconnect(self._slots[name])
 
     def __enter__(self):
         return self

@@ -150,6 +150,18 @@ class StreamWriter:
         state = "closed" if self._closed else "open"
         return f"StreamWriter({str(self.path)!r}, {state}, {self._written} batches written)"
 
+    @property
+    def batches_written(self):
+        """How many appended batches have been handed to the OS so far."""
+        with self._state:
+            return self._written
+
+    @property
+    def error(self):
+        """The error that stopped the background writing (a full disk...), or None."""
+        with self._state:
+            return self._error
+
     def _check_usable(self):
         if self._closed:
             raise ValueError(f"stream {self.name!r} is closed")

@@ -32,6 +32,7 @@ class SessionPanel(QtWidgets.QGroupBox):
 
     start_requested = QtCore.Signal()
     stop_requested = QtCore.Signal()
+    finish_requested = QtCore.Signal()
 
     def __init__(self, protocols=(), formats=("csv", "feather"), parent=None):
         super().__init__("Session", parent)
@@ -74,6 +75,10 @@ class SessionPanel(QtWidgets.QGroupBox):
         self.save_bar.setRange(0, 1)
         self.save_bar.setFormat("saving %v/%m")
         self.save_bar.hide()
+        self.finish_button = QtWidgets.QPushButton()
+        self.finish_button.setToolTip("complete the recordings whose app was killed: trials, exports, metadata.json")
+        self.finish_button.clicked.connect(self.finish_requested)
+        self.finish_button.hide()
         self.where_label = QtWidgets.QLabel()
         self.where_label.setWordWrap(True)
         self.where_label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
@@ -97,6 +102,7 @@ class SessionPanel(QtWidgets.QGroupBox):
         layout.addLayout(record_row)
         layout.addWidget(self.protocol_bar)
         layout.addWidget(self.save_bar)
+        layout.addWidget(self.finish_button)
         layout.addWidget(self.where_label)
 
     # -- what the user chose -------------------------------------------------------
@@ -169,6 +175,12 @@ class SessionPanel(QtWidgets.QGroupBox):
         self.protocol_bar.setValue(int(round(fraction * 1000)))
         if text is not None:
             self.protocol_bar.setFormat(text)
+
+    def offer_finish(self, folders):
+        """Show the Finish button for recordings cut short (hidden when ``folders`` is empty)."""
+        count = len(folders)
+        self.finish_button.setText(f"Finish {count} cut-short recording{'s' if count != 1 else ''}")
+        self.finish_button.setVisible(bool(count))
 
     def set_location(self, text):
         self.where_label.setText(text)

@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from qtpy import QtCore, QtGui, QtWidgets
 
+from rigbook.session.streams import LONGEST_PLOT_WINDOW_S
 from rigbook.widgets.decimation import BinnedHistory, peak_decimate  # noqa: F401 (peak_decimate: public here too)
 from rigbook.widgets.lines_item import LinesItem
 from rigbook.widgets.live_text import LiveText
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 #: Time window limits, in seconds.
 MIN_WINDOW_S = 0.1
-MAX_WINDOW_S = 30.0
+MAX_WINDOW_S = LONGEST_PLOT_WINDOW_S  # the session keeps this much live history
 
 STACKED = "stacked lanes"
 OVERLAID = "overlaid"

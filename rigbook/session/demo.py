@@ -4,10 +4,10 @@ No hardware is needed: every source is simulated in its own process, so the
 demo exercises exactly the path a real rig uses.
 """
 
-from rigbook.app.estimator import SwimVigorEstimator
-from rigbook.app.protocol import GratingsProtocol
-from rigbook.app.rig import Rig, Source
-from rigbook.app.sources import simulated_camera, simulated_tracker
+from rigbook.session.estimator import SwimVigorEstimator
+from rigbook.session.protocol import GratingsProtocol
+from rigbook.session.rig import Rig, Source
+from rigbook.session.sources import simulated_camera, simulated_tracker
 from rigbook.collectors.params import Param, Parametrized
 from rigbook.resources import defaults
 
@@ -67,6 +67,13 @@ def demo_rig(tracker_rate=TRACKER_RATE, camera_fps=CAMERA_FPS, seed=None):
                 goal_rate=float(tracker_rate),
                 monitored_headers=["tail_angle", "x", "y", "heading"],
                 category="behavior",
+                units={"tail_angle": "rad", "x": "mm", "y": "mm", "heading": "rad"},
+                descriptions={
+                    "tail_angle": "angle of the tail tip to the body axis",
+                    "x": "head position in the dish, rightwards from its centre",
+                    "y": "head position in the dish, upwards from its centre",
+                    "heading": "direction the larva faces, counterclockwise from +x",
+                },
             ),
             Source(
                 name="camera",
@@ -76,6 +83,8 @@ def demo_rig(tracker_rate=TRACKER_RATE, camera_fps=CAMERA_FPS, seed=None):
                 goal_rate=float(camera_fps),
                 category="camera",
                 plot=False,
+                units={"fps": "Hz"},
+                descriptions={"fps": "frames per second over the last report interval"},
             ),
         ],
         protocols={"gratings": GratingsProtocol},

@@ -1,4 +1,4 @@
-"""Source processes: functions that run in their own process and feed a queue.
+"""Sources: functions that run in their own process (or thread) and feed a queue.
 
 A source is a module-level function ``source(queue, stop_event, **options)``
 (module level so that it can be started with the ``spawn`` method). It sends
@@ -36,7 +36,7 @@ def _mp_context():
 
 
 class SourceProcess:
-    """Run a source function in its own process.
+    """Run a source function in its own (spawned) process.
 
     Parameters
     ----------
@@ -48,6 +48,9 @@ class SourceProcess:
         Where the source sends its samples.
     options : dict, optional
         Keyword arguments for ``target``.
+
+    A source that raises sends its error back before its process ends:
+    :meth:`last_error` says what it was.
     """
 
     def __init__(self, name, target, queue, options=None):
@@ -57,8 +60,11 @@ class SourceProcess:
         self.options = dict(options or {})
         context = _mp_context()
         self.stop_event = context.Event()
+        self._errors, child_end = context.Pipe(duplex=False)
+        self._last_error = None
         self.process = context.Process(
-            target=_run_source, args=(target, queue, self.stop_event, os.getpid(), self.options),
+            target=_run_source,
+            args=(target, queue, self.stop_event, os.getpid(), self.options, child_end),
             name=f"rigbook-source-{name}", daemon=True,
         )
 
@@ -73,6 +79,15 @@ class SourceProcess:
     @property
     def exitcode(self):
         return self.process.exitcode
+
+    def last_error(self):
+        """The error the source raised (``"RuntimeError: camera unplugged"``), or None."""
+        try:
+            while self._errors.poll():
+                self._last_error = self._errors.recv()
+        except (EOFError, OSError):
+            pass
+        return self._last_error
 
     def request_stop(self):
         """Ask the source to stop (returns at once)."""
@@ -99,25 +114,123 @@ class SourceProcess:
             logger.warning("source %s did not stop within %.1f s; terminating it", self.name, timeout)
             self.process.terminate()
             self.process.join(timeout)
+        self.last_error()
+        self._errors.close()
 
 
-def _run_source(target, queue, stop_event, parent_pid, options):
+class SourceThread:
+    """Run a source function in a thread of this process (``Source(..., in_process=True)``).
+
+    For sources that do little work (replaying a file, a test's fake
+    device): they start at once, without a new Python process. The
+    interface is :class:`SourceProcess`'s.
+    """
+
+    def __init__(self, name, target, queue, options=None):
+        self.name = name
+        self.target = target
+        self.queue = queue
+        self.options = dict(options or {})
+        self.stop_event = threading.Event()
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name=f"rigbook-source-{name}", daemon=True)
+
+    def _run(self):
+        try:
+            self.target(self.queue, self.stop_event, **self.options)
+        except BaseException as error:  # noqa: BLE001 - reported by last_error(), as a process's would be
+            self._error = _error_text(error)
+            logger.error("source %s failed: %s", self.name, self._error)
+        finally:
+            flush = getattr(self.queue, "flush", None)
+            if flush is not None:
+                try:
+                    flush()
+                except (OSError, ValueError):
+                    pass
+
+    def start(self):
+        self._thread.start()
+
+    @property
+    def alive(self):
+        return self._thread.is_alive()
+
+    @property
+    def exitcode(self):
+        if self._thread.ident is None or self._thread.is_alive():
+            return None
+        return 1 if self._error else 0
+
+    def last_error(self):
+        return self._error
+
+    def request_stop(self):
+        self.stop_event.set()
+
+    def stop(self, timeout=STOP_TIMEOUT_S, drain=None):
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            if drain is not None:
+                drain()
+            self._thread.join(0.02)
+        if self._thread.is_alive():
+            logger.warning("source %s (a thread) did not stop within %.1f s; left running", self.name, timeout)
+
+
+def _error_text(error):
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _run_source(target, queue, stop_event, parent_pid, options, errors=None):
     """Run ``target`` in the source process; stop it if the app's process goes away."""
     # Ctrl+C in the terminal reaches the whole process group: the app decides
-    # when sources stop (after saving), not the keyboard.
+    # when sources stop (after saving), not the keyboard. SIGTERM and SIGHUP
+    # (a closed terminal) too: the app finishes the session and stops them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):  # (POSIX only: Windows has no SIGHUP, and its SIGTERM is not sent)
+        if hasattr(signal, name) and os.name == "posix":
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
     def watch_parent():
         # A killed app cannot set the stop event, so leave when the parent is gone.
         # This thread must never touch stop_event: a daemon thread that dies
         # holding the event's process-shared lock would hang the app's stop().
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent_pid:
+            if not _parent_alive(parent_pid):
                 logger.warning("the app (pid %s) is gone; source stops", parent_pid)
                 os._exit(0)
 
     threading.Thread(target=watch_parent, name="rigbook-parent-watch", daemon=True).start()
-    target(queue, stop_event, **options)
+    try:
+        target(queue, stop_event, **options)
+    except BaseException as error:
+        if errors is not None:
+            try:
+                errors.send(_error_text(error))
+            except OSError:
+                pass
+        raise
+
+
+def _parent_alive(parent_pid):
+    if os.name == "posix":
+        return os.getppid() == parent_pid
+    # Elsewhere multiprocessing knows the parent by a handle it can wait on
+    # (os.kill(pid, 0) would terminate the parent on Windows).
+    parent = multiprocessing.parent_process()
+    return parent is None or parent.is_alive()
+
+
+def start_source(source, queue):
+    """Start ``source`` (a :class:`rigbook.session.rig.Source`) feeding ``queue``; return its runner."""
+    runner_class = SourceThread if source.in_process else SourceProcess
+    runner = runner_class(source.name, source.target, queue, source.options)
+    runner.start()
+    return runner
 
 
 def _paced_blocks(rate, stop_event, block_s=0.01):

@@ -4,7 +4,7 @@ A :class:`Rig` is plain data. The controller builds one accumulator per
 source, starts each source in its own process, and builds the protocol,
 estimators and metadata owners from the factories given. A user's rig
 script makes its own :class:`Rig` and hands it to :func:`rigbook.app.run_app`
-(window) or :func:`rigbook.app.record` (headless); Rigbook is not edited.
+(window) or :func:`rigbook.session.record` (headless); Rigbook is not edited.
 """
 
 import dataclasses
@@ -40,6 +40,15 @@ class Source:
         metadata.json category the stream belongs to (``behavior``, ``camera``, ...).
     plot : bool
         Whether the window shows a live plot of it.
+    units : dict, optional
+        Unit of each field (``{"x": "mm", "tail_angle": "rad"}``): shown on the
+        plot lanes and written with the data.
+    descriptions : dict, optional
+        A sentence about each field, written with the data.
+    in_process : bool
+        Run ``target`` in a thread of the app's process instead of its own
+        process: for sources that do little work (replaying a file, a fake
+        device in tests).
     """
 
     name: str
@@ -50,9 +59,17 @@ class Source:
     monitored_headers: Optional[list] = None
     category: str = "behavior"
     plot: bool = True
+    units: dict = dataclasses.field(default_factory=dict)
+    descriptions: dict = dataclasses.field(default_factory=dict)
+    in_process: bool = False
 
     def __post_init__(self):
         validate_id(self.name, "source")
+        for what in ("units", "descriptions"):
+            mapping = getattr(self, what)
+            if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in mapping.items()):
+                raise TypeError(f"source {self.name!r}: {what} must be a dict of field name -> str")
         if self.kind not in SOURCE_KINDS:
             raise ValueError(f"source {self.name!r}: kind {self.kind!r} is not one of {', '.join(SOURCE_KINDS)}")
         if not callable(self.target):
@@ -72,14 +89,18 @@ class Rig:
     sources : list of Source
     protocols : dict
         Protocol name -> factory ``factory(tree)`` returning a
-        :class:`rigbook.app.protocol.Protocol` (``tree`` is the DataCollector).
+        :class:`rigbook.session.protocol.Protocol` (``tree`` is the DataCollector).
     estimators : list of callables
         Each ``factory(accumulators)`` (a dict name -> accumulator) returns an
-        :class:`rigbook.app.estimator.Estimator`.
+        :class:`rigbook.session.estimator.Estimator`.
     metadata : list of callables
         Each ``factory(tree)`` returns a Parametrized whose name starts with
         its metadata category (``general/...``, ``animal/...``); they get an
         editor in the window and are saved, restored and written to metadata.
+        A rig without a ``general/...`` owner gets experimenter and notes fields.
+    script : str or Path, optional
+        The rig's script (set by :func:`load_rig`): metadata.json records its
+        path, content hash and git commit.
     """
 
     name: str
@@ -87,6 +108,7 @@ class Rig:
     protocols: dict = dataclasses.field(default_factory=dict)
     estimators: list = dataclasses.field(default_factory=list)
     metadata: list = dataclasses.field(default_factory=list)
+    script: Optional[object] = None
 
     def __post_init__(self):
         names = [s.name for s in self.sources]
@@ -128,4 +150,6 @@ def load_rig(spec):
     rig = factory()
     if not isinstance(rig, Rig):
         raise TypeError(f"rig {spec!r}: {attr}() returned {type(rig).__name__}, not a Rig")
+    if rig.script is None:
+        rig.script = getattr(module, "__file__", None)
     return rig
