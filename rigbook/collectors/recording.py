@@ -201,14 +201,17 @@ class StreamRecorder:
     def _writer_failed(self, entry, error):
         """Rewind to the first row not confirmed written, close the writer, suspend the stream."""
         acc = entry.acc
-        confirmed = entry.writer.batches_written if entry.writer is not None else 0
-        confirmed_end = entry.batch_ends[confirmed - 1] if confirmed else entry.started_at
+        confirmed = 0
         if entry.writer is not None:
             try:
-                entry.writer.close()
+                entry.writer.close()  # (joins its thread: what it wrote is then final)
             except OSError:
                 pass  # (the error is the one being handled)
+            confirmed = entry.writer.batches_written
             entry.writer = None
+            if confirmed == 0:
+                self._remove_empty_part(entry)
+        confirmed_end = entry.batch_ends[confirmed - 1] if confirmed else entry.started_at
         entry.count = min(confirmed_end, entry.count)
         entry.batch_ends = []
         entry.suspended_until = time.monotonic() + RETRY_INTERVAL_S
@@ -217,6 +220,15 @@ class StreamRecorder:
             self.outages[acc.name].append(entry.outage)
             log.error("stream %r: writing the log failed (%s); the rows are kept and written when the disk "
                       "has room again", acc.name, error)
+
+    def _remove_empty_part(self, entry):
+        """A part that failed before any row reached it holds nothing: remove it, so retries leave no litter."""
+        path = entry.paths.pop()
+        try:
+            path.unlink()
+        except OSError as error:
+            log.warning("stream %r: could not remove the empty log %s: %s", entry.acc.name, path, error)
+            entry.paths.append(path)
 
     def _may_resume(self, entry):
         now = time.monotonic()

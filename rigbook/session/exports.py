@@ -90,26 +90,18 @@ def export_steps(folder, log_paths, formats):
     formats : list of str
 
     Each function returns the path written. A stream with no log file (it
-    never received a sample) gets one step that fails and says so.
+    never received a sample) has nothing to export (:func:`missing_files`
+    reports it).
     """
     steps = []
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}; formats are {', '.join(FORMATS)}")
     for name, paths in log_paths.items():
-        if not paths:
-            steps.append((f"{name} (no samples)", _missing(folder, name)))
-            continue
         for path in paths:
             for fmt in formats:
                 steps.append((f"{stream_name(path)}.{fmt}", _export(Path(path), Path(folder), fmt)))
     return steps
-
-
-def _missing(folder, name):
-    def run():
-        raise FileNotFoundError(f"stream {name} received no samples: {stream_log_path(folder, name)} was never written")
-    return run
 
 
 def _export(source, folder, fmt):

@@ -105,6 +105,7 @@ class Session:
         self._shut_down = False
         if restore:
             self._restore()
+        self._propose_free_task_id()
 
     # -- settings -----------------------------------------------------------------------
     def _restore(self):
@@ -124,6 +125,18 @@ class Session:
                     f"{first!r} is used")
             self.startup_messages.append(("warning", text))
             logger.warning("%s", text)
+
+    def _propose_free_task_id(self):
+        """The restored task ID was recorded already (last time's): propose the next free one."""
+        p = self.session_params
+        try:
+            free = self.next_free_task_id()
+        except (ValueError, OSError):
+            return  # a bad restored value: the user sees it in the panel and the error at Record
+        if free != p.task_id:
+            self.startup_messages.append(("info", f"task {p.task_id} exists already; the next free task ID, "
+                                                  f"{free}, is proposed"))
+            p.task_id = free
 
     def save_settings(self):
         """Write the current parameter values to the rig's config.h5 for the next start."""

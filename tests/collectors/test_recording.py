@@ -1,5 +1,6 @@
 """StreamRecorder: new rows of every accumulator appended to streams/<name>.arrows."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -181,27 +182,70 @@ def test_a_killed_recording_process_leaves_every_flushed_row_readable(tmp_path):
     assert np.array_equal(x, np.arange(len(x), dtype=float))
 
 
-def test_a_write_failure_during_a_reset_surfaces_at_the_next_poll_not_in_the_drain(tmp_path):
+class FullDisk:
+    """A StreamWriter whose appends fail while ``full`` is set, as on a full disk."""
+
+    def __init__(self):
+        self.full = False
+
+    def writer_class(self):
+        disk = self
+        from rigbook.storage import StreamWriter
+
+        class Writer(StreamWriter):
+            def append(self, batch):
+                if disk.full:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return super().append(batch)
+
+        return Writer
+
+
+def read_all(paths):
+    tables = [read_stream(p) for p in paths]
+    return np.concatenate([t.column("x").to_numpy() for t in tables])
+
+
+def test_a_full_disk_suspends_the_log_and_writing_resumes_in_a_new_part_without_losing_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr("rigbook.collectors.recording.RETRY_INTERVAL_S", 0.0)
     acc = Accumulator(name="tail", t0=0.0, recording=True)
     recorder = StreamRecorder([acc], tmp_path)
+    disk = FullDisk()
+    recorder._writer_class = disk.writer_class()
     feed(acc, 0, 3)
     recorder.poll()
+    recorder.flush()
+    disk.full = True
+    feed(acc, 3, 4)
+    recorder.poll()  # fails: the stream waits, the rows stay in the accumulator
+    assert recorder.suspended == ["tail"]
+    assert recorder.outages["tail"][0]["start"] == 3.0 and recorder.outages["tail"][0]["end"] is None
+    feed(acc, 7, 2)
+    recorder.poll()  # still full
+    disk.full = False
+    recorder.poll()  # room again: resumes in streams/tail_2.arrows
+    assert recorder.suspended == []
+    feed(acc, 9, 1)
+    recorder.close()
+    assert [p.name for p in recorder.paths["tail"]] == ["tail.arrows", "tail_2.arrows"]
+    assert np.array_equal(read_all(recorder.paths["tail"]), np.arange(10.0))  # every row, once
+    assert recorder.outages["tail"] == [{"start": 3.0, "end": 3.0, "error": "[Errno 28] No space left on device"}]
+    assert recorder.lost_spans["tail"] == [] and recorder.lost["tail"] == 0
 
-    class BrokenWriter:
-        def __init__(self, *args, **kwargs):
-            pass
 
-        def append(self, batch):
-            raise OSError(28, "No space left on device")
-
-        def close(self):
-            pass
-
-    entry = recorder._logs["tail"]
-    entry.writer.close()
-    entry.writer = BrokenWriter()
+def test_rows_that_a_reset_clears_while_the_disk_is_full_are_counted_lost_with_their_span(tmp_path):
+    acc = Accumulator(name="tail", t0=0.0, recording=True)
+    recorder = StreamRecorder([acc], tmp_path)
+    disk = FullDisk()
+    recorder._writer_class = disk.writer_class()
+    feed(acc, 0, 3)
+    recorder.poll()
+    disk.full = True
     feed(acc, 3, 2)
-    feed(acc, 0, 1, Other)  # the reset must not raise inside the accumulator's append
+    recorder.poll()
+    feed(acc, 0, 1, Other)  # a schema change resets the accumulator: it must not raise inside append
     assert acc.header_list == ["t", "speed"]
-    with pytest.raises(OSError, match="No space"):
-        recorder.poll()
+    assert recorder.lost_spans["tail"] == [{"start": 3.0, "end": 4.0, "rows": 2}]
+    disk.full = False
+    recorder.close()
+    assert np.array_equal(read_stream(recorder.paths["tail"][0]).column("x").to_numpy(), [0.0, 1.0, 2.0])
