@@ -11,3 +11,5 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True)
 def _isolated_config_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("RIGBOOK_CONFIG_DIR", str(tmp_path / "rigbook-config"))
+    # Nor the user's documents folder, the default storage root.
+    monkeypatch.setenv("RIGBOOK_DATA_DIR", str(tmp_path / "rigbook-data"))

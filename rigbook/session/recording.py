@@ -145,7 +145,7 @@ class Recording:
             c.add_static_data(self.protocol_name, "stimulus/protocol_name")
         c.add_static_data({name: self._stream_entry(name, acc) for name, acc in self.streams.items()},
                           "general/recorded_streams")
-        c.save(self.folder)
+        c.save_json_log(self.folder)  # (settings are the session's to save: see Session.save_settings)
 
     def _stream_entry(self, name, acc):
         source = self.session.live.sources.get(name)
@@ -241,7 +241,7 @@ class Recording:
         self.session.collector.end_session()
         self._add_end_metadata()
         steps = export_steps(self.folder, self.recorder.paths, self.formats)
-        steps.append(("metadata.json", lambda: self.session.collector.save(self.folder)))
+        steps.append(("metadata.json", lambda: self.session.collector.save_json_log(self.folder)))
         return steps
 
     def _add_end_metadata(self):

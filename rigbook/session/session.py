@@ -59,6 +59,10 @@ class Session:
         How often :meth:`drain` will be called.
     config_folder : str or Path, optional
         Base folder of the config files (default: the user config folder).
+    keep_settings : bool
+        Save the settings to the rig's config.h5 after each recording and at
+        shutdown, for the next start (default: the same as ``restore``, so a
+        session that starts from the rig's defaults leaves the saved ones alone).
 
     Signals
     -------
@@ -80,8 +84,10 @@ class Session:
     saved = Signal(object)
     params_restored = Signal()
 
-    def __init__(self, rig, instance_number=-1, restore=True, drain_interval_s=0.015, config_folder=None):
+    def __init__(self, rig, instance_number=-1, restore=True, drain_interval_s=0.015, config_folder=None,
+                 keep_settings=None):
         self.rig = rig
+        self.keep_settings = restore if keep_settings is None else bool(keep_settings)
         self.startup_messages = []
         self.collector = session_settings.make_collector(rig, instance_number, config_folder)
         if rig.script:
@@ -139,7 +145,9 @@ class Session:
             p.task_id = free
 
     def save_settings(self):
-        """Write the current parameter values to the rig's config.h5 for the next start."""
+        """Write the current parameter values to the rig's config.h5 for the next start (if ``keep_settings``)."""
+        if not self.keep_settings:
+            return
         try:
             self.collector.save_config_file()
         except OSError as error:

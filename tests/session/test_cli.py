@@ -115,13 +115,22 @@ def test_a_rig_of_ones_own_plugs_in_without_editing_rigbook(tmp_path):
     assert list(table.columns) == ["t", "temperature", "pressure"]
     assert (table["temperature"] == 21.5).all() and 25 <= len(table) <= 75
 
-    # Back to the demo rig with the same settings: the thermometer rig had no protocol to restore.
-    result = run_rigbook("record", "--duration", "1", "--subject", "fish-1", "--task", "t1",
+    # Back to the demo rig with the same config folder: the thermometer rig's settings are its own.
+    result = run_rigbook("record", "--duration", "1", "--subject", "fish-1", "--task", "t1", "--restore",
                          "--root", str(tmp_path / "data"), env={"RIGBOOK_CONFIG_DIR": str(tmp_path / "cfg")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "protocol gratings" in result.stdout
-    warning = "not restored: general/session/protocol: '' is not a protocol of this rig; 'gratings' is used"
-    assert result.stderr.count(warning) == 1, result.stderr  # said once, not logged and echoed
+    assert "not restored" not in result.stderr, result.stderr
+
+
+def test_a_broken_rig_script_is_told_in_one_line(tmp_path):
+    script = tmp_path / "bad_rig.py"
+    script.write_text("import no_such_module_here\n")
+    result = run_rigbook("--rig", f"{script}:make_rig", "record", "--duration", "1", "--subject", "s",
+                         "--task", "t", "--root", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"rigbook: --rig {script}:make_rig: ModuleNotFoundError: No module named 'no_such_module_here'"]
 
 
 def test_without_a_display_rigbook_records_headless_and_says_so(tmp_path, monkeypatch, capsys):
@@ -130,7 +139,7 @@ def test_without_a_display_rigbook_records_headless_and_says_so(tmp_path, monkey
     monkeypatch.setattr(sys, "platform", "linux")
     assert not cli.has_display()
     monkeypatch.setattr(cli, "DEFAULT_HEADLESS_DURATION_S", 1.0)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RIGBOOK_DATA_DIR", str(tmp_path / "data"))
     assert cli.main([]) == 0
     out = capsys.readouterr().out
     assert "no display" in out and "headless" in out and "all files written." in out
