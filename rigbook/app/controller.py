@@ -117,15 +117,9 @@ class SessionController(QtCore.QObject):
     def _recording_changed(self, recording):
         if recording:
             self.record_timer.start()
-        else:
-            self.record_timer.stop()
-
-    def stop_recording(self, status="complete"):
-        """Stop recording; exports and metadata.json are written in the background.
-
-        :attr:`session_saved` is emitted when the session is complete on disk.
-        """
-        steps = self.session.stop_recording(status)
+            return
+        self.record_timer.stop()
+        steps = self.session.take_save_steps()  # (stopped by the user, the window, or its protocol's end)
         if steps is None:
             return
         self._job = StepsJob(steps)
@@ -135,6 +129,13 @@ class SessionController(QtCore.QObject):
         # QThread object must outlive that, so it is released on `finished`.
         self._job.finished.connect(self._job_finished)
         self._job.start()
+
+    def stop_recording(self, status="complete"):
+        """Stop recording; exports and metadata.json are written in the background.
+
+        :attr:`session_saved` is emitted when the session is complete on disk.
+        """
+        self.session.stop_recording(status)
 
     def _job_finished(self):
         job, self._job = self._job, None

@@ -146,11 +146,9 @@ def record(rig, duration, subject_id, task_id, root=None, formats=None, instance
             elif session.all_sources_dead():
                 status = session_status.INTERRUPTED
                 problems.extend(_dead_sources(session))
-            steps = session.stop_recording(status)
-            if steps is not None:
-                # Saving is not interrupted: a second Ctrl+C only ends it later.
-                session.save(steps)
-            result = session.last_result
+            session.stop_recording(status)  # (nothing to do when the protocol completed it)
+            # Saving is not interrupted: a second Ctrl+C only ends it later.
+            result = session.save()
     finally:
         session.shutdown()
     if result is None:

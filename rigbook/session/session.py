@@ -101,6 +101,7 @@ class Session:
         self.live = LiveStreams(rig, self.protocols, recording=self._is_recording,
                                 drain_interval_s=drain_interval_s)
         self.recording = None
+        self._save_steps = None
         self.protocol_finished = False  # the last recording ended because its protocol completed
         self.last_result = None
         self.saving = False
@@ -347,21 +348,34 @@ class Session:
         return self.recording.folder
 
     def stop_recording(self, status=session_status.COMPLETE):
-        """Stop recording; return the save steps ``[(description, function)]`` (None when not recording).
+        """Stop recording (does nothing when not recording); its save steps wait in :meth:`take_save_steps`.
 
-        Run the steps (in a background thread: exports take seconds), then
-        call :meth:`finish_save` with their results, or call :meth:`save`,
-        which does both in the calling thread.
+        The steps ``[(description, function)]`` write the exports and the
+        final metadata.json. The driver runs them (the window in a
+        background thread, on ``recording_changed(False)``; ``record`` at
+        once) and hands their outcome to :meth:`finish_save`, or calls
+        :meth:`save`, which does both in the calling thread. A recording
+        also stops by itself when its protocol completes.
         """
         if not self.is_recording:
-            return None
-        steps = self.recording.stop(status)
+            return
+        self._save_steps = self.recording.stop(status)
         self.saving = True
         self.recording_changed.emit(False)
+
+    def take_save_steps(self):
+        """The save steps of the recording that stopped last (once; None when there are none)."""
+        steps, self._save_steps = self._save_steps, None
         return steps
 
-    def save(self, steps):
-        """Run the save steps here, telling the progress; return the :class:`SessionResult`."""
+    def save(self, steps=None):
+        """Run the save steps (default: :meth:`take_save_steps`) here, telling the progress.
+
+        Returns the :class:`SessionResult` (None when there was nothing to save).
+        """
+        steps = self.take_save_steps() if steps is None else steps
+        if steps is None:
+            return None
         results, errors = [], []
         total = len(steps)
         for index, (description, function) in enumerate(steps):
@@ -402,9 +416,8 @@ class Session:
         """Stop the sources and save the settings; a recording still running is saved first."""
         if self._shut_down:
             return
-        steps = self.stop_recording(status)
-        if steps is not None:
-            self.save(steps)
+        self.stop_recording(status)
+        self.save()
         self._shut_down = True
         for runner in self._runners:
             runner.request_stop()

@@ -10,7 +10,7 @@ import pytest
 from qtpy import QtCore
 
 from rigbook.app.application import open_window
-from rigbook.app.demo import demo_rig
+from rigbook.session.demo import demo_rig
 from rigbook.storage import read_stream
 
 STREAMS = ("tracker", "camera", "vigor", "stimulus_gratings")
@@ -25,7 +25,7 @@ def make_window(qtbot):
         window = open_window(demo_rig(tracker_rate=TRACKER_RATE, seed=1))
         qtbot.addWidget(window)
         windows.append(window)
-        qtbot.waitUntil(window.controller.sources_ready, timeout=30_000)
+        qtbot.waitUntil(window.controller.session.sources_ready, timeout=30_000)
         return window
 
     yield make
@@ -48,7 +48,7 @@ def test_record_two_seconds_gives_a_complete_session(qtbot, make_window, tmp_pat
     folder = _fill_session(window, tmp_path / "data")
     window.session_panel.record_button.click()
     assert controller.recording and window.session_panel.record_button.text() == "■ Stop"
-    qtbot.waitUntil(lambda: controller.elapsed >= 2.0, timeout=20_000)
+    qtbot.waitUntil(lambda: controller.session.recording.elapsed >= 2.0, timeout=20_000)
     with qtbot.waitSignal(controller.session_saved, timeout=60_000) as saved:
         window.session_panel.record_button.click()
     result = saved.args[0]
@@ -125,7 +125,7 @@ def test_settings_changed_in_editors_are_restored_on_next_start(qtbot, make_wind
     assert not first.isVisible()
 
     second = make_window()
-    assert second.controller.protocols["gratings"].params.speed == 17.5
+    assert second.controller.session.protocols["gratings"].params.speed == 17.5
     assert second.editors.editors["stimulus/protocol/gratings"].fields["speed"].widget.text() == "17.5"
     assert second.editors.editors["animal/fish"].fields["age"].widget.text() == "12"
     assert second.session_panel.subject_id == "fish-42"
@@ -135,7 +135,7 @@ def test_settings_changed_in_editors_are_restored_on_next_start(qtbot, make_wind
 def test_what_could_not_be_restored_is_shown(qtbot, make_window, tmp_path):
     first = make_window()
     first.close()
-    config = first.controller.collector.config_path
+    config = first.controller.session.collector.config_path
     with h5py.File(config, "r+") as f:  # as if the limits had changed since the last session
         dataset = f["stimulus/protocol/gratings/speed"]
         dataset[()] = 500.0
@@ -143,8 +143,8 @@ def test_what_could_not_be_restored_is_shown(qtbot, make_window, tmp_path):
     second = make_window()
     warnings = second.messages.texts("warning")
     assert any("speed" in text and "500" in text for text in warnings), warnings
-    assert second.controller.protocols["gratings"].params.speed == 50.0
-    assert second.controller.protocols["gratings"].params.repetitions == 2
+    assert second.controller.session.protocols["gratings"].params.speed == 50.0
+    assert second.controller.session.protocols["gratings"].params.repetitions == 2
 
 
 def test_bad_value_typed_in_an_editor_is_refused_with_a_message(qtbot, make_window):
@@ -156,7 +156,7 @@ def test_bad_value_typed_in_an_editor_is_refused_with_a_message(qtbot, make_wind
     assert any("gratings/speed" in e and "outside" in e for e in errors), errors
     assert any("gratings/repetitions" in e and "whole number" in e for e in errors), errors
     assert "whole number" in window.statusBar().currentMessage()
-    params = window.controller.protocols["gratings"].params
+    params = window.controller.session.protocols["gratings"].params
     assert params.speed == 10.0 and params.repetitions == 10
 
 
@@ -185,7 +185,7 @@ def test_closing_during_a_recording_saves_what_was_recorded(qtbot, make_window, 
     controller = window.controller
     folder = _fill_session(window, tmp_path)
     window.session_panel.record_button.click()
-    qtbot.waitUntil(lambda: controller.elapsed >= 1.0, timeout=20_000)
+    qtbot.waitUntil(lambda: controller.session.recording.elapsed >= 1.0, timeout=20_000)
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
     assert not controller.recording and not controller.saving
@@ -195,7 +195,7 @@ def test_closing_during_a_recording_saves_what_was_recorded(qtbot, make_window, 
     assert rows >= 0.9 * TRACKER_RATE * 1.0
     assert metadata["behavior"]["streams"]["tracker"]["rows_received"] == rows
     assert (folder / "tracker.feather").is_file()
-    assert all(not p.alive for p in controller._processes)
+    assert all(not p.alive for p in controller.session._runners)
 
 
 def test_window_shows_live_data(qtbot, make_window):

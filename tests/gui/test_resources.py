@@ -106,7 +106,7 @@ def test_an_application_that_has_its_own_icon_keeps_it(fresh_app):
 
 def test_default_rig_settings_are_package_data_and_a_first_start_uses_them(qtbot, tmp_path, monkeypatch):
     from rigbook.app.application import open_window
-    from rigbook.app.demo import CAMERA_FPS, TRACKER_RATE, demo_rig
+    from rigbook.session.demo import CAMERA_FPS, TRACKER_RATE, demo_rig
 
     settings = resources.defaults()
     assert settings["session"]["formats"] == ["csv", "feather"]

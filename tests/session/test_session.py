@@ -18,7 +18,8 @@ def record_for(session, rows, **options):
     session.start_recording(**options)
     acc = session.accumulators["counter"]
     assert wait_until(lambda: acc.n_received >= rows, step=lambda: (session.drain(), session.poll_recording()))
-    return session.save(session.stop_recording())
+    session.stop_recording()
+    return session.save()
 
 
 @pytest.fixture
@@ -221,7 +222,8 @@ def test_a_schema_change_mid_recording_exports_and_lists_every_part(tmp_path):
         acc = session.accumulators["counter"]
         assert wait_until(lambda: "extra" in acc.columns and acc.n_received > 10,
                           step=lambda: (session.drain(), session.poll_recording()))
-        result = session.save(session.stop_recording())
+        session.stop_recording()
+        result = session.save()
     finally:
         session.shutdown()
     folder = tmp_path / "s" / "t"
