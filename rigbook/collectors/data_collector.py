@@ -444,7 +444,8 @@ class DataCollector(ParameterTree):
             target, scan = output_path / METADATA_FILE, True
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = target.parent
-        clean = self._clean_dict(eliminate_df=True, convert_datetime=True, folder=folder)
+        # dumps() converts datetimes itself, following the same rules: no separate pass for them.
+        clean = self._clean_dict(eliminate_df=True, convert_datetime=False, folder=folder)
         general = clean["general"]
         if general.get("end_time") is None:
             general["end_time"] = provenance.now_with_timezone().isoformat()
