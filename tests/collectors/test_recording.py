@@ -205,3 +205,46 @@ def test_a_write_failure_during_a_reset_surfaces_at_the_next_poll_not_in_the_dra
     assert acc.header_list == ["t", "speed"]
     with pytest.raises(OSError, match="No space"):
         recorder.poll()
+
+
+FIRST_POLL = """
+import sys, tempfile
+from collections import namedtuple
+from rigbook.collectors import Accumulator
+from rigbook.collectors.recording import StreamRecorder, warm_up
+if sys.argv[1] == "warm":
+    warm_up()
+Sample = namedtuple("Sample", ["x", "flag"])
+acc = Accumulator(name="tail", t0=0.0, recording=True)
+recorder = StreamRecorder([acc], tempfile.mkdtemp())
+for i in range(10):
+    acc.append(float(i), Sample(float(i), i % 2 == 0))
+before = set(sys.modules)
+recorder.poll()
+recorder.flush()
+recorder.close()
+print(sorted(set(sys.modules) - before))
+"""
+
+
+@pytest.mark.parametrize("warm", ["warm", "cold"])
+def test_the_first_poll_of_a_recording_imports_nothing(warm):
+    result = subprocess.run([sys.executable, "-c", FIRST_POLL, warm], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_warm_up_in_a_background_thread_then_record(tmp_path):
+    import threading
+
+    from rigbook.collectors.recording import warm_up
+
+    thread = threading.Thread(target=warm_up)
+    thread.start()
+    acc = Accumulator(name="tail", t0=0.0, recording=True)
+    feed(acc, 0, 5)
+    thread.join(60)
+    assert not thread.is_alive()
+    with StreamRecorder([acc], tmp_path, include_held=True):
+        pass
+    assert read_stream(tmp_path / "streams" / "tail.arrows").column("x").to_pylist() == [0.0, 1.0, 2.0, 3.0, 4.0]
