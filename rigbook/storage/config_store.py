@@ -6,7 +6,7 @@ Layout (format 2, readable with plain h5py)::
       attrs: rigbook_config_format = 2, written = "<ISO 8601 time>"
       stimulus/                      groups follow the owner path
         protocol/
-          gratings/                  attrs: rigbook_owner = True
+          gratings/
             .settings                dataset (), UTF-8 JSON text:
                                      {"speed": {"type": "float", "value": 12.5},
                                       "mode": {"type": "str", "value": "sine"}}
@@ -17,7 +17,8 @@ Layout (format 2, readable with plain h5py)::
 
 Each owner's parameters are one JSON object mapping each name to its value
 and its type name (see :mod:`rigbook.storage.config_setting`), so a save
-costs one dataset per owner, not one per parameter. The dataset's name starts
+costs one dataset per owner, not one per parameter; a group is an owner when
+it holds a ``.settings`` dataset. The dataset's name starts
 with a dot, which no owner path part can (see :mod:`rigbook.storage.ids`), so
 it never clashes with a nested owner. JSON here allows ``NaN``,
 ``Infinity`` and ``-Infinity`` (Python's ``json`` reads them).
@@ -34,6 +35,7 @@ returns nothing, so the defaults apply.
 """
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -45,7 +47,7 @@ import numpy as np
 from rigbook.storage.atomic import atomic_open
 from rigbook.storage.config_format1 import read_format1
 from rigbook.storage.config_setting import StoredSetting, decode_setting, encode_setting
-from rigbook.storage.ids import validate_id
+from rigbook.storage.ids import is_valid_id, validate_id
 
 __all__ = [
     "CONFIG_FORMAT",
@@ -62,7 +64,7 @@ CONFIG_FORMAT = 2
 #: Formats :meth:`ConfigStore.load` reads.
 READABLE_FORMATS = (1, 2)
 FORMAT_ATTR = "rigbook_config_format"
-OWNER_ATTR = "rigbook_owner"
+_STR = h5py.string_dtype("utf-8")
 #: Name of the dataset holding an owner's settings, inside the owner's group.
 SETTINGS_NAME = ".settings"
 
@@ -95,6 +97,17 @@ def config_path(instance_number=-1, folder=None):
     folder = Path(folder) if folder is not None else config_dir()
     name = "config.h5" if instance_number == -1 else f"config_{int(instance_number)}.h5"
     return folder / name
+
+
+@functools.lru_cache(maxsize=4096)
+def _known_valid(name):
+    # The same names are saved again and again: check each once.
+    return is_valid_id(name)
+
+
+def _check_name(name, kind):
+    if not (isinstance(name, str) and _known_valid(name)):
+        validate_id(name, kind=kind)  # raises, naming it
 
 
 def _json_text(entries):
@@ -161,9 +174,8 @@ def _file_image(entries):
         f.attrs[FORMAT_ATTR] = CONFIG_FORMAT
         f.attrs["written"] = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()
         for owner, owner_entries in entries.items():
-            group = f.require_group(owner) if owner else f
-            group.attrs[OWNER_ATTR] = True
-            group.create_dataset(SETTINGS_NAME, data=_json_text(owner_entries))
+            # Assigning by path creates the owner's groups on the way.
+            f[f"{owner}/{SETTINGS_NAME}" if owner else SETTINGS_NAME] = np.array(_json_text(owner_entries), dtype=_STR)
         f.flush()
         return f.id.get_file_image()
 
@@ -290,7 +302,7 @@ class ConfigStore:
         """
         for owner in settings:
             for part in owner.split("/") if owner else []:
-                validate_id(part, kind=f"part of the parameter owner path {owner!r}")
+                _check_name(part, f"part of the parameter owner path {owner!r}")
         entries = {owner: self._encode_owner(owner, params, skip_unstorable) for owner, params in settings.items()}
         if keep_other_owners:
             kept = self._kept_owners(set(settings))
@@ -306,7 +318,7 @@ class ConfigStore:
     def _encode_owner(owner, params, skip_unstorable):
         entries = {}
         for name, value in params.items():
-            validate_id(name, kind=f"parameter name in owner {owner!r}")
+            _check_name(name, f"parameter name in owner {owner!r}")
             path = f"{owner}/{name}" if owner else name
             try:
                 type_name, plain = encode_setting(value, path)

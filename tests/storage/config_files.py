@@ -91,7 +91,7 @@ def plain_settings(path):
         assert f.attrs["rigbook_config_format"] == 2
 
         def visit(name, node):
-            if isinstance(node, h5py.Group) and node.attrs.get("rigbook_owner"):
+            if isinstance(node, h5py.Group) and ".settings" in node:
                 entries = json.loads(node[".settings"][()])
                 found[name] = {k: (e["value"], e["type"]) for k, e in entries.items()}
 
