@@ -219,19 +219,22 @@ class ConfigStore:
             does not exist or could not be read (then it was moved aside and
             :attr:`problem` says why).
         """
+        return self._load()
+
+    def _load(self, skip_owners=()):
+        # load(), leaving out the owners in skip_owners (they are not even decoded).
         self.problem = None
         self.moved_to = None
         self.unreadable = {}
         if not self.path.exists():
             return {}
         try:
-            return self._read()
+            return self._read(skip_owners)
         except Exception as error:  # noqa: BLE001  (any failure means: unreadable, use defaults)
             self._move_aside(f"{type(error).__name__}: {error}")
             return {}
 
-    def _read(self, skip_owners=()):
-        # {owner: {name: StoredSetting}} of the owners not in skip_owners.
+    def _read(self, skip_owners):
         settings = {}
         with h5py.File(self.path, "r", locking=False) as f:
             if _check_format(f) == 1:
@@ -262,19 +265,6 @@ class ConfigStore:
         self.problem = f"the settings file {self.path} could not be read ({reason}); {where}; defaults are used"
         logger.warning("%s", self.problem)
 
-    def _kept_owners(self, written_owners):
-        # The settings of the owners in the file that this save does not write (moving a bad file aside).
-        self.problem = None
-        self.moved_to = None
-        self.unreadable = {}
-        if not self.path.exists():
-            return {}
-        try:
-            return self._read(skip_owners=written_owners)
-        except Exception as error:  # noqa: BLE001  (an unreadable file has nothing to keep)
-            self._move_aside(f"{type(error).__name__}: {error}")
-            return {}
-
     def save(self, settings, keep_other_owners=False, skip_unstorable=False):
         """Replace the file with ``settings``, atomically.
 
@@ -286,6 +276,7 @@ class ConfigStore:
         keep_other_owners : bool
             Keep the settings of owners that are in the file but not in
             ``settings``, as they were (only those are read from the file).
+            A file that cannot be read is moved aside, as by :meth:`load`.
         skip_unstorable : bool
             Leave out a value config.h5 cannot hold, with a warning, instead of
             raising TypeError.
@@ -305,7 +296,7 @@ class ConfigStore:
                 _check_name(part, f"part of the parameter owner path {owner!r}")
         entries = {owner: self._encode_owner(owner, params, skip_unstorable) for owner, params in settings.items()}
         if keep_other_owners:
-            kept = self._kept_owners(set(settings))
+            kept = self._load(skip_owners=set(settings))  # an unreadable file is moved aside: nothing to keep
             entries = {**{owner: self._encode_owner(owner, p, True) for owner, p in kept.items()}, **entries}
         self._check_paths(entries)
         image = _file_image(entries)
