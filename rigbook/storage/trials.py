@@ -401,7 +401,9 @@ def _parse(raw, column_types):
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    return pcsv.read_csv(
+    # The streaming reader parses on this thread; read_csv hands blocks between threads even
+    # with use_threads=False, which costs milliseconds whenever the machine is busy.
+    reader = pcsv.open_csv(
         pa.py_buffer(raw),
         read_options=pcsv.ReadOptions(use_threads=False),
         # A row whose only cell is missing is an empty line: it still counts.
@@ -415,6 +417,7 @@ def _parse(raw, column_types):
             false_values=["False"],
         ),
     )
+    return reader.read_all()
 
 
 def _convert_typed(column, kind, name, csv_path):
