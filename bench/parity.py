@@ -6,7 +6,9 @@ run, the two alternating (DESIGN.md §5):
 * ``config_save``: ``DataCollector.save_config_file()`` with 200 parameters
   in 6 categories (budget 5 ms) against a per-parameter h5py writer (one
   dataset with a ``type`` attribute per parameter, as config.h5 format 1
-  was written, without its read-back of the previous file).
+  was written, without its read-back of the previous file). The save
+  fsyncs before its atomic rename: ``fsync_of_same_size_file_ms`` is the
+  disk's share, which grows when other processes keep the disk busy.
 * ``metadata``: ``get_clean_dict()`` and ``save_json_log()`` of the same
   collector against ``json.dump`` of a plain dict of the same parameters
   (stytra's way); ``save_json_log`` also lists the folder and fsyncs.
@@ -112,6 +114,23 @@ def naive_config_writer(collector, path):
     return write
 
 
+def fsync_seconds(like, repeat):
+    """Median time to write and fsync a file the size of ``like`` beside it: the disk's share of a save."""
+    data = os.urandom(like.stat().st_size)
+    path = like.with_name(".fsync-probe")
+    times = []
+    for _ in range(repeat):
+        os.sync()
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            start = time.perf_counter()
+            os.fsync(f.fileno())
+            times.append(time.perf_counter() - start)
+    path.unlink()
+    return statistics.median(times)
+
+
 def bench_config(tmp, repeat):
     collector = make_collector()
     collector.save_config_file()  # the file exists, as from the previous session
@@ -119,6 +138,7 @@ def bench_config(tmp, repeat):
         collector.save_config_file, naive_config_writer(collector, tmp / "naive.h5"), repeat, writes=True
     )
     config = figure("per-parameter h5py writer", ours, theirs, budget=5.0)
+    config["fsync_of_same_size_file_ms"] = round(fsync_seconds(collector.config_path, repeat) * 1e3, 3)
 
     plain = {
         category: {"settings": dict(collector.tracked[f"{category}/settings"].params.values)} for category in CATEGORIES
