@@ -220,6 +220,14 @@ class ConfigStore:
         self.problem = None
         self.moved_to = None
         self.unreadable = {}
+        self._last_written = None  # (file signature, owners) of this store's last save
+
+    def _signature(self):
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     def exists(self):
         """True if the file exists."""
@@ -311,15 +319,25 @@ class ConfigStore:
             for part in owner.split("/") if owner else []:
                 _check_name(part, f"part of the parameter owner path {owner!r}")
         entries = {owner: self._encode_owner(owner, params, skip_unstorable) for owner, params in settings.items()}
-        if keep_other_owners:
+        if keep_other_owners and not self._holds_only(settings):
             kept = self._load(skip_owners=set(settings))  # an unreadable file is moved aside: nothing to keep
             entries = {**{owner: self._encode_owner(owner, p, True) for owner, p in kept.items()}, **entries}
         self._check_paths(entries)
         image = _file_image(entries)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._last_written = None
         with atomic_open(self.path, "wb") as f:
             f.write(image)
+        self._last_written = (self._signature(), frozenset(entries))
         return self.path
+
+    def _holds_only(self, owners):
+        # Whether the file is still the one this store last wrote, holding no owner outside ``owners``:
+        # then there is nothing to keep, and it need not be read (the usual save after a save).
+        if self._last_written is None:
+            return False
+        signature, written = self._last_written
+        return signature is not None and signature == self._signature() and written <= set(owners)
 
     @staticmethod
     def _encode_owner(owner, params, skip_unstorable):

@@ -249,3 +249,20 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     assert store.path.read_bytes() == before
     assert store.load()["camera/settings"]["exposure"].value == 5
     assert [p.name for p in tmp_path.iterdir()] == ["config.h5"]
+
+
+def test_owners_kept_from_a_file_replaced_behind_the_stores_back(tmp_path):
+    # A store that just saved does not read its own file again, unless someone else replaced it.
+    path = tmp_path / "config.h5"
+    store = ConfigStore(path)
+    store.save({"camera/settings": {"exposure": 5}}, keep_other_owners=True)
+    store.save({"camera/settings": {"exposure": 6}}, keep_other_owners=True)
+    ConfigStore(path).save({"camera/settings": {"exposure": 6}, "animal/fish": {"age": 3}})
+    store.save({"camera/settings": {"exposure": 7}}, keep_other_owners=True)
+    assert store.load() == {
+        "animal/fish": {"age": StoredSetting(3, "int")},
+        "camera/settings": {"exposure": StoredSetting(7, "int")},
+    }
+    path.unlink()
+    store.save({"camera/settings": {"exposure": 8}}, keep_other_owners=True)
+    assert store.load() == {"camera/settings": {"exposure": StoredSetting(8, "int")}}
