@@ -3,7 +3,12 @@
 Type names: ``none``, ``bool``, ``int`` (any size), ``float`` (NaN and
 infinities included), ``str``, ``tuple`` / ``list`` (of numbers, of bools or
 of strings), and ``json`` for anything else JSON can hold (dicts, nested or
-mixed lists). A tuple saved as ``json`` comes back as a list.
+mixed lists). A tuple saved as ``json`` comes back as a list. numpy scalars
+come back as Python values.
+
+Unlike config.h5 format 1, which held these in HDF5 types, ints among the
+floats of a tuple stay ints, and strings with NUL characters or lone
+surrogates are ``str`` (format 1 stored them as ``json`` text).
 """
 
 import json
@@ -11,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["SETTING_TYPES", "StoredSetting", "decode_setting", "encode_setting"]
+__all__ = ["StoredSetting", "decode_setting", "encode_setting"]
 
 
 class StoredSetting(NamedTuple):
@@ -141,9 +146,6 @@ _DECODERS = {
     "list": _decode_list,
     "json": _decode_json,
 }
-
-#: The type names a setting can have.
-SETTING_TYPES = tuple(_DECODERS)
 
 
 def decode_setting(type_name, value):

@@ -266,3 +266,18 @@ def test_owners_kept_from_a_file_replaced_behind_the_stores_back(tmp_path):
     path.unlink()
     store.save({"camera/settings": {"exposure": 8}}, keep_other_owners=True)
     assert store.load() == {"camera/settings": {"exposure": StoredSetting(8, "int")}}
+
+
+def test_numpy_values_come_back_as_python_values(tmp_path):
+    store = ConfigStore(tmp_path / "config.h5")
+    store.save({"camera/settings": {
+        "gain": np.float32(0.5), "n": np.int64(3), "on": np.bool_(True), "roi": (np.int32(1), np.float64(2.5)),
+        "mixed": (1, "a"),
+    }})
+    loaded = store.load()["camera/settings"]
+    assert loaded["gain"] == StoredSetting(0.5, "float") and type(loaded["gain"].value) is float
+    assert loaded["n"] == StoredSetting(3, "int") and type(loaded["n"].value) is int
+    assert loaded["on"] == StoredSetting(True, "bool") and type(loaded["on"].value) is bool
+    assert loaded["roi"] == StoredSetting((1, 2.5), "tuple")
+    assert [type(v) for v in loaded["roi"].value] == [int, float]
+    assert loaded["mixed"] == StoredSetting([1, "a"], "json")  # as format 1 did: mixed kinds are JSON
