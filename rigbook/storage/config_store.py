@@ -43,7 +43,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from h5py import h5a, h5d, h5f, h5p, h5s, h5t
+from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t
 
 from rigbook.storage.atomic import atomic_open
 from rigbook.storage.config_format1 import read_format1
@@ -141,15 +141,15 @@ def _check_format(f):
 
 def _owner_datasets(f):
     # {owner: name of its settings dataset} in a format-2 file.
-    texts = {}
+    datasets = {}
     suffix = "/" + SETTINGS_NAME
 
     def visit(name):
         if name == SETTINGS_NAME or name.endswith(suffix):
-            texts[name[: -len(suffix)] if name != SETTINGS_NAME else ""] = name
+            datasets[name[: -len(suffix)] if name != SETTINGS_NAME else ""] = name
 
     f.visit(visit)
-    return texts
+    return datasets
 
 
 def _decode_owner(owner, text, settings, unreadable):
@@ -184,11 +184,19 @@ def _file_image(entries):
         h5a.create(fid, FORMAT_ATTR.encode(), h5t.STD_I64LE, scalar).write(np.array(CONFIG_FORMAT, dtype="<i8"))
         written = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()
         h5a.create(fid, b"written", text_in_file, scalar).write(np.array(written, dtype=_STR), mtype=text_in_memory)
-        with_groups = h5p.create(h5p.LINK_CREATE)
-        with_groups.set_create_intermediate_group(True)  # the owner's groups are made on the way
+        utf8_names = h5p.create(h5p.LINK_CREATE)
+        utf8_names.set_char_encoding(h5t.CSET_UTF8)  # owner names may be any Unicode: say so to every reader
+        groups = set()
+        for owner in entries:
+            parts = owner.split("/") if owner else []
+            for depth in range(1, len(parts) + 1):
+                group = "/".join(parts[:depth])
+                if group not in groups:
+                    h5g.create(fid, group.encode("utf-8"), lcpl=utf8_names).close()
+                    groups.add(group)
         for owner, owner_entries in entries.items():
             name = f"{owner}/{SETTINGS_NAME}" if owner else SETTINGS_NAME
-            dataset = h5d.create(fid, name.encode(), text_in_file, scalar, lcpl=with_groups)
+            dataset = h5d.create(fid, name.encode("utf-8"), text_in_file, scalar, lcpl=utf8_names)
             dataset.write(h5s.ALL, h5s.ALL, np.array(_json_text(owner_entries), dtype=_STR), mtype=text_in_memory)
         h5f.flush(fid)
         return fid.get_file_image()

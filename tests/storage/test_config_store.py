@@ -281,3 +281,16 @@ def test_numpy_values_come_back_as_python_values(tmp_path):
     assert loaded["roi"] == StoredSetting((1, 2.5), "tuple")
     assert [type(v) for v in loaded["roi"].value] == [int, float]
     assert loaded["mixed"] == StoredSetting([1, "a"], "json")  # as format 1 did: mixed kinds are JSON
+
+
+def test_owner_names_in_any_script(tmp_path):
+    settings = {"animal/Fisch_größe/語": {"länge": 3.5}}
+    path = ConfigStore(tmp_path / "config.h5").save(settings)
+    assert ConfigStore(path).load() == {"animal/Fisch_größe/語": {"länge": StoredSetting(3.5, "float")}}
+    assert plain_settings(path) == {"animal/Fisch_größe/語": {"länge": (3.5, "float")}}
+    with h5py.File(path, "r") as f:
+        assert list(f["animal"]) == ["Fisch_größe"]
+        # marked UTF-8 in the file, so that tools other than h5py show the name right
+        group = f["animal/Fisch_größe"]
+        assert f["animal"].id.links.get_info("Fisch_größe".encode()).cset == h5py.h5t.CSET_UTF8
+        assert group.id.links.get_info("語".encode()).cset == h5py.h5t.CSET_UTF8
