@@ -22,8 +22,8 @@ from psygnal import Signal
 
 from rigbook.collectors.columns import ColumnStore
 from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, to_monotonic
-from rigbook.storage.arrow_columns import record_batch
 from rigbook.storage.tables import write_table
+from rigbook.storage.arrow_columns import record_batch
 
 log = logging.getLogger(__name__)
 
