@@ -15,7 +15,7 @@ run, the two alternating (DESIGN.md §5):
   collector against ``json.dump`` of a plain dict of the same parameters
   (stytra's way); ``save_json_log`` also lists the folder and fsyncs.
 * ``first_poll``: the first ``StreamRecorder.poll()`` of a recording in a
-  fresh process, after ``rigbook.collectors.recording.warm_up()`` and without
+  fresh process, after ``rigbook.collectors.warmup.warm_up()`` and without
   it, against a first poll that converts numpy columns with
   ``pyarrow.array`` (which imports pandas on first use).
 * ``zip``: ``storage_to_zip`` of a 2 000-trial store (6 attributes, arrays
@@ -182,7 +182,8 @@ import sys, tempfile, time
 from collections import namedtuple
 import numpy as np
 from rigbook.collectors import Accumulator
-from rigbook.collectors.recording import StreamRecorder, warm_up
+from rigbook.collectors.recording import StreamRecorder
+from rigbook.collectors.warmup import warm_up
 mode = sys.argv[1]
 if mode == "warm":
     warm_up()

@@ -11,10 +11,6 @@ The rows an accumulator holds when it resets are taken just before they are
 cleared, so a reset mid-recording loses nothing. Rows that were trimmed
 before being taken (an accumulator left with ``recording`` false) cannot be
 recorded: they are counted in :attr:`StreamRecorder.lost` and logged.
-
-Call :func:`warm_up` once before recording (at start-up, or in a background
-thread before Record is enabled): it does the imports and first-time setup
-the recorder and its writers need, so the first poll costs what later ones do.
 """
 
 import logging
@@ -27,27 +23,6 @@ log = logging.getLogger(__name__)
 
 STREAMS_FOLDER = "streams"
 STREAM_SUFFIX = ".arrows"
-
-
-def warm_up():
-    """Import and initialise what recording needs, so the first :meth:`StreamRecorder.poll` does not block.
-
-    Idempotent and thread-safe: it may run in a background thread. It costs
-    about a millisecond once :mod:`rigbook.collectors` is imported (that import
-    brings numpy and pyarrow).
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    from rigbook.storage import StreamWriter  # noqa: F401  (the writers' module and its imports)
-    from rigbook.storage.arrow_columns import record_batch
-
-    # A batch of each column kind written to an in-memory stream: the Arrow IPC writer
-    # initialises itself on first use.
-    batch = record_batch({"t": np.zeros(1), "n": np.zeros(1, np.int64), "b": np.zeros(1, bool)})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
 
 
 class _Log:
