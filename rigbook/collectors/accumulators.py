@@ -23,6 +23,7 @@ from psygnal import Signal
 from rigbook.collectors.columns import ColumnStore
 from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, to_monotonic
 from rigbook.storage.tables import write_table
+from rigbook.storage.arrow_columns import record_batch
 
 log = logging.getLogger(__name__)
 
@@ -512,8 +513,7 @@ class Accumulator:
             ``n`` is negative or beyond :attr:`n_received` (e.g. after a reset).
         """
         columns, end = self.columns_since(n)
-        arrays = [pa.array(values, type=pa.from_numpy_dtype(values.dtype)) for values in columns.values()]
-        return pa.RecordBatch.from_arrays(arrays, names=list(columns)), end
+        return record_batch(columns), end
 
     def columns_since(self, n, columns=None):
         """Like :meth:`rows_since`, as numpy: ``({name: 1-D array}, new count)``.

@@ -42,7 +42,7 @@ from rigbook.collectors.restore import (
     apply_setting,
 )
 from rigbook.storage.atomic import atomic_open
-from rigbook.storage.config_store import ConfigStore, StoredSetting, config_path, encode_setting
+from rigbook.storage.config_store import ConfigStore, StoredSetting, config_path
 from rigbook.storage.ids import is_valid_id, validate_id
 from rigbook.storage.tables import check_format, format_path, write_table
 
@@ -444,7 +444,8 @@ class DataCollector(ParameterTree):
             target, scan = output_path / METADATA_FILE, True
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = target.parent
-        clean = self._clean_dict(eliminate_df=True, convert_datetime=True, folder=folder)
+        # dumps() converts datetimes itself, following the same rules: no separate pass for them.
+        clean = self._clean_dict(eliminate_df=True, convert_datetime=False, folder=folder)
         general = clean["general"]
         if general.get("end_time") is None:
             general["end_time"] = provenance.now_with_timezone().isoformat()
@@ -558,23 +559,12 @@ class DataCollector(ParameterTree):
         Settings of owners that are not registered in this run are kept as
         they were. A value config.h5 cannot hold is left out with a warning.
         """
-        previous = self.config_store.load()
-        settings = {owner: dict(values) for owner, values in previous.items() if owner not in self.tracked}
-        for owner, parametrized in self.tracked.items():
-            values = {}
-            for name, param in parametrized.params.items().items():
-                try:
-                    encode_setting(param.value, f"{owner}/{name}")
-                except TypeError as error:
-                    logger.warning("%s; it is not saved", error)
-                    continue
-                values[name] = param.value
-            settings[owner] = values
-        path = self.config_store.save(settings)
-        self._stored = {
-            owner: {n: v if isinstance(v, StoredSetting) else StoredSetting(v, encode_setting(v)[0]) for n, v in values.items()}
-            for owner, values in settings.items()
+        settings = {
+            owner: {name: param.value for name, param in parametrized.params.items().items()}
+            for owner, parametrized in self.tracked.items()
         }
+        path = self.config_store.save(settings, keep_other_owners=True, skip_unstorable=True)
+        self._stored = None  # get_last_value reads the file again when asked
         return path
 
     def save(self, output_path=""):

@@ -57,7 +57,9 @@ class MetadataTree:
 
     def __init__(self):
         self.root = {category: {} for category in CATEGORIES}
-        self._owner = {}
+        # (key path, value as given, source) of each insert: who owns a key is only looked up on a clash,
+        # so building the tree costs no bookkeeping per leaf.
+        self._entries = []
 
     def insert(self, parts, value, source):
         """Put ``value`` at key path ``parts``; dict values merge with what is there.
@@ -82,12 +84,12 @@ class MetadataTree:
                 self._clash(parts[: depth + 1], source)
             node = child
         self._place(node, list(parts), _copy_dicts(value), source)
+        self._entries.append((list(parts), value, source))
 
     def _place(self, node, parts, value, source):
         key = parts[-1]
         if key not in node:
             node[key] = value
-            self._own(parts, value, source)
             return
         existing = node[key]
         if isinstance(existing, dict) and isinstance(value, dict):
@@ -96,19 +98,30 @@ class MetadataTree:
             return
         self._clash(parts, source)
 
-    def _own(self, parts, value, source):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                self._own(parts + [key], item, source)
-        else:
-            self._owner[join_path(parts)] = source
+    def _source_of(self, parts):
+        # The source that put a value at ``parts``, else one that put something above or below it.
+        nearby = None
+        for entry_parts, value, source in self._entries:
+            depth = len(entry_parts)
+            if parts[:depth] == entry_parts:
+                node = value
+                for part in parts[depth:]:
+                    if not isinstance(node, dict) or part not in node:
+                        node = _ABSENT
+                        break
+                    node = node[part]
+                if node is _ABSENT:
+                    continue
+                if not isinstance(node, dict):
+                    return source
+                nearby = nearby or source
+            elif entry_parts[: len(parts)] == parts:
+                nearby = nearby or source
+        return nearby or "another entry"
 
     def _clash(self, parts, source):
         path = join_path(parts)
-        previous = self._owner.get(path)
-        if previous is None:
-            previous = next(
-                (s for p, s in self._owner.items() if p.startswith(path + "/") or path.startswith(p + "/")),
-                "another entry",
-            )
-        raise ValueError(f"metadata key {path!r} is given twice: by {previous} and by {source}")
+        raise ValueError(f"metadata key {path!r} is given twice: by {self._source_of(list(parts))} and by {source}")
+
+
+_ABSENT = object()

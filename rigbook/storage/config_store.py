@@ -1,24 +1,31 @@
 """config.h5: the settings of the last session, one HDF5 group per parameter owner.
 
-Layout (readable with plain h5py)::
+Layout (format 2, readable with plain h5py)::
 
     config.h5
-      attrs: rigbook_config_format = 1, written = "<ISO 8601 time>"
+      attrs: rigbook_config_format = 2, written = "<ISO 8601 time>"
       stimulus/                      groups follow the owner path
         protocol/
-          gratings/                  attrs: rigbook_owner = True
-            speed    dataset ()      attrs: type = "float"
-            mode     dataset ()      attrs: type = "str"
+          gratings/
+            .settings                dataset (), UTF-8 JSON text:
+                                     {"speed": {"type": "float", "value": 12.5},
+                                      "mode": {"type": "str", "value": "sine"}}
 
     with h5py.File(path) as f:
-        speed = f["stimulus/protocol/gratings/speed"][()]
-        kind = f["stimulus/protocol/gratings/speed"].attrs["type"]
+        settings = json.loads(f["stimulus/protocol/gratings/.settings"][()])
+        speed, kind = settings["speed"]["value"], settings["speed"]["type"]
 
-Each parameter is one dataset holding its value, with the attribute ``type``:
-``bool``, ``int`` (int64, or its decimal string when it does not fit),
-``float``, ``str`` (UTF-8), ``none`` (an empty dataset), ``tuple`` / ``list``
-(a 1-D array of numbers, bools or strings) or ``json`` (JSON text for
-anything nested).
+Each owner's parameters are one JSON object mapping each name to its value
+and its type name (see :mod:`rigbook.storage.config_setting`), so a save
+costs one dataset per owner, not one per parameter; a group is an owner when
+it holds a ``.settings`` dataset. The dataset's name starts
+with a dot, which no owner path part can (see :mod:`rigbook.storage.ids`), so
+it never clashes with a nested owner. JSON here allows ``NaN``,
+``Infinity`` and ``-Infinity`` (Python's ``json`` reads them).
+
+Files of format 1 (one dataset per parameter, written by earlier versions)
+are still read (:mod:`rigbook.storage.config_format1`); the next save writes
+format 2.
 
 The file lives in :func:`config_dir` (``platformdirs`` user config folder,
 or ``$RIGBOOK_CONFIG_DIR``); each app instance number has its own file. Writes
@@ -28,17 +35,20 @@ returns nothing, so the defaults apply.
 """
 
 import datetime
+import functools
 import json
 import logging
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 import h5py
 import numpy as np
+from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t
 
-from rigbook.storage.atomic import atomic_path
-from rigbook.storage.ids import validate_id
+from rigbook.storage.atomic import atomic_open
+from rigbook.storage.config_format1 import read_format1
+from rigbook.storage.config_setting import StoredSetting, decode_setting, encode_setting
+from rigbook.storage.ids import is_valid_id, validate_id
 
 __all__ = [
     "CONFIG_FORMAT",
@@ -51,19 +61,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FORMAT = 1
+CONFIG_FORMAT = 2
+#: Formats :meth:`ConfigStore.load` reads.
+READABLE_FORMATS = (1, 2)
 FORMAT_ATTR = "rigbook_config_format"
-OWNER_ATTR = "rigbook_owner"
-TYPE_ATTR = "type"
-_INT64 = np.iinfo(np.int64)
 _STR = h5py.string_dtype("utf-8")
-
-
-class StoredSetting(NamedTuple):
-    """One saved parameter: its decoded ``value`` and the ``type`` name it was saved with."""
-
-    value: object
-    type: str
+#: Name of the dataset holding an owner's settings, inside the owner's group.
+SETTINGS_NAME = ".settings"
 
 
 def config_dir():
@@ -96,108 +100,108 @@ def config_path(instance_number=-1, folder=None):
     return folder / name
 
 
-def _plain_text(value):
-    # HDF5 variable-length strings hold UTF-8 without NUL; anything else goes as JSON text.
-    if "\x00" in value:
-        return False
+@functools.lru_cache(maxsize=4096)
+def _known_valid(name):
+    # The same names are saved again and again: check each once.
+    return is_valid_id(name)
+
+
+def _check_name(name, kind):
+    if not (isinstance(name, str) and _known_valid(name)):
+        validate_id(name, kind=kind)  # raises, naming it
+
+
+def _json_text(entries):
+    text = json.dumps(entries, ensure_ascii=False, allow_nan=True)
     try:
-        value.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        # Lone surrogates (from undecodable file names) cannot be UTF-8: escape everything instead.
+        text = json.dumps(entries, ensure_ascii=True, allow_nan=True)
+    return text
 
 
-def _homogeneous_array(items, path):
-    if all(isinstance(v, (bool, np.bool_)) for v in items):
-        return np.array(items, dtype=bool)
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items):
-        if all(_INT64.min <= int(v) <= _INT64.max for v in items):
-            return np.array([int(v) for v in items], dtype=np.int64)
-        return None
-    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in items):
-        return np.array(items, dtype=np.float64)
-    if all(isinstance(v, str) and _plain_text(v) for v in items):
-        return np.array(items, dtype=_STR)
-    return None
+def _owner_groups(owners):
+    # Every group path an owner path makes: "a/b" -> {"a", "a/b"}.
+    paths = set()
+    for owner in owners:
+        parts = owner.split("/") if owner else []
+        paths.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return paths
 
 
-def _all_plain(value):
-    if isinstance(value, str):
-        return _plain_text(value)
-    if isinstance(value, dict):
-        return all(_all_plain(k) and _all_plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_all_plain(v) for v in value)
-    return True
+def _check_format(f):
+    version = f.attrs.get(FORMAT_ATTR)
+    if version is None:
+        raise ValueError("not a Rigbook config file (no format attribute)")
+    if int(version) not in READABLE_FORMATS:
+        raise ValueError(f"config format {int(version)} is not supported (Rigbook reads {READABLE_FORMATS})")
+    return int(version)
 
 
-def encode_setting(value, path="value"):
-    """``(type name, data for h5py)`` for one parameter value.
+def _owner_datasets(f):
+    # {owner: name of its settings dataset} in a format-2 file.
+    datasets = {}
+    suffix = "/" + SETTINGS_NAME
 
-    Raises
-    ------
-    TypeError
-        If the value cannot be stored (the message names ``path``).
+    def visit(name):
+        if name == SETTINGS_NAME or name.endswith(suffix):
+            datasets[name[: -len(suffix)] if name != SETTINGS_NAME else ""] = name
+
+    f.visit(visit)
+    return datasets
+
+
+def _decode_owner(owner, text, settings, unreadable):
+    entries = json.loads(text)
+    if not isinstance(entries, dict):
+        raise ValueError(f"the settings of {owner!r} are not a JSON object")
+    decoded = settings.setdefault(owner, {})
+    for name, entry in entries.items():
+        path = f"{owner}/{name}" if owner else name
+        try:
+            if not isinstance(entry, dict) or set(entry) != {"type", "value"}:
+                raise ValueError(f"expected {{'type': ..., 'value': ...}}, got {entry!r}")
+            decoded[name] = decode_setting(entry["type"], entry["value"])
+        except Exception as error:  # noqa: BLE001  (one bad entry does not spoil the rest)
+            unreadable[path] = f"{type(error).__name__}: {error}"
+
+
+def _file_image(entries):
+    """The bytes of the whole file, built in memory: one write() then, not HDF5's many small ones.
+
+    Built with h5py's low-level API, which costs a third of the high-level one
+    for these few objects; the file is the same to any reader.
     """
-    if isinstance(value, StoredSetting):
-        return encode_stored(value, path)
-    if value is None:
-        return "none", h5py.Empty("f8")
-    if isinstance(value, (bool, np.bool_)):
-        return "bool", np.bool_(value)
-    if isinstance(value, (int, np.integer)):
-        value = int(value)
-        if _INT64.min <= value <= _INT64.max:
-            return "int", np.int64(value)
-        return "int", np.array(str(value), dtype=_STR)
-    if isinstance(value, (float, np.floating)):
-        return "float", np.float64(value)
-    if isinstance(value, str) and _plain_text(value):
-        return "str", np.array(value, dtype=_STR)
-    if isinstance(value, (tuple, list)):
-        kind = "tuple" if isinstance(value, tuple) else "list"
-        array = _homogeneous_array(list(value), path) if len(value) else np.zeros(0)
-        if array is not None:
-            return kind, array
+    access = h5p.create(h5p.FILE_ACCESS)
+    access.set_fapl_core(backing_store=False)
+    access.set_libver_bounds(h5f.LIBVER_V18, h5f.LIBVER_LATEST)  # compact groups: half the bytes
+    fid = h5f.create(b"config.h5", h5f.ACC_TRUNC, fapl=access)
     try:
-        text = json.dumps(value, ensure_ascii=not _all_plain(value), allow_nan=True)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"cannot store setting {path!r} of type {type(value).__name__} in config.h5: {error}"
-        ) from None
-    return "json", np.array(text, dtype=_STR)
-
-
-def encode_stored(setting, path):
-    """Re-encode a :class:`StoredSetting` read from a file, keeping its saved type."""
-    type_name, data = encode_setting(setting.value, path)
-    if setting.type in ("tuple", "list") and type_name in ("tuple", "list"):
-        type_name = setting.type
-    return type_name, data
-
-
-def decode_setting(dataset):
-    """The :class:`StoredSetting` held by one dataset; ValueError if its type is unknown."""
-    type_name = dataset.attrs.get(TYPE_ATTR)
-    if isinstance(type_name, bytes):
-        type_name = type_name.decode()
-    raw = dataset[()]
-    if type_name == "none":
-        return StoredSetting(None, "none")
-    if type_name == "bool":
-        return StoredSetting(bool(raw), "bool")
-    if type_name == "int":
-        return StoredSetting(int(raw.decode() if isinstance(raw, bytes) else raw), "int")
-    if type_name == "float":
-        return StoredSetting(float(raw), "float")
-    if type_name == "str":
-        return StoredSetting(raw.decode() if isinstance(raw, bytes) else str(raw), "str")
-    if type_name in ("tuple", "list"):
-        items = [v.decode() if isinstance(v, bytes) else v.item() for v in np.asarray(raw)]
-        return StoredSetting(tuple(items) if type_name == "tuple" else items, type_name)
-    if type_name == "json":
-        return StoredSetting(json.loads(raw.decode() if isinstance(raw, bytes) else raw), "json")
-    raise ValueError(f"unknown setting type {type_name!r}")
+        text_in_file = h5t.py_create(_STR, logical=True)  # variable-length UTF-8
+        text_in_memory = h5t.py_create(_STR)
+        scalar = h5s.create(h5s.SCALAR)
+        h5a.create(fid, FORMAT_ATTR.encode(), h5t.STD_I64LE, scalar).write(np.array(CONFIG_FORMAT, dtype="<i8"))
+        written = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()
+        h5a.create(fid, b"written", text_in_file, scalar).write(np.array(written, dtype=_STR), mtype=text_in_memory)
+        utf8_names = h5p.create(h5p.LINK_CREATE)
+        utf8_names.set_char_encoding(h5t.CSET_UTF8)  # owner names may be any Unicode: say so to every reader
+        groups = set()
+        for owner in entries:
+            parts = owner.split("/") if owner else []
+            for depth in range(1, len(parts) + 1):
+                group = "/".join(parts[:depth])
+                if group not in groups:
+                    h5g.create(fid, group.encode("utf-8"), lcpl=utf8_names).close()
+                    groups.add(group)
+        for owner, owner_entries in entries.items():
+            name = f"{owner}/{SETTINGS_NAME}" if owner else SETTINGS_NAME
+            dataset = h5d.create(fid, name.encode("utf-8"), text_in_file, scalar, lcpl=utf8_names)
+            dataset.write(h5s.ALL, h5s.ALL, np.array(_json_text(owner_entries), dtype=_STR), mtype=text_in_memory)
+        h5f.flush(fid)
+        return fid.get_file_image()
+    finally:
+        fid.close()
 
 
 class ConfigStore:
@@ -215,7 +219,8 @@ class ConfigStore:
     moved_to : Path or None
         Where the unreadable file was moved.
     unreadable : dict
-        After :meth:`load`: ``{"owner/param": reason}`` for single entries that could not be decoded.
+        After :meth:`load`: ``{"owner/param": reason}`` for single entries that
+        could not be decoded (``{"owner": reason}`` when none of an owner's could).
     """
 
     def __init__(self, path):
@@ -223,6 +228,14 @@ class ConfigStore:
         self.problem = None
         self.moved_to = None
         self.unreadable = {}
+        self._last_written = None  # (file signature, owners) of this store's last save
+
+    def _signature(self):
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     def exists(self):
         """True if the file exists."""
@@ -238,36 +251,34 @@ class ConfigStore:
             does not exist or could not be read (then it was moved aside and
             :attr:`problem` says why).
         """
+        return self._load()
+
+    def _load(self, skip_owners=()):
+        # load(), leaving out the owners in skip_owners (they are not even decoded).
         self.problem = None
         self.moved_to = None
         self.unreadable = {}
         if not self.path.exists():
             return {}
         try:
-            return self._read()
+            return self._read(skip_owners)
         except Exception as error:  # noqa: BLE001  (any failure means: unreadable, use defaults)
             self._move_aside(f"{type(error).__name__}: {error}")
             return {}
 
-    def _read(self):
+    def _read(self, skip_owners):
         settings = {}
         with h5py.File(self.path, "r", locking=False) as f:
-            version = f.attrs.get(FORMAT_ATTR)
-            if version is None:
-                raise ValueError("not a Rigbook config file (no format attribute)")
-            if int(version) != CONFIG_FORMAT:
-                raise ValueError(f"config format {int(version)} is not supported (expected {CONFIG_FORMAT})")
-
-            def visit(name, node):
-                if not isinstance(node, h5py.Dataset):
-                    return
-                owner, _, param = name.rpartition("/")
+            if _check_format(f) == 1:
+                stored = read_format1(f, self.unreadable)
+                return {owner: params for owner, params in stored.items() if owner not in skip_owners}
+            for owner, name in _owner_datasets(f).items():
+                if owner in skip_owners:
+                    continue
                 try:
-                    settings.setdefault(owner, {})[param] = decode_setting(node)
-                except Exception as error:  # noqa: BLE001  (one bad entry does not spoil the rest)
-                    self.unreadable[name] = f"{type(error).__name__}: {error}"
-
-            f.visititems(visit)
+                    _decode_owner(owner, f[name][()], settings, self.unreadable)
+                except Exception as error:  # noqa: BLE001  (one bad owner does not spoil the rest)
+                    self.unreadable[owner] = f"{type(error).__name__}: {error}"
         return settings
 
     def _move_aside(self, reason):
@@ -286,7 +297,7 @@ class ConfigStore:
         self.problem = f"the settings file {self.path} could not be read ({reason}); {where}; defaults are used"
         logger.warning("%s", self.problem)
 
-    def save(self, settings):
+    def save(self, settings, keep_other_owners=False, skip_unstorable=False):
         """Replace the file with ``settings``, atomically.
 
         Parameters
@@ -294,37 +305,70 @@ class ConfigStore:
         settings : dict
             ``{owner_path: {param_name: value or StoredSetting}}``. Owner paths
             use ``/`` between levels (``"stimulus/protocol/gratings"``).
+        keep_other_owners : bool
+            Keep the settings of owners that are in the file but not in
+            ``settings``, as they were (only those are read from the file).
+            A file that cannot be read is moved aside, as by :meth:`load`.
+        skip_unstorable : bool
+            Leave out a value config.h5 cannot hold, with a warning, instead of
+            raising TypeError.
 
         Raises
         ------
         TypeError
-            If a value cannot be stored (nothing is written then).
+            If a value cannot be stored and ``skip_unstorable`` is False
+            (nothing is written then).
         ValueError
             If an owner path part or parameter name is not a valid ID (see
             :func:`rigbook.storage.ids.validate_id`), or a parameter has the
-            path of a nested owner.
+            path of an owner.
         """
-        encoded = {}
-        for owner, params in settings.items():
+        for owner in settings:
             for part in owner.split("/") if owner else []:
-                validate_id(part, kind=f"part of the parameter owner path {owner!r}")
-            for name, value in params.items():
-                validate_id(name, kind=f"parameter name in owner {owner!r}")
-                path = f"{owner}/{name}" if owner else name
-                encoded[path] = encode_setting(value, path)
-        group_paths = {"/".join(o.split("/")[: i + 1]) for o in settings if o for i in range(len(o.split("/")))}
-        clashes = sorted(set(encoded) & group_paths)
-        if clashes:
-            raise ValueError(f"parameter {clashes[0]!r} has the same path as a parameter owner")
+                _check_name(part, f"part of the parameter owner path {owner!r}")
+        entries = {owner: self._encode_owner(owner, params, skip_unstorable) for owner, params in settings.items()}
+        if keep_other_owners and not self._holds_only(settings):
+            kept = self._load(skip_owners=set(settings))  # an unreadable file is moved aside: nothing to keep
+            entries = {**{owner: self._encode_owner(owner, p, True) for owner, p in kept.items()}, **entries}
+        self._check_paths(entries)
+        image = _file_image(entries)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path) as tmp:
-            with h5py.File(tmp, "w", locking=False) as f:
-                f.attrs[FORMAT_ATTR] = CONFIG_FORMAT
-                f.attrs["written"] = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()
-                for owner in settings:
-                    group = f.require_group(owner) if owner else f
-                    group.attrs[OWNER_ATTR] = True
-                for path, (type_name, data) in encoded.items():
-                    dataset = f.create_dataset(path, data=data)
-                    dataset.attrs[TYPE_ATTR] = type_name
+        self._last_written = None
+        with atomic_open(self.path, "wb") as f:
+            f.write(image)
+        self._last_written = (self._signature(), frozenset(entries))
         return self.path
+
+    def _holds_only(self, owners):
+        # Whether the file is still the one this store last wrote, holding no owner outside ``owners``:
+        # then there is nothing to keep, and it need not be read (the usual save after a save).
+        if self._last_written is None:
+            return False
+        signature, written = self._last_written
+        return signature is not None and signature == self._signature() and written <= set(owners)
+
+    @staticmethod
+    def _encode_owner(owner, params, skip_unstorable):
+        entries = {}
+        for name, value in params.items():
+            _check_name(name, f"parameter name in owner {owner!r}")
+            path = f"{owner}/{name}" if owner else name
+            try:
+                type_name, plain = encode_setting(value, path)
+            except TypeError as error:
+                if not skip_unstorable:
+                    raise
+                logger.warning("%s; it is not saved", error)
+                continue
+            entries[name] = {"type": type_name, "value": plain}
+        return entries
+
+    @staticmethod
+    def _check_paths(entries):
+        # "owner/param" must name one thing: a parameter cannot sit where an owner's group is.
+        groups = _owner_groups(entries)
+        for owner, owner_entries in entries.items():
+            for name in owner_entries:
+                path = f"{owner}/{name}" if owner else name
+                if path in groups:
+                    raise ValueError(f"parameter {path!r} has the same path as a parameter owner")

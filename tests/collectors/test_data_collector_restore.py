@@ -1,5 +1,6 @@
 """Last-session restore from config.h5: what is applied, clamped and skipped, and why."""
 
+import json
 import logging
 import os
 
@@ -8,6 +9,7 @@ import pytest
 
 from rigbook.collectors import DataCollector, Param, Parametrized
 from rigbook.storage.config_store import config_dir
+from tests.storage.config_files import plain_settings, write_format1
 
 
 def gratings_v1(collector):
@@ -112,12 +114,12 @@ def test_settings_of_owners_not_registered_are_kept_in_the_file():
     collector.restore_from_saved()
     owner.contrast = 0.5
     path = collector.save_config_file()
-    with h5py.File(path, "r") as f:
-        assert f["camera/settings/exposure"][()] == 42
-        assert f["camera/settings/exposure"].attrs["type"] == "int"
-        assert f["stimulus/protocol/gratings/contrast"][()] == 0.5
-        assert "old_option" not in f["stimulus/protocol/gratings"]  # the owner is registered: current params only
-        assert f["stimulus/protocol/gratings/new_option"].attrs["type"] == "float"
+    found = plain_settings(path)
+    assert found["camera/settings"]["exposure"] == (42, "int")
+    gratings = found["stimulus/protocol/gratings"]
+    assert gratings["contrast"] == (0.5, "float")
+    assert "old_option" not in gratings  # the owner is registered: current params only
+    assert gratings["new_option"] == (2.5, "float")
 
     later = DataCollector(experiment_code=None)
     camera = Parametrized(name="camera/settings", tree=later, params=dict(exposure=Param(5, limits=[1, 100])))
@@ -177,8 +179,7 @@ def test_corrupt_config_is_moved_aside_defaults_used_and_user_warned(damage, cap
 
     # the next save writes a good file again
     collector.save_config_file()
-    with h5py.File(path, "r") as f:
-        assert f["stimulus/protocol/gratings/speed"][()] == 10.0
+    assert plain_settings(path)["stimulus/protocol/gratings"]["speed"] == (10.0, "float")
 
 
 def test_an_hdf5_file_that_is_not_a_rigbook_config_is_moved_aside():
@@ -196,7 +197,9 @@ def test_a_single_bad_entry_is_skipped_not_the_whole_file():
     first_run()
     path = config_dir() / "config.h5"
     with h5py.File(path, "r+") as f:
-        f["stimulus/protocol/gratings/contrast"].attrs["type"] = "mystery"
+        entries = json.loads(f["stimulus/protocol/gratings/.settings"][()])
+        entries["contrast"]["type"] = "mystery"
+        f["stimulus/protocol/gratings/.settings"][()] = json.dumps(entries)
     collector = DataCollector(experiment_code=None)
     owner = gratings_v1(collector)
     report = collector.restore_from_saved()
@@ -240,6 +243,31 @@ def test_values_config_cannot_hold_are_left_out_with_a_warning(caplog):
     Parametrized(name="general/odd", tree=collector, params=dict(thing=Param(object()), ok=Param(3)))
     with caplog.at_level(logging.WARNING):
         path = collector.save_config_file()
-    with h5py.File(path, "r") as f:
-        assert set(f["general/odd"]) == {"ok"}
+    assert plain_settings(path)["general/odd"] == {"ok": (3, "int")}
     assert any("general/odd/thing" in r.getMessage() for r in caplog.records)
+
+
+def test_a_config_file_of_the_previous_format_restores_and_is_upgraded_on_save():
+    path = config_dir() / "config.h5"
+    path.parent.mkdir(parents=True)
+    write_format1(
+        path,
+        {
+            "stimulus/protocol/gratings": {"speed": 45.0, "contrast": 0.25, "n_bars": 9, "window": (0.1, 0.9)},
+            "camera/settings": {"exposure": 42},
+        },
+    )
+    collector = DataCollector(experiment_code=None)
+    owner = gratings_v1(collector)
+    report = collector.restore_from_saved()
+    assert (owner.speed, owner.contrast, owner.n_bars, owner.window) == (45.0, 0.25, 9, (0.1, 0.9))
+    assert sorted(report.applied) == [f"stimulus/protocol/gratings/{n}" for n in ("contrast", "n_bars", "speed", "window")]
+    assert report.skipped_by_path() == {"camera/settings/exposure": "unknown path"}
+    assert collector.get_last_value("camera/settings/exposure") == 42
+
+    owner.speed = 3.0
+    collector.save_config_file()
+    found = plain_settings(path)
+    assert found["camera/settings"] == {"exposure": (42, "int")}
+    assert found["stimulus/protocol/gratings"]["speed"] == (3.0, "float")
+    assert collector.get_last_value("stimulus/protocol/gratings/speed") == 3.0

@@ -137,9 +137,11 @@ def test_what_could_not_be_restored_is_shown(qtbot, make_window, tmp_path):
     first.close()
     config = first.controller.session.collector.config_path
     with h5py.File(config, "r+") as f:  # as if the limits had changed since the last session
-        dataset = f["stimulus/protocol/gratings/speed"]
-        dataset[()] = 500.0
-        f["stimulus/protocol/gratings/repetitions"][()] = 2  # fine
+        settings = f["stimulus/protocol/gratings/.settings"]
+        entries = json.loads(settings[()])
+        entries["speed"]["value"] = 500.0
+        entries["repetitions"]["value"] = 2  # fine
+        settings[()] = json.dumps(entries)
     second = make_window()
     warnings = second.messages.texts("warning")
     assert any("speed" in text and "500" in text for text in warnings), warnings

@@ -131,6 +131,26 @@ def test_zip_keeps_the_folders_file_by_file(tmp_path):
     assert "data/s1/task/trials.csv" in files and "data/s2/task/emg.hdf5" in files
 
 
+def test_zip_stores_what_does_not_compress_and_deflates_the_rest(tmp_path):
+    root = tmp_path / "data"
+    build_tree(root)
+    task = root / "s1" / "task"
+    rng = np.random.default_rng(1)
+    (task / "noise.bin").write_bytes(rng.bytes(3 << 20))  # unknown format, incompressible, several copy pieces
+    (task / "big.log").write_text("t=0.001 state=ok\n" * 100_000)  # unknown format, compresses well
+    (task / "stream.arrows").write_bytes(bytes(200_000))  # compressible, but a stored format
+    (task / "tiny.dat").write_bytes(rng.bytes(100))
+    expected = tree_files(root)
+    outfile = storage_to_zip(root)
+    with zipfile.ZipFile(outfile) as archive:
+        assert archive.testzip() is None  # every CRC checks
+        files = {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
+        methods = {info.filename.rpartition("/")[2]: info.compress_type for info in archive.infolist()}
+    assert files == expected
+    assert methods["emg.hdf5"] == methods["noise.bin"] == methods["stream.arrows"] == zipfile.ZIP_STORED
+    assert methods["big.log"] == methods["trials.csv"] == methods["tiny.dat"] == zipfile.ZIP_DEFLATED
+
+
 def test_zip_to_a_chosen_file(tmp_path):
     root = tmp_path / "data"
     build_tree(root)
