@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rigbook.storage.atomic import atomic_path
-from rigbook.storage.durability import SyncedFile
+from rigbook.storage.atomic import FILE_MODE, atomic_path
+from rigbook.storage.durability import SyncedFile, fsync_folder
 from rigbook.storage.hdf5 import open_for_reading
 
 logger = logging.getLogger(__name__)
@@ -79,11 +79,13 @@ class ArrayFileWriter:
         for path in (self.path, self.journal):
             if path.exists():
                 raise FileExistsError(f"{path} already exists; array files are never rewritten")
-        self._journal_fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+        self._journal_fd = os.open(self.journal, flags, FILE_MODE)
         self._synced = SyncedFile(self._journal_fd, str(self.journal))
         self._write_all(JOURNAL_MAGIC)
         self._file = h5py.File(self.path, "w", libver=LIBVER)
         self._file.flush()
+        fsync_folder(self.path.parent)
         self._hdf5_complete = True
         self._failed_indices = set()
         self._meta_cache = {}

@@ -8,6 +8,7 @@ dirty and one daemon thread syncs every dirty file at most
 raised by the appender's next write, never swallowed.
 """
 
+import errno
 import logging
 import os
 import threading
@@ -111,6 +112,27 @@ class _Syncer:
                 files = list(self._files)
             for synced_file in files:
                 synced_file._background_sync()
+
+
+def fsync_folder(folder):
+    """fsync a folder, so that a file just created, renamed or deleted in it survives a power cut.
+
+    A no-op where folders cannot be opened (Windows); the file's own fsync
+    is the caller's job.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(folder, flags)
+    except (PermissionError, IsADirectoryError):  # Windows: folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # Some file systems (network mounts...) refuse fsync on folders.
+        if error.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
 
 
 _SYNCER = None
