@@ -48,6 +48,8 @@ class StreamRecorder:
     include_held : bool
         Also record the rows the accumulators hold already (received before
         the recorder was created); by default only rows received from now on.
+    stream_info : dict of name to rigbook.storage.StreamInfo, optional
+        Time origin, units and descriptions written into each stream's logs.
 
     Raises
     ------
@@ -55,10 +57,11 @@ class StreamRecorder:
         An accumulator name that is not a valid ID, or two with the same name.
     """
 
-    def __init__(self, accumulators, folder, include_held=False):
+    def __init__(self, accumulators, folder, include_held=False, stream_info=None):
         from rigbook.storage import StreamWriter  # the storage helper's writer
 
         self._writer_class = StreamWriter
+        self._stream_info = dict(stream_info or {})
         if hasattr(accumulators, "values"):
             accumulators = list(accumulators.values())
         self.folder = Path(folder) / STREAMS_FOLDER
@@ -137,7 +140,9 @@ class StreamRecorder:
             entry.writer = None
         if entry.writer is None:
             path = self._free_path(acc.name, len(entry.paths))
-            entry.writer = self._writer_class(path, schema=batch.schema)
+            entry.writer = self._writer_class(
+                path, schema=batch.schema, metadata=self._stream_info.get(acc.name)
+            )
             entry.schema = batch.schema
             entry.paths.append(path)
         entry.writer.append(batch)

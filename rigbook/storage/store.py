@@ -127,7 +127,7 @@ class Storage:
             )
         return TaskReader(folder)
 
-    def to_zip(self, outfile=None):
+    def to_zip(self, outfile=None, overwrite=False):
         """Archive the whole storage tree; see :func:`storage_to_zip`.
 
         Returns
@@ -135,7 +135,7 @@ class Storage:
         str
             The archive's path.
         """
-        return storage_to_zip(self.root, outfile)
+        return storage_to_zip(self.root, outfile, overwrite=overwrite)
 
     def __repr__(self):
         return f"Storage({str(self.root)!r}, subject_id={self._subject_id!r})"

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from rigbook.storage.durability import fsync_folder
 from rigbook.storage.ids import validate_id
+from rigbook.storage.stream_info import StreamInfo
 from rigbook.storage.tables import write_table
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ class StreamWriter:
         and the file must not exist; missing parent folders are created.
     schema : pyarrow.Schema, optional
         The schema of every batch; taken from the first batch when omitted.
+    metadata : StreamInfo, optional
+        The stream's time origin, units and descriptions; written into the
+        log's schema metadata (see :mod:`rigbook.storage.stream_info`), so
+        that :func:`read_stream` and every export give them back.
 
     Notes
     -----
@@ -62,14 +68,18 @@ class StreamWriter:
     marker; writers still open at interpreter exit are closed then.
     """
 
-    def __init__(self, path, schema=None):
+    def __init__(self, path, schema=None, metadata=None):
         self.path = _log_path(path)
         self.name = validate_id(stream_name(self.path), "stream name")
         if schema is not None and not isinstance(schema, pa.Schema):
             raise TypeError(f"schema must be a pyarrow.Schema, got {type(schema).__name__}")
-        self.schema = schema
+        if metadata is not None and not isinstance(metadata, StreamInfo):
+            raise TypeError(f"metadata must be a StreamInfo, got {type(metadata).__name__}")
+        self.metadata = metadata
+        self.schema = self._described(schema)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "xb", buffering=0)
+        fsync_folder(self.path.parent)
         self._queue = queue.SimpleQueue()
         self._state = threading.Condition()
         self._appended = 0
@@ -85,7 +95,7 @@ class StreamWriter:
         )
         self._thread.start()
         if schema is not None:
-            self._queue.put(("schema", schema))
+            self._queue.put(("schema", self.schema))
         _OPEN_WRITERS.add(self)
 
     # -- caller side -------------------------------------------------------
@@ -115,7 +125,7 @@ class StreamWriter:
                 f"got {type(batch).__name__}"
             )
         if self.schema is None:
-            self.schema = batch.schema
+            self.schema = self._described(batch.schema)
             self._queue.put(("schema", self.schema))
         with self._state:
             self._appended += len(batches)
@@ -149,6 +159,11 @@ class StreamWriter:
     def __repr__(self):
         state = "closed" if self._closed else "open"
         return f"StreamWriter({str(self.path)!r}, {state}, {self._written} batches written)"
+
+    def _described(self, schema):
+        if schema is None or self.metadata is None:
+            return schema
+        return self.metadata.apply_to_schema(schema)
 
     def _check_usable(self):
         if self._closed:
@@ -270,7 +285,7 @@ def read_stream(path):
     return pa.Table.from_batches(batches, schema=reader.schema)
 
 
-def export_stream(path, format, outfile=None):
+def export_stream(path, format, outfile=None, overwrite=False, metadata=None):
     """Convert a stream log to csv, feather, parquet, hdf5 or json.
 
     Parameters
@@ -282,14 +297,25 @@ def export_stream(path, format, outfile=None):
     outfile : str or Path, optional
         Destination; by default ``<task>/<stream>.<format>`` for a log in
         ``<task>/streams/``, else beside the log.
+    overwrite : bool
+        Replace an existing export; by default it is an error.
+    metadata : StreamInfo, optional
+        The description to write; by default the one the log carries.
 
     Returns
     -------
     Path
-        The file written (atomically, via :func:`write_table`).
+        The file written (atomically, via :func:`write_table`), carrying the
+        log's time origin, units and descriptions.
+
+    Raises
+    ------
+    FileExistsError
+        The export (or its sidecar) exists and ``overwrite`` is false; it
+        is named and left as it was.
     """
     path = _log_path(path)
     if outfile is None:
         folder = path.parent.parent if path.parent.name == "streams" else path.parent
         outfile = folder / stream_name(path)
-    return write_table(read_stream(path), outfile, format)
+    return write_table(read_stream(path), outfile, format, overwrite=overwrite, metadata=metadata)

@@ -102,8 +102,11 @@ class TaskWriter:
             writer = self._arrays[name] = ArrayFileWriter(self.root, name)
         return writer
 
-    def stream(self, name, schema=None):
+    def stream(self, name, schema=None, metadata=None):
         """Open the stream log ``streams/<name>.arrows`` of this task.
+
+        ``schema`` and ``metadata`` (a :class:`StreamInfo`) go to
+        :class:`StreamWriter`.
 
         Returns
         -------
@@ -111,7 +114,9 @@ class TaskWriter:
             Closed together with the task.
         """
         validate_id(name, "stream name")
-        writer = StreamWriter(self.root / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}", schema)
+        writer = StreamWriter(
+            self.root / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}", schema, metadata=metadata
+        )
         self._streams.append(writer)
         return writer
 
