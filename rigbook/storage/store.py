@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rigbook.storage.ids import validate_id
-from rigbook.storage.task import TaskReader, TaskWriter
+from rigbook.storage.task import TaskReader, TaskWriter, open_task_writer
 from rigbook.storage.zip_export import storage_to_zip
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,11 @@ class Storage:
         while destination.exists():
             destination = parent / f"{folder.name}-{stamp}-{n}"
             n += 1
+        writer = open_task_writer(folder)
         os.replace(folder, destination)
+        if writer is not None:
+            # Its files moved with the folder; it must not touch the new task's.
+            writer.relocate(destination)
         logger.warning("task %s replaced; the old one was moved to %s", folder, destination)
 
     def require_task(self, task_id):
