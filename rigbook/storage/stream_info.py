@@ -215,3 +215,26 @@ def read_info(path):
         with open(path, "rb") as f, pa.ipc.open_stream(f) as reader:
             return StreamInfo.from_schema(reader.schema)
     raise ValueError(f"cannot tell the description of {path}: unknown suffix {suffix!r}")
+
+
+def t0_from_metadata(metadata):
+    """The wall-clock time of ``t = 0`` a session's ``metadata.json`` gives, or None.
+
+    Looked up in order: ``general.t0_wall_clock`` (sessions whose ``t``
+    counts from the recording's start); else, for older sessions whose
+    ``t`` counted from the app's start, ``general.recording_started`` minus
+    ``general.recording_t_start`` seconds.
+    """
+    from datetime import timedelta
+
+    general = metadata.get("general") if isinstance(metadata, dict) else None
+    if not isinstance(general, dict):
+        return None
+    text = general.get("t0_wall_clock")
+    if isinstance(text, str):
+        return check_wall_clock(text, "general.t0_wall_clock")
+    started, t_start = general.get("recording_started"), general.get("recording_t_start")
+    if isinstance(started, str) and isinstance(t_start, (int, float)):
+        moment = datetime.fromisoformat(check_wall_clock(started, "general.recording_started"))
+        return (moment - timedelta(seconds=float(t_start))).isoformat()
+    return None

@@ -263,6 +263,11 @@ def read_stream(path):
     pyarrow.Table
         The complete batches in order; a torn last batch is left out. A
         file too short to hold its schema gives an empty table.
+
+    Raises
+    ------
+    ValueError
+        The file is not an Arrow IPC stream (the message names it).
     """
     path = _log_path(path)
     if not path.exists():
@@ -270,7 +275,9 @@ def read_stream(path):
     data = path.read_bytes()
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))
-    except (pa.ArrowInvalid, OSError, EOFError):
+    except (pa.ArrowInvalid, OSError, EOFError) as error:
+        if not _may_be_a_torn_schema(data):
+            raise ValueError(f"{path} is not an Arrow IPC stream ({error})") from None
         logger.warning("stream log %s ends before its schema is complete; it holds no rows", path)
         return pa.table({})
     batches = []
@@ -283,6 +290,26 @@ def read_stream(path):
             logger.warning("stream log %s: ignoring a torn last batch (%s)", path, error)
             break
     return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+#: Every Arrow IPC stream message starts with this continuation marker.
+_CONTINUATION = b"\xff\xff\xff\xff"
+
+
+def _may_be_a_torn_schema(data):
+    """Whether bytes that hold no readable schema are a log killed while writing it.
+
+    Such a file is the first bytes of a schema message: the continuation
+    marker (or a prefix of it), then the message length, then fewer bytes
+    than that length. Anything else is not a stream log.
+    """
+    head = data[: len(_CONTINUATION)]
+    if not _CONTINUATION.startswith(head):
+        return False
+    if len(data) < 8:
+        return True
+    length = int.from_bytes(data[4:8], "little", signed=True)
+    return 0 < length and len(data) < 8 + length
 
 
 def export_stream(path, format, outfile=None, overwrite=False, metadata=None):
