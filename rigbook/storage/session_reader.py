@@ -415,7 +415,7 @@ class Session:
             "subject": general.get("subject_id", self.path.parent.name),
             "task": general.get("task_id", self.path.name),
             "status": self.status,
-            "unfinished": self.status in ("recording", "unknown"),
+            "unfinished": self.status == "recording" or not (self.path / METADATA_FILE).exists(),
             "t0_wall_clock": self.t0_wall_clock,
             "rig": general.get("rig"),
             "protocol": stimulus.get("protocol_name") if isinstance(stimulus, dict) else None,
