@@ -195,13 +195,17 @@ def _subject(animal, subject_id):
         first = next((v for v in animal.values() if isinstance(v, dict)), None)
         fields = first if first is not None else animal
     age = fields.get("age")
+    try:
+        days = float(age)
+    except (TypeError, ValueError):
+        days = None
     sex = str(fields.get("sex", "")).strip()
     return Subject(
         subject_id=subject_id,
         species=fields.get("species") or None,
         genotype=fields.get("genotype") or None,
         sex=_SEX.get(sex.lower(), "O"),
-        age=f"P{int(age)}D" if isinstance(age, (int, float)) and age == int(age) else (str(age) if age else None),
+        age=f"P{days:g}D" if days is not None and days >= 0 else (str(age) if age else None),
         description=fields.get("comments") or None,
     )
 
@@ -337,7 +341,7 @@ _STREAM_RULES = [
 
 
 def _trial_bounds(session, trials, clock):
-    """(start, stop) times of each trial, or None if nothing says them."""
+    """(starts, stops, the trial columns they came from) in NWB seconds, or None if nothing says them."""
     start = next((c for c in _START_COLUMNS if c in trials.columns), None)
     stop = next((c for c in _STOP_COLUMNS if c in trials.columns), None)
     if start and stop:
@@ -383,35 +387,31 @@ def _cell(value, column):
 
 
 def _add_trial_arrays(nwbfile, session, clock):
+    from pynwb import TimeSeries
+
     for name in session.arrays:
         array = session.arrays[name]
-        if not (array.time_field and array.fields and array.field_axis is not None):
+        if not (array.time_field and array.fields and array.field_axis is not None and array.data.ndim == 3):
             logger.info("NWB export: trial array %r has no time field; left out", name)
             continue
-        rows = []
-        for index, shape in enumerate(array.shapes):
-            if shape is None:
-                continue
-            trial = np.take(array.data, index, axis=0)
-            field_axis = array.field_axis - 1
-            trial = np.moveaxis(trial, field_axis, 0)[:, : shape[1 - field_axis]]
-            rows.append(trial)
+        field_axis = array.field_axis - 1  # of one trial's array
+        rows = [
+            np.moveaxis(trial, field_axis, 0)[:, : shape[1 - field_axis]]  # without the NaN padding
+            for trial, shape in zip(array.data, array.shapes) if shape is not None
+        ]
         if not rows:
             continue
         samples = np.concatenate(rows, axis=1)
-        frame = {"t": samples[array.fields.index(array.time_field)]}
+        time_kwargs = _time_kwargs(clock(samples[array.fields.index(array.time_field)]))
         for i, field in enumerate(array.fields):
-            if field == array.time_field:
-                continue
-            from pynwb import TimeSeries
-
-            _behavior(nwbfile).add(TimeSeries(
-                name=f"trial_{name}_{field}",
-                data=samples[i],
-                unit=_unit(array.units, field),
-                description=f"Field {field!r} of the trial array {name!r}, all trials joined.",
-                **_time_kwargs(clock(frame["t"])),
-            ))
+            if field != array.time_field:
+                _behavior(nwbfile).add(TimeSeries(
+                    name=f"trial_{name}_{field}",
+                    data=samples[i],
+                    unit=_unit(array.units, field),
+                    description=f"Field {field!r} of the trial array {name!r}, all trials joined.",
+                    **time_kwargs,
+                ))
 
 
 def _keep_metadata(nwbfile, session, shift):

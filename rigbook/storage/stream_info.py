@@ -21,7 +21,7 @@ logs of the same machine).
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 #: Key of the JSON document in Arrow schema metadata and HDF5 attributes.
@@ -206,9 +206,10 @@ def read_info(path):
 
         return StreamInfo.from_schema(pq.read_schema(path))
     if suffix == ".feather":
-        import pyarrow.feather as pf
+        import pyarrow as pa
 
-        return StreamInfo.from_schema(pf.read_table(path, memory_map=True).schema)
+        with pa.memory_map(str(path)) as source:
+            return StreamInfo.from_schema(pa.ipc.open_file(source).schema)
     if suffix == ".arrows":
         import pyarrow as pa
 
@@ -225,8 +226,6 @@ def t0_from_metadata(metadata):
     ``t`` counted from the app's start, ``general.recording_started`` minus
     ``general.recording_t_start`` seconds.
     """
-    from datetime import timedelta
-
     general = metadata.get("general") if isinstance(metadata, dict) else None
     if not isinstance(general, dict):
         return None

@@ -113,13 +113,14 @@ class TaskWriter:
                 if isinstance(array, Array):
                     labels = {"stack_axis": array.stack_axis, **array.labels}
                 new_labels[name] = describe_array(name, labels, datasets[name])
+        for name, labels in new_labels.items():
+            self._arrays[name] = ArrayFileWriter(self.root, name, labels)
         if new_labels:
+            # Listed only once its file exists (and refused nothing, like a stream export's name).
             self._labels.update(new_labels)
             write_sidecar(self.root, self._labels)
         index = len(self.trials)
         for name, data in datasets.items():
-            if name not in self._arrays:
-                self._arrays[name] = ArrayFileWriter(self.root, name, self._labels[name])
             self._arrays[name].write(index, data)
         self.trials.commit(row)
         for array in trial.arrays.values():

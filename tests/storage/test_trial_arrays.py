@@ -151,3 +151,18 @@ def test_recover_keeps_the_labels(tmp_path):
     with h5py.File(tmp_path / "task" / "trial_tracker.hdf5", "r") as f:
         assert list(f.attrs["fields"]) == ["t", "x", "y"]
     task._finalizer.detach()
+
+
+def test_an_array_named_like_an_existing_export_is_refused_and_not_listed(tmp_path):
+    task_folder = tmp_path / "task"
+    with TaskWriter(task_folder) as task:
+        with task.stream("tracker") as log:
+            log.append(pa.record_batch({"t": np.arange(3.0)}))
+        export_stream(task_folder / "streams" / "tracker.arrows", "hdf5")
+        before = (task_folder / "tracker.hdf5").read_bytes()
+        trial = Trial()
+        trial.add_array("tracker", data=np.zeros(3))
+        with pytest.raises(FileExistsError, match="tracker.hdf5"):
+            task.write(trial)
+    assert (task_folder / "tracker.hdf5").read_bytes() == before
+    assert TaskReader(task_folder).array_names == []
