@@ -336,13 +336,26 @@ class TaskReader:
             Shape ``(n_trials, ...)``; ``(0,)`` if no trial has the array.
         """
         self._check_array(name)
-        arrays = list(iter_trial_arrays(self.root, name, self._n_trials()))
-        present = [a for a in arrays if a is not None]
+        n_trials = self._n_trials()
+        stacked = None  # filled in place while every trial has the first one's shape
+        arrays = None  # every trial's array, once they differ
+        for index, array in enumerate(iter_trial_arrays(self.root, name, n_trials)):
+            if arrays is None and stacked is None and array is not None and index == 0:
+                stacked = np.empty((n_trials,) + array.shape, dtype=array.dtype)
+            if arrays is None and (array is None or stacked is None or array.shape != stacked.shape[1:]):
+                arrays = [] if stacked is None else list(stacked[:index])
+                stacked = None
+            if arrays is not None:
+                arrays.append(array)
+                continue
+            if array.dtype != stacked.dtype:
+                stacked = stacked.astype(np.result_type(stacked.dtype, array.dtype))
+            stacked[index] = array
+        if stacked is not None:
+            return stacked
+        present = [a for a in arrays or [] if a is not None]
         if not present:
             return np.empty((0,))
-        shapes = {a.shape for a in present}
-        if len(shapes) == 1 and len(present) == len(arrays):
-            return np.stack(present)
         ndims = {a.ndim for a in present}
         if len(ndims) > 1:
             raise ValueError(
