@@ -101,7 +101,10 @@ def read_sidecar(task_root):
 def write_sidecar(task_root, arrays):
     """Replace the task's ``.arrays.json`` with ``arrays`` (name -> labels)."""
     document = {"rigbook_trial_arrays": SIDECAR_FORMAT, "arrays": arrays}
-    with atomic_open(Path(task_root) / SIDECAR, "w", encoding="utf-8") as f:
+    # Not fsynced: it repeats the labels and marker the HDF5 files and journals
+    # carry (readers survive a torn one), and the first trial should not wait
+    # for two more disk round trips. The journals' first sync flushes the folder.
+    with atomic_open(Path(task_root) / SIDECAR, "w", encoding="utf-8", fsync=False) as f:
         json.dump(document, f, ensure_ascii=False, indent=1)
 
 
@@ -197,12 +200,12 @@ class ArrayFileWriter:
                 raise FileExistsError(f"{path} already exists; array files are never rewritten")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
         self._journal_fd = os.open(self.journal, flags, FILE_MODE)
-        self._synced = SyncedFile(self._journal_fd, str(self.journal))
+        self._synced = SyncedFile(self._journal_fd, str(self.journal), folder=self.journal.parent)
         self._write_all(JOURNAL_MAGIC)
+        self._synced.mark_dirty()  # the background sync also makes both new names durable
         self._file = h5py.File(self.path, "w", libver=LIBVER)
         self._file.attrs.update(label_attributes(self.labels))
         self._file.flush()
-        fsync_folder(self.path.parent)
         self._hdf5_complete = True
         self._failed_indices = set()
         self._meta_cache = {}

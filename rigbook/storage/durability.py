@@ -30,11 +30,16 @@ class SyncedFile:
         :meth:`release` before closing it.
     name : str
         What the file is, for error messages.
+    folder : str or Path, optional
+        The folder the file was just created in: fsynced together with the
+        file's first sync, so that the new name survives a power cut
+        without the creator waiting for a disk round trip.
     """
 
-    def __init__(self, fd, name):
+    def __init__(self, fd, name, folder=None):
         self.fd = fd
         self.name = name
+        self._folder = folder
         self.error = None
         self._dirty = False
         self._lock = threading.Lock()
@@ -59,6 +64,9 @@ class SyncedFile:
                 return
             self._dirty = False
             os.fsync(self.fd)
+            if self._folder is not None:
+                fsync_folder(self._folder)
+                self._folder = None
 
     def release(self, sync=True):
         """Stop syncing this descriptor (optionally after a last fsync)."""
@@ -125,6 +133,8 @@ def fsync_folder(folder):
         fd = os.open(folder, flags)
     except (PermissionError, IsADirectoryError):  # Windows: folders cannot be opened
         return
+    except FileNotFoundError:
+        return  # moved or removed since (a task moved aside): nothing left to make durable there
     try:
         os.fsync(fd)
     except OSError as error:

@@ -79,7 +79,6 @@ class StreamWriter:
         self.schema = self._described(schema)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "xb", buffering=0)
-        fsync_folder(self.path.parent)
         self._queue = queue.SimpleQueue()
         self._state = threading.Condition()
         self._appended = 0
@@ -194,6 +193,7 @@ def _write_loop(file, commands, state, path, owner_ref):
     last_sync = time.monotonic()
     dirty = False
     failed = False
+    folder_synced = False  # the log's new name is made durable with its first fsync
     while True:
         timeout = None
         if dirty:
@@ -221,10 +221,15 @@ def _write_loop(file, commands, state, path, owner_ref):
                     writer.close()
                 if not failed:
                     os.fsync(file.fileno())
+                    if not folder_synced:
+                        fsync_folder(path.parent)
                 file.close()
                 return
             if dirty and (command == "sync" or time.monotonic() - last_sync >= FSYNC_INTERVAL):
                 os.fsync(file.fileno())
+                if not folder_synced:
+                    fsync_folder(path.parent)
+                    folder_synced = True
                 dirty = False
                 last_sync = time.monotonic()
         except BaseException as error:  # noqa: BLE001 - handed to the caller, never swallowed
