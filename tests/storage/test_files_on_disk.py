@@ -127,3 +127,14 @@ def test_zip_refuses_to_replace_unless_asked(tmp_path):
         Storage(tmp_path / "data").to_zip()
     storage_to_zip(tmp_path / "data", overwrite=True)
     assert zipfile.is_zipfile(out)
+
+
+def test_a_new_array_files_folder_is_fsynced_with_its_first_sync(tmp_path, monkeypatch):
+    synced = []
+    real = durability.fsync_folder
+    monkeypatch.setattr(durability, "fsync_folder", lambda p: synced.append(p) or real(p))
+    with TaskWriter(tmp_path / "task") as task:
+        trial = Trial()
+        trial.add_array("a", data=np.zeros(3))
+        task.write(trial)
+    assert tmp_path / "task" in synced
