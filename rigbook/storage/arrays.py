@@ -141,8 +141,6 @@ def is_trial_array_file(path):
     and holds only trial-numbered datasets (arrays written before the
     marker existed); an unreadable file does not count.
     """
-    import h5py
-
     try:
         with open_for_reading(path) as f:
             if MARKER_ATTR in f.attrs:
