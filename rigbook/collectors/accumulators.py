@@ -595,7 +595,7 @@ class Accumulator:
         return pd.DataFrame({name: self._store.column(j).copy() for j, name in enumerate(self.header_list)},
                             columns=self.header_list)
 
-    def save(self, path, format="csv"):
+    def save(self, path, format="csv", overwrite=False):
         """Write the held samples to ``path`` plus the format's suffix.
 
         Parameters
@@ -604,6 +604,8 @@ class Accumulator:
             Output path; the suffix of ``format`` is appended unless present.
         format : str
             ``csv``, ``feather``, ``parquet``, ``hdf5`` or ``json``.
+        overwrite : bool
+            Replace an existing file; by default FileExistsError names it.
 
         Returns
         -------
@@ -612,7 +614,7 @@ class Accumulator:
         """
         # One contiguous chunk per column: the writers handle one big chunk
         # much faster than the storage's many (hdf5 4x, parquet 1.5x).
-        return write_table(self.to_arrow().combine_chunks(), path, format)
+        return write_table(self.to_arrow().combine_chunks(), path, format, overwrite=overwrite)
 
 
 class DataFrameAccumulator(Accumulator):

@@ -412,7 +412,8 @@ class DataCollector(ParameterTree):
             while target.exists() or target in taken:
                 target = format_path(Path(folder) / f"{stem}_{counter}", self.table_format)
                 counter += 1
-        written = write_table(table, target, self.table_format)
+        # The target is free or this collector's own earlier copy of the table.
+        written = write_table(table, target, self.table_format, overwrite=True)
         self._tables_written[key] = written
         return written
 

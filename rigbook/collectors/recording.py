@@ -74,6 +74,8 @@ class StreamRecorder:
     include_held : bool
         Also record the rows the accumulators hold already (received before
         the recorder was created); by default only rows received from now on.
+    stream_info : dict of name to rigbook.storage.StreamInfo, optional
+        Time origin, units and descriptions written into each stream's logs.
 
     Raises
     ------
@@ -81,10 +83,11 @@ class StreamRecorder:
         An accumulator name that is not a valid ID, or two with the same name.
     """
 
-    def __init__(self, accumulators, folder, include_held=False):
+    def __init__(self, accumulators, folder, include_held=False, stream_info=None):
         from rigbook.storage import StreamWriter  # the storage helper's writer
 
         self._writer_class = StreamWriter
+        self._stream_info = dict(stream_info or {})
         if hasattr(accumulators, "values"):
             accumulators = list(accumulators.values())
         self.folder = Path(folder) / STREAMS_FOLDER
@@ -173,7 +176,8 @@ class StreamRecorder:
         try:
             if entry.writer is None:
                 path = self._free_path(acc.name, len(entry.paths))
-                entry.writer = self._writer_class(path, schema=self._with_metadata(acc, batch.schema))
+                entry.writer = self._writer_class(path, schema=batch.schema,
+                                                  metadata=self._stream_info.get(acc.name))
                 entry.schema = batch.schema
                 entry.paths.append(path)
                 entry.started_at = entry.count
@@ -189,14 +193,6 @@ class StreamRecorder:
             entry.outage["end"] = _t_at(acc, entry.count - batch.num_rows)
             log.warning("stream %r: writing resumed in %s", acc.name, entry.paths[-1].name)
             entry.outage = None
-
-    def _with_metadata(self, acc, schema):
-        """The log's schema with the stream's time origin, units and descriptions."""
-        metadata = dict(schema.metadata or {})
-        extra = getattr(acc, "log_metadata", None)
-        if callable(extra):
-            metadata.update({k.encode(): v.encode() for k, v in extra().items()})
-        return schema.with_metadata(metadata) if metadata else schema
 
     def _writer_failed(self, entry, error):
         """Rewind to the first row not confirmed written, close the writer, suspend the stream."""

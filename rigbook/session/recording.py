@@ -91,10 +91,10 @@ class Recording:
         self.started = datetime.datetime.now().astimezone()
         session.live.restart_clock(self.t0, self.started, self.streams)
         self.counts_at_start = {name: (acc.dropped, acc.flagged) for name, acc in self.streams.items()}
-        for acc in self.streams.values():
-            acc.log_metadata = self._log_metadata_for(acc)
         self._write_start_context()
-        self.recorder = StreamRecorder(self.streams, self.folder)
+        self.recorder = StreamRecorder(self.streams, self.folder,
+                                       stream_info={name: self._stream_info(name, acc)
+                                                    for name, acc in self.streams.items()})
         if self.protocol is not None:
             self.protocol.start(0.0)
 
@@ -112,17 +112,15 @@ class Recording:
             "meaning": "t is in seconds since the recording started (t = 0 at wall_clock)",
         }
 
-    def _log_metadata_for(self, acc):
-        def metadata():
-            entries = {"rigbook.time_origin": json.dumps(self.time_origin())}
-            units = getattr(acc, "units", None)
-            if units:
-                entries["rigbook.units"] = json.dumps(units)
-            descriptions = getattr(acc, "descriptions", None)
-            if descriptions:
-                entries["rigbook.descriptions"] = json.dumps(descriptions)
-            return entries
-        return metadata
+    def _stream_info(self, name, acc):
+        """What every file of stream ``name`` says about itself: time origin, units, descriptions."""
+        return storage.StreamInfo(
+            t0_wall_clock=self.started.isoformat(), t0_monotonic=self.t0,
+            recording_started=self.started.isoformat(),
+            units=dict(getattr(acc, "units", {}) or {}), descriptions=dict(getattr(acc, "descriptions", {}) or {}),
+            attrs={"stream": name, **self._stream_entry(name, acc), "rig": self.session.rig.name,
+                   "subject_id": self.subject_id, "task_id": self.task_id},
+        )
 
     # -- start ------------------------------------------------------------------------------
     def _write_start_context(self):
@@ -137,6 +135,7 @@ class Recording:
         c.add_static_data(self.task_id, "general/task_id")
         c.add_static_data(self.started, "general/recording_started")
         c.add_static_data(self.time_origin(), "general/time_origin")
+        c.add_static_data(self.started.isoformat(), "general/t0_wall_clock")
         c.add_static_data(list(self.formats), "general/export_formats")
         script = file_digest(rig.script) if rig.script else None
         if script is not None:
@@ -197,9 +196,12 @@ class Recording:
             # The samples of the repetition: rows t then the fields (channels x samples).
             data = tracker.get_last_t(max(self.elapsed - attrs["t_start"], 0.0))
             data = data[(data[:, 0] >= attrs["t_start"]) & (data[:, 0] < attrs["t_end"])]
-            name = f"trial_{tracker.name}"
-            trial.add_array(name, stack_axis=1)
-            trial.arrays[name].stack(np.ascontiguousarray(data.T))
+            fields = list(tracker.columns)
+            units = {"t": "s", **{k: v for k, v in (getattr(tracker, "units", {}) or {}).items() if k in fields}}
+            trial.add_array(f"trial_{tracker.name}", data=np.ascontiguousarray(data.T), stack_axis=1,
+                            fields=fields, time_field="t", units=units,
+                            description=f"the {tracker.name} samples of the repetition: one row per field, "
+                                        "t (seconds since the recording started) first")
         self.pending_trials.append(trial)
         self._retry_trials()
 

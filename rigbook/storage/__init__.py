@@ -6,6 +6,7 @@ from rigbook.storage.ids import validate_id
 from rigbook.storage.tables import FORMATS, read_table, write_table
 from rigbook.storage.hdf5 import read_hdf5, write_hdf5
 from rigbook.storage.store import Storage, makedirs
+from rigbook.storage.stream_info import StreamInfo, read_info
 from rigbook.storage.streams import StreamWriter, export_stream, read_stream
 from rigbook.storage.task import TaskReader, TaskWriter
 from rigbook.storage.trial import Array, Trial
@@ -24,6 +25,7 @@ __all__ = [
     "write_table",
     "Array",
     "Storage",
+    "StreamInfo",
     "StreamWriter",
     "TaskReader",
     "TaskWriter",
@@ -32,6 +34,7 @@ __all__ = [
     "export_stream",
     "makedirs",
     "read_hdf5",
+    "read_info",
     "read_stream",
     "read_trials",
     "storage_to_zip",

@@ -9,6 +9,15 @@ stays open for the whole task and is flushed about once a second (for
 readers peeking while recording). When the task closes cleanly, the HDF5
 file is flushed, closed and fsynced, and the journal is deleted.
 
+Every array file is marked and labelled, so that no reader mistakes a
+stream export (``<stream>.hdf5``, written by :func:`write_table`) for a
+trial array: its root attributes hold ``rigbook_trial_array = 1``, the
+``stack_axis``, and the labels given to :class:`~rigbook.storage.Array`
+(``fields``, ``field_axis`` (the axis of each trial's dataset they label),
+``time_field``, ``units`` as JSON text, ``description``). The task keeps the
+same labels in the sidecar ``.arrays.json``, which also marks the arrays
+of a session killed before its HDF5 files were readable.
+
 While a journal exists it is the authority: :func:`iter_trial_arrays`
 reads from it, and :func:`recover_array` rebuilds the HDF5 file from it
 (temp file + ``os.replace``) and deletes it.
@@ -29,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rigbook.storage.atomic import atomic_path
-from rigbook.storage.durability import SyncedFile
+from rigbook.storage.atomic import FILE_MODE, atomic_open, atomic_path
+from rigbook.storage.durability import SyncedFile, fsync_folder
 from rigbook.storage.hdf5 import open_for_reading
 
 logger = logging.getLogger(__name__)
@@ -45,6 +54,11 @@ _RECORD_MAGIC = b"TRL1"
 LIBVER = "earliest"
 HDF5_FLUSH_INTERVAL = 1.0
 EMPTY = np.empty((0,), dtype=np.float64)
+#: Root attribute marking ``<name>.hdf5`` as a Rigbook trial array.
+MARKER_ATTR = "rigbook_trial_array"
+#: The task's list of its trial arrays and their labels.
+SIDECAR = ".arrays.json"
+SIDECAR_FORMAT = 1
 
 
 def hdf5_path(task_root, name):
@@ -67,28 +81,139 @@ def as_dataset(name, data):
     return array
 
 
-class ArrayFileWriter:
-    """Write one array's per-trial datasets to ``<name>.hdf5`` through its journal."""
+def read_sidecar(task_root):
+    """Array name -> labels from the task's ``.arrays.json`` ({} if there is none)."""
+    path = Path(task_root) / SIDECAR
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+        arrays = document["arrays"]
+        if not isinstance(arrays, dict):
+            raise TypeError("'arrays' is not an object")
+        return {str(k): dict(v) for k, v in arrays.items()}
+    except FileNotFoundError:
+        return {}
+    except (ValueError, KeyError, TypeError) as error:
+        logger.warning("ignoring unreadable array list %s: %s", path, error)
+        return {}
 
-    def __init__(self, task_root, name):
+
+def write_sidecar(task_root, arrays):
+    """Replace the task's ``.arrays.json`` with ``arrays`` (name -> labels)."""
+    document = {"rigbook_trial_arrays": SIDECAR_FORMAT, "arrays": arrays}
+    # Not fsynced: it repeats the labels and marker the HDF5 files and journals
+    # carry (readers survive a torn one), and the first trial should not wait
+    # for two more disk round trips. The journals' first sync flushes the folder.
+    with atomic_open(Path(task_root) / SIDECAR, "w", encoding="utf-8", fsync=False) as f:
+        json.dump(document, f, ensure_ascii=False, indent=1)
+
+
+def label_attributes(labels):
+    """HDF5 root attributes for an array's labels (units as JSON text)."""
+    attrs = {MARKER_ATTR: 1}
+    for key, value in labels.items():
+        attrs[key] = json.dumps(value, ensure_ascii=False) if key == "units" else value
+    return attrs
+
+
+def read_labels(path):
+    """The labels stored in the root attributes of an array file, or None if it is not one."""
+    with open_for_reading(path) as f:
+        attrs = dict(f.attrs)
+    if MARKER_ATTR not in attrs:
+        return None
+    labels = {}
+    for key in ("stack_axis", "field_axis", "time_field", "description"):
+        if key in attrs:
+            value = attrs[key]
+            labels[key] = int(value) if key.endswith("axis") else str(value)
+    if "fields" in attrs:
+        labels["fields"] = [str(f) for f in attrs["fields"]]
+    if "units" in attrs:
+        labels["units"] = json.loads(attrs["units"])
+    return labels
+
+
+def is_trial_array_file(path):
+    """Whether an ``.hdf5`` file is a Rigbook trial array (by its marker).
+
+    A file without the marker counts when it has no table marker either
+    and holds only trial-numbered datasets (arrays written before the
+    marker existed); an unreadable file does not count.
+    """
+    try:
+        with open_for_reading(path) as f:
+            if MARKER_ATTR in f.attrs:
+                return True
+            if "rigbook_table_format" in f.attrs or "columns" in f.attrs:
+                return False
+            return all(key.isdigit() for key in f.keys())
+    except (OSError, ValueError, KeyError) as error:
+        logger.warning("cannot tell whether %s is a trial array: %s", path, error)
+        return False
+
+
+def describe_array(name, labels, data):
+    """The labels to store for array ``name`` whose first trial holds ``data``.
+
+    Adds ``field_axis``, the axis of a 2-D dataset that ``fields`` label
+    (the one not stacked along).
+
+    Raises
+    ------
+    ValueError
+        ``fields`` does not match the size of that axis.
+    """
+    labels = dict(labels)
+    fields = labels.get("fields")
+    if fields is None or data.ndim != 2:
+        return labels
+    stack_axis = 1 if labels.get("stack_axis") is None else labels["stack_axis"] % 2
+    axis = 1 - stack_axis
+    if data.shape[axis] != len(fields):
+        raise ValueError(
+            f"array {name!r}: {len(fields)} fields {fields!r} label axis {axis}, "
+            f"which has {data.shape[axis]} rows"
+        )
+    labels["field_axis"] = axis
+    return labels
+
+
+class ArrayFileWriter:
+    """Write one array's per-trial datasets to ``<name>.hdf5`` through its journal.
+
+    ``labels`` (from :class:`~rigbook.storage.Array`, plus ``stack_axis``)
+    become the file's root attributes, with the trial-array marker.
+    """
+
+    def __init__(self, task_root, name, labels=None):
         import h5py
 
         self.name = name
+        self.labels = dict(labels or {})
         self.path = hdf5_path(task_root, name)
         self.journal = journal_path(task_root, name)
         for path in (self.path, self.journal):
             if path.exists():
                 raise FileExistsError(f"{path} already exists; array files are never rewritten")
-        self._journal_fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        self._synced = SyncedFile(self._journal_fd, str(self.journal))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+        self._journal_fd = os.open(self.journal, flags, FILE_MODE)
+        self._synced = SyncedFile(self._journal_fd, str(self.journal), folder=self.journal.parent)
         self._write_all(JOURNAL_MAGIC)
+        self._synced.mark_dirty()  # the background sync also makes both new names durable
         self._file = h5py.File(self.path, "w", libver=LIBVER)
+        self._file.attrs.update(label_attributes(self.labels))
         self._file.flush()
         self._hdf5_complete = True
         self._failed_indices = set()
         self._meta_cache = {}
         self._type_cache = {}
         self._last_flush = time.monotonic()
+
+    def relocate(self, task_root):
+        """Follow the task folder after it was moved (the open HDF5 file moves with it)."""
+        self.path = hdf5_path(task_root, self.name)
+        self.journal = journal_path(task_root, self.name)
 
     def write(self, index, data):
         """Store ``data`` as trial ``index``: journal first, then the HDF5 file."""
@@ -165,6 +290,7 @@ class ArrayFileWriter:
             os.close(self._journal_fd)
             if self._hdf5_complete:
                 self.journal.unlink()
+                fsync_folder(self.journal.parent)
             else:
                 logger.warning(
                     "%s may lack trials; kept %s (TaskReader reads it, recover_array rebuilds the file)",
@@ -268,10 +394,12 @@ def recover_array(task_root, name, n_trials=None):
     records = read_journal(journal)
     with atomic_path(hdf5_path(task_root, name)) as tmp:
         with h5py.File(tmp, "w", libver=LIBVER) as out, open(journal, "rb") as f:
+            out.attrs.update(label_attributes(read_sidecar(task_root).get(name, {})))
             for index in sorted(records):
                 if n_trials is not None and index >= n_trials:
                     continue
                 out.create_dataset(str(index), data=_read_record(f, *records[index]))
     journal.unlink()
+    fsync_folder(journal.parent)
     logger.info("rebuilt %s from its journal (%d trials)", hdf5_path(task_root, name), len(records))
     return True

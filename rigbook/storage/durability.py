@@ -8,6 +8,7 @@ dirty and one daemon thread syncs every dirty file at most
 raised by the appender's next write, never swallowed.
 """
 
+import errno
 import logging
 import os
 import threading
@@ -29,11 +30,16 @@ class SyncedFile:
         :meth:`release` before closing it.
     name : str
         What the file is, for error messages.
+    folder : str or Path, optional
+        The folder the file was just created in: fsynced together with the
+        file's first sync, so that the new name survives a power cut
+        without the creator waiting for a disk round trip.
     """
 
-    def __init__(self, fd, name):
+    def __init__(self, fd, name, folder=None):
         self.fd = fd
         self.name = name
+        self._folder = folder
         self.error = None
         self._dirty = False
         self._lock = threading.Lock()
@@ -58,6 +64,9 @@ class SyncedFile:
                 return
             self._dirty = False
             os.fsync(self.fd)
+            if self._folder is not None:
+                fsync_folder(self._folder)
+                self._folder = None
 
     def release(self, sync=True):
         """Stop syncing this descriptor (optionally after a last fsync)."""
@@ -111,6 +120,29 @@ class _Syncer:
                 files = list(self._files)
             for synced_file in files:
                 synced_file._background_sync()
+
+
+def fsync_folder(folder):
+    """fsync a folder, so that a file just created, renamed or deleted in it survives a power cut.
+
+    A no-op where folders cannot be opened (Windows); the file's own fsync
+    is the caller's job.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(folder, flags)
+    except (PermissionError, IsADirectoryError):  # Windows: folders cannot be opened
+        return
+    except FileNotFoundError:
+        return  # moved or removed since (a task moved aside): nothing left to make durable there
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # Some file systems (network mounts...) refuse fsync on folders.
+        if error.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
 
 
 _SYNCER = None

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rigbook.storage.ids import validate_id
-from rigbook.storage.task import TaskReader, TaskWriter
+from rigbook.storage.task import TaskReader, TaskWriter, open_task_writer
 from rigbook.storage.zip_export import storage_to_zip
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,11 @@ class Storage:
         while destination.exists():
             destination = parent / f"{folder.name}-{stamp}-{n}"
             n += 1
+        writer = open_task_writer(folder)
         os.replace(folder, destination)
+        if writer is not None:
+            # Its files moved with the folder; it must not touch the new task's.
+            writer.relocate(destination)
         logger.warning("task %s replaced; the old one was moved to %s", folder, destination)
 
     def require_task(self, task_id):
@@ -127,7 +131,7 @@ class Storage:
             )
         return TaskReader(folder)
 
-    def to_zip(self, outfile=None):
+    def to_zip(self, outfile=None, overwrite=False):
         """Archive the whole storage tree; see :func:`storage_to_zip`.
 
         Returns
@@ -135,7 +139,7 @@ class Storage:
         str
             The archive's path.
         """
-        return storage_to_zip(self.root, outfile)
+        return storage_to_zip(self.root, outfile, overwrite=overwrite)
 
     def __repr__(self):
         return f"Storage({str(self.root)!r}, subject_id={self._subject_id!r})"

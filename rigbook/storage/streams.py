@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from rigbook.storage.durability import fsync_folder
 from rigbook.storage.ids import validate_id
+from rigbook.storage.stream_info import StreamInfo
 from rigbook.storage.tables import write_table
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ class StreamWriter:
         and the file must not exist; missing parent folders are created.
     schema : pyarrow.Schema, optional
         The schema of every batch; taken from the first batch when omitted.
+    metadata : StreamInfo, optional
+        The stream's time origin, units and descriptions; written into the
+        log's schema metadata (see :mod:`rigbook.storage.stream_info`), so
+        that :func:`read_stream` and every export give them back.
 
     Notes
     -----
@@ -62,12 +68,15 @@ class StreamWriter:
     marker; writers still open at interpreter exit are closed then.
     """
 
-    def __init__(self, path, schema=None):
+    def __init__(self, path, schema=None, metadata=None):
         self.path = _log_path(path)
         self.name = validate_id(stream_name(self.path), "stream name")
         if schema is not None and not isinstance(schema, pa.Schema):
             raise TypeError(f"schema must be a pyarrow.Schema, got {type(schema).__name__}")
-        self.schema = schema
+        if metadata is not None and not isinstance(metadata, StreamInfo):
+            raise TypeError(f"metadata must be a StreamInfo, got {type(metadata).__name__}")
+        self.metadata = metadata
+        self.schema = self._described(schema)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "xb", buffering=0)
         self._queue = queue.SimpleQueue()
@@ -85,7 +94,7 @@ class StreamWriter:
         )
         self._thread.start()
         if schema is not None:
-            self._queue.put(("schema", schema))
+            self._queue.put(("schema", self.schema))
         _OPEN_WRITERS.add(self)
 
     # -- caller side -------------------------------------------------------
@@ -115,7 +124,7 @@ class StreamWriter:
                 f"got {type(batch).__name__}"
             )
         if self.schema is None:
-            self.schema = batch.schema
+            self.schema = self._described(batch.schema)
             self._queue.put(("schema", self.schema))
         with self._state:
             self._appended += len(batches)
@@ -162,6 +171,11 @@ class StreamWriter:
         with self._state:
             return self._error
 
+    def _described(self, schema):
+        if schema is None or self.metadata is None:
+            return schema
+        return self.metadata.apply_to_schema(schema)
+
     def _check_usable(self):
         if self._closed:
             raise ValueError(f"stream {self.name!r} is closed")
@@ -191,6 +205,7 @@ def _write_loop(file, commands, state, path, owner_ref):
     last_sync = time.monotonic()
     dirty = False
     failed = False
+    folder_synced = False  # the log's new name is made durable with its first fsync
     while True:
         timeout = None
         if dirty:
@@ -218,10 +233,15 @@ def _write_loop(file, commands, state, path, owner_ref):
                     writer.close()
                 if not failed:
                     os.fsync(file.fileno())
+                    if not folder_synced:
+                        fsync_folder(path.parent)
                 file.close()
                 return
             if dirty and (command == "sync" or time.monotonic() - last_sync >= FSYNC_INTERVAL):
                 os.fsync(file.fileno())
+                if not folder_synced:
+                    fsync_folder(path.parent)
+                    folder_synced = True
                 dirty = False
                 last_sync = time.monotonic()
         except BaseException as error:  # noqa: BLE001 - handed to the caller, never swallowed
@@ -260,6 +280,11 @@ def read_stream(path):
     pyarrow.Table
         The complete batches in order; a torn last batch is left out. A
         file too short to hold its schema gives an empty table.
+
+    Raises
+    ------
+    ValueError
+        The file is not an Arrow IPC stream (the message names it).
     """
     path = _log_path(path)
     if not path.exists():
@@ -267,7 +292,9 @@ def read_stream(path):
     data = path.read_bytes()
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))
-    except (pa.ArrowInvalid, OSError, EOFError):
+    except (pa.ArrowInvalid, OSError, EOFError) as error:
+        if not _may_be_a_torn_schema(data):
+            raise ValueError(f"{path} is not an Arrow IPC stream ({error})") from None
         logger.warning("stream log %s ends before its schema is complete; it holds no rows", path)
         return pa.table({})
     batches = []
@@ -282,7 +309,27 @@ def read_stream(path):
     return pa.Table.from_batches(batches, schema=reader.schema)
 
 
-def export_stream(path, format, outfile=None):
+#: Every Arrow IPC stream message starts with this continuation marker.
+_CONTINUATION = b"\xff\xff\xff\xff"
+
+
+def _may_be_a_torn_schema(data):
+    """Whether bytes that hold no readable schema are a log killed while writing it.
+
+    Such a file is the first bytes of a schema message: the continuation
+    marker (or a prefix of it), then the message length, then fewer bytes
+    than that length. Anything else is not a stream log.
+    """
+    head = data[: len(_CONTINUATION)]
+    if not _CONTINUATION.startswith(head):
+        return False
+    if len(data) < 8:
+        return True
+    length = int.from_bytes(data[4:8], "little", signed=True)
+    return 0 < length and len(data) < 8 + length
+
+
+def export_stream(path, format, outfile=None, overwrite=False, metadata=None):
     """Convert a stream log to csv, feather, parquet, hdf5 or json.
 
     Parameters
@@ -294,14 +341,25 @@ def export_stream(path, format, outfile=None):
     outfile : str or Path, optional
         Destination; by default ``<task>/<stream>.<format>`` for a log in
         ``<task>/streams/``, else beside the log.
+    overwrite : bool
+        Replace an existing export; by default it is an error.
+    metadata : StreamInfo, optional
+        The description to write; by default the one the log carries.
 
     Returns
     -------
     Path
-        The file written (atomically, via :func:`write_table`).
+        The file written (atomically, via :func:`write_table`), carrying the
+        log's time origin, units and descriptions.
+
+    Raises
+    ------
+    FileExistsError
+        The export (or its sidecar) exists and ``overwrite`` is false; it
+        is named and left as it was.
     """
     path = _log_path(path)
     if outfile is None:
         folder = path.parent.parent if path.parent.name == "streams" else path.parent
         outfile = folder / stream_name(path)
-    return write_table(read_stream(path), outfile, format)
+    return write_table(read_stream(path), outfile, format, overwrite=overwrite, metadata=metadata)

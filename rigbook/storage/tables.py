@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rigbook.storage.atomic import atomic_open, atomic_path
+from rigbook.storage.atomic import atomic_open, atomic_path, check_absent
+from rigbook.storage.stream_info import METADATA_KEY, StreamInfo, sidecar_path
 
 #: Supported export formats and the file suffix each one gets.
 FORMATS = {
@@ -32,6 +33,8 @@ FORMATS = {
 }
 
 HDF5_TABLE_FORMAT = 1
+#: Formats that cannot hold a description: it goes into ``<file>.meta.json``.
+_SIDECAR_FORMATS = ("csv", "json")
 
 
 def check_format(format):
@@ -92,7 +95,7 @@ def _as_column(name, values):
     return array
 
 
-def write_table(table, path, format=None):
+def write_table(table, path, format=None, overwrite=False, metadata=None):
     """Write a table to ``path`` in one of :data:`FORMATS`, atomically.
 
     Parameters
@@ -105,6 +108,13 @@ def write_table(table, path, format=None):
     format : str, optional
         One of ``csv``, ``feather``, ``parquet``, ``hdf5``, ``json``;
         taken from the suffix of ``path`` when omitted.
+    overwrite : bool
+        Replace an existing file (atomically); by default an existing file
+        is an error and is left as it was.
+    metadata : StreamInfo, optional
+        What the numbers mean (time origin, units, descriptions); written
+        inside the file (Arrow schema metadata, HDF5 attributes) or, for
+        csv and json, into the sidecar ``<file>.meta.json``.
 
     Returns
     -------
@@ -113,6 +123,9 @@ def write_table(table, path, format=None):
 
     Raises
     ------
+    FileExistsError
+        ``path`` (or the sidecar) exists and ``overwrite`` is false; the
+        message names it.
     ValueError
         Unknown format, or a column name the format cannot hold.
     OSError
@@ -126,7 +139,23 @@ def write_table(table, path, format=None):
     format = check_format(format)
     path = format_path(path, format)
     arrow_table = to_arrow(table)
-    _WRITERS[format](arrow_table, path)
+    if metadata is None:
+        metadata = StreamInfo.from_schema(arrow_table.schema)
+    elif not isinstance(metadata, StreamInfo):
+        raise TypeError(f"metadata must be a StreamInfo, got {type(metadata).__name__}")
+    if metadata is not None:
+        arrow_table = arrow_table.cast(metadata.apply_to_schema(arrow_table.schema))
+    check_absent(path, overwrite)
+    if format in _SIDECAR_FORMATS:
+        sidecar = sidecar_path(path)
+        check_absent(sidecar, overwrite)
+        if metadata is not None:
+            # The description first: a data file never exists without it.
+            with atomic_open(sidecar, "w", encoding="utf-8", overwrite=overwrite) as f:
+                json.dump(metadata.to_dict(), f, ensure_ascii=False, indent=1)
+        elif overwrite and sidecar.exists():
+            sidecar.unlink()  # it described the file being replaced
+    _WRITERS[format](arrow_table, path, overwrite)
     return path
 
 
@@ -165,39 +194,44 @@ def read_table(path, format=None):
     return pd.DataFrame(data, columns=columns)
 
 
-def _write_csv(table, path):
+def _write_csv(table, path, overwrite):
     import pyarrow.csv as pcsv
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         pcsv.write_csv(table, tmp)
 
 
-def _write_feather(table, path):
+def _write_feather(table, path, overwrite):
     import pyarrow.feather as pf
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         # Uncompressed: lz4 gains little on sensor noise, and an uncompressed
         # file can be memory-mapped by readers (zero-copy for big sessions).
         pf.write_feather(table, tmp, compression="uncompressed")
 
 
-def _write_parquet(table, path):
+def _write_parquet(table, path, overwrite):
     import pyarrow.parquet as pq
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         pq.write_table(table, tmp)
 
 
-def _write_hdf5(table, path):
+def _write_hdf5(table, path, overwrite):
     import h5py
 
     for name in table.column_names:
         if "/" in name or name in (".", ""):
             raise ValueError(f"column name {name!r} cannot be an HDF5 dataset name")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["rigbook_table_format"] = HDF5_TABLE_FORMAT
             f.attrs["columns"] = table.column_names
+            info = StreamInfo.from_schema(table.schema)
+            if info is not None:
+                f.attrs[METADATA_KEY] = info.to_json()
+                if info.t0_wall_clock is not None:
+                    f.attrs["t0_wall_clock"] = info.t0_wall_clock
             for name in table.column_names:
                 column = table[name]
                 kind = column.type
@@ -214,16 +248,20 @@ def _write_hdf5(table, path):
                     dataset = f.create_dataset(name, data=values)
                     dataset.attrs["kind"] = "datetime64[ns]"
                 else:
-                    f.create_dataset(name, data=column.to_numpy(zero_copy_only=False))
+                    dataset = f.create_dataset(name, data=column.to_numpy(zero_copy_only=False))
+                if info is not None:
+                    for key, text in (("unit", info.unit(name)), ("description", info.description(name))):
+                        if text is not None:
+                            dataset.attrs[key] = text
 
 
-def _write_json(table, path):
+def _write_json(table, path, overwrite):
     """Write an array of row objects; floats exact, NaN and infinities as null."""
     names = table.column_names
     n_rows = table.num_rows
     with ThreadPoolExecutor(max_workers=2) as pool:
         values = list(pool.map(lambda name: _json_values(name, table[name]), names))
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", overwrite=overwrite) as f:
         f.write(b"[\n")
         if n_rows and names:
             parts = []

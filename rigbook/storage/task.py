@@ -10,10 +10,15 @@ import numpy as np
 from rigbook.storage.arrays import (
     ArrayFileWriter,
     as_dataset,
+    describe_array,
     hdf5_path,
+    is_trial_array_file,
     iter_trial_arrays,
     journal_path,
+    read_labels,
+    read_sidecar,
     recover_array,
+    write_sidecar,
 )
 from rigbook.storage.atomic import atomic_open
 from rigbook.storage.ids import validate_id
@@ -26,6 +31,18 @@ logger = logging.getLogger(__name__)
 
 TRIALS_FILE = "trials.csv"
 STREAMS_FOLDER = "streams"
+
+#: Open task writers by folder, so that moving a folder aside can tell its writer.
+_OPEN_TASKS = weakref.WeakValueDictionary()
+
+
+def _folder_key(folder):
+    return str(Path(folder).resolve())
+
+
+def open_task_writer(folder):
+    """The TaskWriter of this process still writing into ``folder``, or None."""
+    return _OPEN_TASKS.get(_folder_key(folder))
 
 
 class TaskWriter:
@@ -50,8 +67,11 @@ class TaskWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         self.trials = TrialWriter(self.root / TRIALS_FILE)
         self._arrays = {}
+        self._labels = read_sidecar(self.root)
         self._streams = []
         self._closed = False
+        self._key = _folder_key(self.root)
+        _OPEN_TASKS[self._key] = self
         # Closes the files when the writer is dropped or the interpreter exits,
         # holding the files rather than the writer so that it can be dropped.
         self._finalizer = weakref.finalize(
@@ -83,27 +103,51 @@ class TaskWriter:
         self._check_open()
         row = self.trials.prepare(trial.attrs)
         datasets = {}
+        new_labels = {}
         for name, array in trial.arrays.items():
-            if name not in self._arrays:
-                validate_id(name, "array name")
             data = array.data if isinstance(array, Array) else array
             datasets[name] = as_dataset(name, data)
+            if name not in self._arrays:
+                validate_id(name, "array name")
+                labels = {}
+                if isinstance(array, Array):
+                    labels = {"stack_axis": array.stack_axis, **array.labels}
+                new_labels[name] = describe_array(name, labels, datasets[name])
+        for name, labels in new_labels.items():
+            self._arrays[name] = ArrayFileWriter(self.root, name, labels)
+        if new_labels:
+            # Listed only once its file exists (and refused nothing, like a stream export's name).
+            self._labels.update(new_labels)
+            write_sidecar(self.root, self._labels)
         index = len(self.trials)
         for name, data in datasets.items():
-            self._array_writer(name).write(index, data)
+            self._arrays[name].write(index, data)
         self.trials.commit(row)
         for array in trial.arrays.values():
             if isinstance(array, Array):
                 array.clear()
 
-    def _array_writer(self, name):
-        writer = self._arrays.get(name)
-        if writer is None:
-            writer = self._arrays[name] = ArrayFileWriter(self.root, name)
-        return writer
+    def relocate(self, root):
+        """Follow this task's folder after it was moved to ``root`` (see Storage.allow_overwrite).
 
-    def stream(self, name, schema=None):
+        Every file stays open; from now on the writer names (and deletes,
+        like a finished array's journal) files under ``root`` only.
+        """
+        self.root = Path(root)
+        self.trials.filepath = self.root / TRIALS_FILE
+        for writer in self._arrays.values():
+            writer.relocate(self.root)
+        for stream in self._streams:
+            stream.path = self.root / STREAMS_FOLDER / stream.path.name
+        _OPEN_TASKS.pop(self._key, None)
+        self._key = _folder_key(self.root)
+        _OPEN_TASKS[self._key] = self
+
+    def stream(self, name, schema=None, metadata=None):
         """Open the stream log ``streams/<name>.arrows`` of this task.
+
+        ``schema`` and ``metadata`` (a :class:`StreamInfo`) go to
+        :class:`StreamWriter`.
 
         Returns
         -------
@@ -111,7 +155,9 @@ class TaskWriter:
             Closed together with the task.
         """
         validate_id(name, "stream name")
-        writer = StreamWriter(self.root / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}", schema)
+        writer = StreamWriter(
+            self.root / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}", schema, metadata=metadata
+        )
         self._streams.append(writer)
         return writer
 
@@ -143,6 +189,8 @@ class TaskWriter:
         if self._closed:
             return
         self._closed = True
+        if _OPEN_TASKS.get(self._key) is self:
+            del _OPEN_TASKS[self._key]
         self._finalizer()
 
     def _check_open(self):
@@ -198,10 +246,29 @@ class TaskReader:
 
     @property
     def array_names(self):
-        """Names of the arrays stored for this task, sorted."""
-        names = {p.stem for p in self.root.glob("*.hdf5") if not p.name.startswith(".")}
+        """Names of the trial arrays of this task, sorted.
+
+        An array is known by Rigbook's marker (the task's ``.arrays.json``,
+        the ``rigbook_trial_array`` attribute of ``<name>.hdf5``, or its
+        journal), never by the ``.hdf5`` suffix alone: stream exports such
+        as ``tracker.hdf5`` are not arrays.
+        """
+        names = set(read_sidecar(self.root))
         names |= {p.name[1 : -len(".journal")] for p in self.root.glob(".*.journal")}
+        names |= {
+            p.stem for p in self.root.glob("*.hdf5")
+            if not p.name.startswith(".") and p.stem not in names and is_trial_array_file(p)
+        }
         return sorted(names)
+
+    @property
+    def journal_only_arrays(self):
+        """Arrays whose journal is still there (writer running or killed), sorted.
+
+        Their ``<name>.hdf5`` may lack trials (or not open at all) until
+        :meth:`recover` rebuilds it; this reader reads the journal.
+        """
+        return sorted(p.name[1 : -len(".journal")] for p in self.root.glob(".*.journal"))
 
     @property
     def stream_names(self):
@@ -226,40 +293,82 @@ class TaskReader:
 
     def _check_array(self, name):
         validate_id(name, "array name")
-        if not (hdf5_path(self.root, name).exists() or journal_path(self.root, name).exists()):
+        if name not in self.array_names:
             raise ValueError(
-                f"task {self.root} has no array {name!r}; its arrays are: "
+                f"task {self.root} has no trial array {name!r}; its arrays are: "
                 f"{', '.join(self.array_names) or 'none'}"
             )
+
+    def array_labels(self, name):
+        """The labels of array ``name``: ``fields``, ``field_axis``, ``time_field``, ``units``...
+
+        Returns
+        -------
+        dict
+            Only the labels given when it was recorded (``{}`` for none);
+            ``field_axis`` is the axis of one trial's array that ``fields``
+            label (add 1 for the result of :meth:`array`).
+        """
+        self._check_array(name)
+        labels = read_sidecar(self.root).get(name)
+        if labels is None and hdf5_path(self.root, name).exists():
+            labels = read_labels(hdf5_path(self.root, name))
+        return dict(labels or {})
+
+    def array_shapes(self, name):
+        """The shape of array ``name`` in each trial (None where a trial lacks it)."""
+        self._check_array(name)
+        return [None if a is None else a.shape for a in iter_trial_arrays(self.root, name, self._n_trials())]
 
     def array(self, name):
         """Array ``name`` of all trials, stacked along a new first (trial) axis.
 
-        Raises
-        ------
-        ValueError
-            If the trials' arrays differ in shape (or some trials lack the
-            array); read them one by one with :meth:`iterarray`.
+        When every trial holds an array of the same shape, the result has
+        the arrays' dtype. Otherwise (trials of different lengths, or
+        trials without the array) each trial is padded at the end of every
+        axis to the largest shape with NaN, in a float64 array (ints up to
+        2**53 stay exact); :meth:`array_shapes` gives each trial's own
+        shape, and :meth:`iterarray` the arrays unpadded.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_trials, ...)``; ``(0,)`` if no trial has the array.
         """
         self._check_array(name)
         n_trials = self._n_trials()
-        stacked = None
+        stacked = None  # filled in place while every trial has the first one's shape
+        arrays = None  # every trial's array, once they differ
         for index, array in enumerate(iter_trial_arrays(self.root, name, n_trials)):
-            if stacked is None and array is not None:
+            if arrays is None and stacked is None and array is not None and index == 0:
                 stacked = np.empty((n_trials,) + array.shape, dtype=array.dtype)
-            if array is None or array.shape != stacked.shape[1:]:
-                shapes = {"missing" if array is None else str(array.shape)}
-                if stacked is not None:
-                    shapes.add(str(stacked.shape[1:]))
-                raise ValueError(
-                    f"array {name!r} has different shapes across trials "
-                    f"({', '.join(sorted(shapes))}); "
-                    f"read it trial by trial with TaskReader.iterarray({name!r})"
-                )
+            if arrays is None and (array is None or stacked is None or array.shape != stacked.shape[1:]):
+                arrays = [] if stacked is None else list(stacked[:index])
+                stacked = None
+            if arrays is not None:
+                arrays.append(array)
+                continue
             if array.dtype != stacked.dtype:
                 stacked = stacked.astype(np.result_type(stacked.dtype, array.dtype))
             stacked[index] = array
-        return np.empty((0,)) if stacked is None else stacked
+        if stacked is not None:
+            return stacked
+        present = [a for a in arrays or [] if a is not None]
+        if not present:
+            return np.empty((0,))
+        ndims = {a.ndim for a in present}
+        if len(ndims) > 1:
+            raise ValueError(
+                f"array {name!r} has trials with {sorted(ndims)} dimensions; "
+                f"read it trial by trial with TaskReader.iterarray({name!r})"
+            )
+        full = tuple(max(sizes) for sizes in zip(*(a.shape for a in present)))
+        logger.info("array %r: trials differ in shape; padding to %s with NaN", name, full)
+        padded = np.full((len(arrays),) + full, np.nan)
+        for index, array in enumerate(arrays):
+            if array is not None:
+                padded[(index,) + tuple(slice(0, n) for n in array.shape)] = array
+        return padded
 
     def stream(self, name):
         """The stream log ``streams/<name>.arrows`` as a ``pyarrow.Table``."""

@@ -8,6 +8,39 @@ _MIN_CAPACITY = 16
 _VALID_NAMES = set()  # array names already checked: trials reuse the same few
 
 
+def array_labels(fields=None, time_field=None, units=None, description=None):
+    """Check an array's labels; return them as a JSON-able dict (only those given).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A label of the wrong type, or a ``time_field`` / unit naming no field.
+    """
+    labels = {}
+    if fields is not None:
+        if isinstance(fields, str) or not all(isinstance(f, str) for f in fields):
+            raise TypeError(f"fields must be a list of str, got {fields!r}")
+        if len(set(fields)) != len(fields):
+            raise ValueError(f"fields must be distinct, got {list(fields)!r}")
+        labels["fields"] = list(fields)
+    if time_field is not None:
+        if time_field not in labels.get("fields", ()):
+            raise ValueError(f"time_field {time_field!r} is not one of the fields {fields!r}")
+        labels["time_field"] = time_field
+    if units is not None:
+        if not isinstance(units, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in units.items()
+        ):
+            raise TypeError(f"units must be a dict of field -> unit text, got {units!r}")
+        unknown = sorted(set(units) - set(labels.get("fields", units)))
+        if unknown:
+            raise ValueError(f"units given for {unknown}, which are not among the fields {fields!r}")
+        labels["units"] = dict(units)
+    if description is not None:
+        labels["description"] = str(description)
+    return labels
+
+
 class Array:
     """Samples accumulated during a trial, joined along ``stack_axis``.
 
@@ -17,10 +50,26 @@ class Array:
 
     Parameters
     ----------
+    data : array_like, optional
+        A first block, stacked at once (as AxoPy's ``Array(data=...)``).
     stack_axis : int
         The axis along which blocks are joined; 1 (columns) suits
         channels x samples data. One-dimensional blocks are joined end to
         end whatever the axis.
+    fields : list of str, optional
+        What each row is (for a 2-D array, the labels of axis 0 when
+        stacking columns, of axis 1 when stacking rows), e.g.
+        ``["t", "x", "y"]``.
+    time_field : str, optional
+        Which of ``fields`` is time (in seconds from the recording's start).
+    units : dict of str to str, optional
+        Unit per field (``{"t": "s", "x": "mm"}``).
+    description : str, optional
+        What the array holds.
+
+    The labels are written as attributes of ``<name>.hdf5`` by
+    :class:`TaskWriter`; they are checked here so that a bad label fails
+    where it is given.
 
     Examples
     --------
@@ -31,11 +80,15 @@ class Array:
     (2, 4)
     """
 
-    def __init__(self, stack_axis=1):
+    def __init__(self, data=None, stack_axis=1, *, fields=None, time_field=None, units=None,
+                 description=None):
         if isinstance(stack_axis, bool) or not isinstance(stack_axis, (int, np.integer)):
             raise TypeError(f"stack_axis must be an int, got {stack_axis!r}")
         self.stack_axis = int(stack_axis)
+        self.labels = array_labels(fields, time_field, units, description)
         self.clear()
+        if data is not None:
+            self.stack(data)
 
     def clear(self):
         """Forget every stacked sample."""
@@ -146,8 +199,11 @@ class Trial:
         self.attrs = {} if attrs is None else attrs
         self.arrays = {}
 
-    def add_array(self, name, stack_axis=1):
+    def add_array(self, name, data=None, stack_axis=1, **labels):
         """Create the array ``name`` for this trial and return it.
+
+        ``data``, ``stack_axis`` and the labels (``fields``, ``time_field``,
+        ``units``, ``description``) go to :class:`Array`.
 
         Raises
         ------
@@ -158,7 +214,7 @@ class Trial:
             validate_id(name, "array name")
             if len(_VALID_NAMES) < 4096:
                 _VALID_NAMES.add(name)
-        array = Array(stack_axis=stack_axis)
+        array = Array(data, stack_axis=stack_axis, **labels)
         self.arrays[name] = array
         return array
 

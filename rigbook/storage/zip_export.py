@@ -26,7 +26,7 @@ _COPY_BYTES = 1 << 20
 _FAST_LEVEL = 1  # zlib's fastest: on text a little larger than the default level, several times faster
 
 
-def storage_to_zip(path, outfile=None):
+def storage_to_zip(path, outfile=None, overwrite=False):
     """Create a ZIP archive of a data storage tree.
 
     The archive holds the root folder itself: every path inside it is
@@ -48,6 +48,8 @@ def storage_to_zip(path, outfile=None):
     outfile : str or Path, optional
         The archive to create; by default beside the root, named after it
         with ``.zip`` added. It must not lie inside the tree.
+    overwrite : bool
+        Replace an existing archive; by default it is an error.
 
     Returns
     -------
@@ -58,6 +60,8 @@ def storage_to_zip(path, outfile=None):
     ------
     FileNotFoundError
         If ``path`` is not a folder.
+    FileExistsError
+        If ``outfile`` exists and ``overwrite`` is false (it is named).
     ValueError
         If ``outfile`` lies inside the tree.
     """
@@ -76,7 +80,7 @@ def storage_to_zip(path, outfile=None):
             "write it outside the storage root"
         )
     top = given_root.name
-    with atomic_path(real_out) as tmp:
+    with atomic_path(real_out, overwrite=overwrite) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             for folder, dirnames, filenames in os.walk(real_root, followlinks=False):
                 folder = Path(folder)

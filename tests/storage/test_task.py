@@ -91,14 +91,18 @@ def test_array_never_stacked_is_written_empty(tmp_path):
     assert data.size == 0
 
 
-def test_shape_mismatch_points_to_iterarray(tmp_path):
+def test_trials_of_different_lengths_are_nan_padded_with_their_shapes(tmp_path):
     writer = TaskWriter(tmp_path / "task")
     for n_chunks in (1, 2):
         writer.write(make_trial(n_chunks, n_chunks=n_chunks))
     writer.close()
     reader = TaskReader(tmp_path / "task")
-    with pytest.raises(ValueError, match="iterarray"):
-        reader.array("emg")
+    emg = reader.array("emg")
+    assert emg.shape == (2, 8, 10)
+    np.testing.assert_array_equal(emg[0, :, :5], expected_emg(1, 1))
+    assert np.isnan(emg[0, :, 5:]).all()
+    np.testing.assert_array_equal(emg[1], expected_emg(2, 2))
+    assert reader.array_shapes("emg") == [(8, 5), (8, 10)]
     assert [a.shape for a in reader.iterarray("emg")] == [(8, 5), (8, 10)]
 
 
@@ -263,8 +267,10 @@ def test_trials_without_the_array_yield_none_and_block_stacking(tmp_path):
     first, second = reader.iterarray("emg")
     assert first is None
     np.testing.assert_array_equal(second, expected_emg(1))
-    with pytest.raises(ValueError, match="missing.*iterarray"):
-        reader.array("emg")
+    emg = reader.array("emg")
+    assert np.isnan(emg[0]).all()
+    np.testing.assert_array_equal(emg[1], expected_emg(1))
+    assert reader.array_shapes("emg") == [None, (8, 15)]
 
 
 def test_array_of_mixed_dtypes_widens(tmp_path):
