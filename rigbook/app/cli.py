@@ -31,12 +31,12 @@ def has_display():
 
 
 def _formats(text):
-    from rigbook.storage import FORMATS
+    from rigbook.session.settings import EXPORT_FORMATS
 
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise argparse.ArgumentTypeError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        if fmt not in EXPORT_FORMATS:
+            raise argparse.ArgumentTypeError(f"unknown format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     return formats
 
 
@@ -69,7 +69,7 @@ def _parser():
     rec.add_argument("--root", default=None,
                      help="storage root (default: $RIGBOOK_DATA_DIR, else Rigbook in your documents folder)")
     rec.add_argument("--formats", type=_formats, default=list(first_start["formats"]),
-                     help="export formats, comma separated: csv,feather,parquet,hdf5,json "
+                     help="export formats, comma separated: csv,feather,parquet,hdf5,json,nwb "
                           f"(default {','.join(first_start['formats'])})")
     rec.add_argument("--protocol", default=None, help="protocol to run (default: the rig's first)")
     rec.add_argument("--set", dest="assignments", action="append", default=[], metavar="OWNER/PARAM=VALUE",
@@ -86,6 +86,13 @@ def _parser():
 
     ins = commands.add_parser("inspect", help="show what a storage root or task folder holds")
     ins.add_argument("path")
+    ins.add_argument("--json", action="store_true", help="print the summary as JSON (what open_session gives)")
+
+    exp = commands.add_parser("export", help="export a recorded task folder")
+    exp.add_argument("task_folder")
+    exp.add_argument("--nwb", action="store_true", required=True, help="write <task>/session.nwb (needs pynwb)")
+    exp.add_argument("--out", default=None, help="the NWB file to write (default <task>/session.nwb)")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing NWB file")
 
     fin = commands.add_parser("finish", help="complete a recording whose app was killed")
     fin.add_argument("task_folder")
@@ -179,6 +186,38 @@ def run_record(rig, args):
     return 0 if (result is not None and not problems) else 1
 
 
+def run_inspect(args):
+    """Print what a root or task holds; exit 1 when some file was unreadable (each is named)."""
+    import json
+
+    from rigbook.session.inspection import inspect
+
+    try:
+        found = inspect(args.path)
+    except (FileNotFoundError, NotADirectoryError) as error:
+        sys.stderr.write(f"rigbook inspect: {error}\n")
+        return 2
+    _say(json.dumps(found.to_json(), indent=1, ensure_ascii=False) if args.json else found.text)
+    return 1 if found.unreadable else 0
+
+
+def run_export(args):
+    from pathlib import Path
+
+    from rigbook.storage.nwb import export_nwb
+
+    try:
+        written = export_nwb(args.task_folder, outfile=args.out, overwrite=args.overwrite)
+    except ImportError as error:
+        sys.stderr.write(f"rigbook export: {error} (pip install 'rigbook[nwb]')\n")
+        return 2
+    except (FileNotFoundError, FileExistsError, ValueError, OSError) as error:
+        sys.stderr.write(f"rigbook export: {error}\n")
+        return 2
+    _say(f"wrote {Path(written)}")
+    return 0
+
+
 def run_finish(args):
     from rigbook.session import finish_session
     from rigbook.session.inspection import describe_task
@@ -219,14 +258,9 @@ def main(argv=None):
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "inspect":
-            from rigbook.session.inspection import describe
-
-            try:
-                _say(describe(args.path))
-            except (FileNotFoundError, NotADirectoryError) as error:
-                sys.stderr.write(f"rigbook inspect: {error}\n")
-                return 2
-            return 0
+            return run_inspect(args)
+        if args.command == "export":
+            return run_export(args)
         if args.command == "finish":
             return run_finish(args)
         try:

@@ -12,6 +12,7 @@ import logging
 from qtpy import QtCore
 
 from rigbook.app.background import StepsJob
+from rigbook.collectors.warmup import warm_up
 from rigbook.session import Session
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class SessionController(QtCore.QObject):
     def __init__(self, rig, instance_number=-1, drain_interval_ms=DRAIN_INTERVAL_MS,
                  plot_interval_ms=PLOT_INTERVAL_MS, live_view=True, start=True, parent=None):
         super().__init__(parent)
+        # What the first recording needs (imports, first-time setup) is done now, not on its first timer tick.
+        warm_up()
         self.session = Session(rig, instance_number=instance_number, drain_interval_s=drain_interval_ms / 1000)
         self.rig = rig
         self._job = None

@@ -96,7 +96,7 @@ def export_steps(folder, log_paths, formats):
     steps = []
     for fmt in formats:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}; formats are {', '.join(FORMATS)}")
+            raise ValueError(f"unknown table format {fmt!r}; formats are {', '.join(FORMATS)}")
     for name, paths in log_paths.items():
         for path in paths:
             for fmt in formats:
@@ -105,13 +105,33 @@ def export_steps(folder, log_paths, formats):
 
 
 def _export(source, folder, fmt):
-    def run():
-        written = export_target(folder, source, fmt)
-        if written.exists():
-            # Only this session wrote into its new folder: a file there is data (a trial array...).
-            raise FileExistsError(f"{written} already exists; the export of {source.name} would replace it")
-        return storage.export_stream(source, fmt, outfile=written)
+    def run():  # (export_stream refuses to replace a file: only this session wrote into its new folder)
+        return storage.export_stream(source, fmt, outfile=export_target(folder, source, fmt))
     return run
+
+
+#: Where the ``nwb`` export of a session goes, in its task folder.
+NWB_FILE = "session.nwb"
+
+
+def save_steps(folder, log_paths, formats, write_metadata):
+    """Every step that completes a stopped session: stream exports, metadata.json, then the NWB file.
+
+    The NWB file is made from what is on disk, metadata.json included, so
+    it comes after it; metadata.json is written again after it, to list it.
+    """
+    steps = export_steps(folder, log_paths, [f for f in formats if f in FORMATS])
+    steps.append(("metadata.json", write_metadata))
+    if "nwb" in formats:
+        steps.append((NWB_FILE, lambda: export_nwb(folder)))
+        steps.append(("metadata.json (listing the NWB file)", write_metadata))
+    return steps
+
+
+def export_nwb(folder):
+    from rigbook.storage.nwb import export_nwb as write_nwb
+
+    return write_nwb(folder, Path(folder) / NWB_FILE)
 
 
 def missing_files(folder, log_paths, formats):
@@ -120,13 +140,15 @@ def missing_files(folder, log_paths, formats):
     problems = []
     if not (folder / "metadata.json").is_file():
         problems.append(f"{folder / 'metadata.json'} is missing")
+    if "nwb" in formats and not (folder / NWB_FILE).is_file():
+        problems.append(f"{folder / NWB_FILE} is missing")
     for name, paths in log_paths.items():
         if not paths:
             problems.append(f"stream {name}: no log (no samples received)")
         for path in paths:
             if not Path(path).is_file():
                 problems.append(f"stream log {path} is missing")
-            for fmt in formats:
+            for fmt in (f for f in formats if f in FORMATS):
                 export = export_target(folder, path, fmt)
                 if not export.is_file():
                     problems.append(f"export {export} is missing")

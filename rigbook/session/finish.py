@@ -17,7 +17,7 @@ from rigbook import storage
 from rigbook.collectors import provenance
 from rigbook.collectors.metadata_json import dumps
 from rigbook.session import status as session_status
-from rigbook.session.exports import SessionResult, export_target, log_parts
+from rigbook.session.exports import NWB_FILE, SessionResult, export_nwb, export_target, log_parts
 from rigbook.session.recording import remove_leftover_temporaries
 from rigbook.storage.atomic import atomic_open
 
@@ -55,6 +55,13 @@ def _log_summary(parts, folder):
         "t_first": t_min if rows else None,
         "t_last": t_max if rows else None,
     }
+
+
+def _write_metadata(metadata, folder):
+    target = folder / session_status.METADATA_FILE
+    metadata["general"]["files"] = provenance.files_in(folder, exclude={target.name})
+    with atomic_open(target, "w", encoding="utf-8") as f:
+        f.write(dumps(metadata))
 
 
 def finish_session(folder, formats=None):
@@ -110,7 +117,7 @@ def finish_session(folder, formats=None):
         if summary["t_last"] is not None:
             span_end = max(span_end, summary["t_last"])
         for path in parts:
-            for fmt in formats:
+            for fmt in (f for f in formats if f in storage.FORMATS):
                 target = export_target(folder, path, fmt)
                 if target.exists():
                     continue  # exports are written atomically: one that exists is complete
@@ -127,10 +134,13 @@ def finish_session(folder, formats=None):
         trials=trials,
     )
     general["end_time"] = general.get("end_time") or provenance.now_with_timezone().isoformat()
-    target = folder / session_status.METADATA_FILE
-    general["files"] = provenance.files_in(folder, exclude={target.name})
-    with atomic_open(target, "w", encoding="utf-8") as f:
-        f.write(dumps(metadata))
+    _write_metadata(metadata, folder)
+    if "nwb" in formats and not (folder / NWB_FILE).exists():
+        try:
+            files.append(export_nwb(folder))
+            _write_metadata(metadata, folder)  # (listing it)
+        except (OSError, ValueError, ImportError) as error:
+            errors.append((NWB_FILE, str(error)))
     logger.info("session %s finished: recovered %.1f s", folder, span_end)
     return SessionResult(folder=folder, subject_id=str(general.get("subject_id", folder.parent.name)),
                          task_id=str(general.get("task_id", folder.name)), duration=span_end, formats=formats,

@@ -23,7 +23,7 @@ import numpy as np
 from rigbook import storage
 from rigbook.collectors.recording import StreamRecorder
 from rigbook.session import status as session_status
-from rigbook.session.exports import SessionResult, export_steps, stream_summary
+from rigbook.session.exports import SessionResult, save_steps, stream_summary
 
 logger = logging.getLogger(__name__)
 
@@ -242,9 +242,8 @@ class Recording:
             self.errors.append(("trials", str(error)))
         self.session.collector.end_session()
         self._add_end_metadata()
-        steps = export_steps(self.folder, self.recorder.paths, self.formats)
-        steps.append(("metadata.json", lambda: self.session.collector.save_json_log(self.folder)))
-        return steps
+        return save_steps(self.folder, self.recorder.paths, self.formats,
+                          lambda: self.session.collector.save_json_log(self.folder))
 
     def _add_end_metadata(self):
         c = self.session.collector

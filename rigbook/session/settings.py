@@ -83,12 +83,18 @@ def session_params(collector, rig):
     )
 
 
+#: Formats of the whole session (one file per task), beside the per-stream table formats.
+SESSION_FORMATS = ("nwb",)
+#: Every export format a session can end with.
+EXPORT_FORMATS = tuple(FORMATS) + SESSION_FORMATS
+
+
 def check_formats(formats):
     """The export formats as a list, each checked; ValueError naming an unknown one."""
     formats = [str(f).strip().lower() for f in formats if str(f).strip()]
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}; formats are {', '.join(FORMATS)}")
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; formats are {', '.join(EXPORT_FORMATS)}")
     return formats
 
 

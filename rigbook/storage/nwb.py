@@ -210,6 +210,11 @@ def _subject(animal, subject_id):
     )
 
 
+#: Abbreviations a rig may declare, spelled out as NWB's best practices want spatial units.
+SPATIAL_UNITS = {"m": "meters", "cm": "centimeters", "mm": "millimeters", "um": "micrometers",
+                 "µm": "micrometers", "px": "pixels", "rad": "radians", "deg": "degrees"}
+
+
 def _unit(units, field):
     return units.get(field) or UNKNOWN_UNIT
 
@@ -310,6 +315,7 @@ def _add_tracking(nwbfile, name, frame, units, clock):
         unit = units.get("x") or UNKNOWN_UNIT
         if units.get("y", unit) != unit:
             unit = UNKNOWN_UNIT  # one SpatialSeries has one unit; x and y keep theirs in the metadata
+        unit = SPATIAL_UNITS.get(unit, unit)
         position.add_spatial_series(SpatialSeries(
             name=f"{name}_xy",
             data=frame[["x", "y"]].to_numpy(),

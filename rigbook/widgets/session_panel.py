@@ -6,7 +6,7 @@ from qtpy import QtCore, QtWidgets
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("csv", "feather", "parquet", "hdf5", "json")
+EXPORT_FORMATS = ("csv", "feather", "parquet", "hdf5", "json", "nwb")
 
 
 def _format_elapsed(seconds):

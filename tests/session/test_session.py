@@ -8,7 +8,7 @@ import pytest
 
 from rigbook.collectors.params import Param, Parametrized
 from rigbook.session import Rig, Session, Source
-from rigbook.storage import read_stream
+from rigbook.storage import read_info
 from tests.session.conftest import wait_until
 from tests.session.sources_for_tests import counter_then_wider, steady_counter, unplugged_camera
 
@@ -42,8 +42,8 @@ def test_a_recording_is_complete_on_disk_with_t_from_its_start(session, tmp_path
     table = pd.read_csv(folder / "counter.csv")
     assert len(table) >= 40
     assert -0.05 < table["t"].iloc[0] < 0.5  # t = 0 is the recording's start, not the app's
-    log = read_stream(folder / "streams" / "counter.arrows")
-    assert json.loads(log.schema.metadata[b"rigbook.units"]) == {"value": "count"}
+    info = read_info(folder / "streams" / "counter.arrows")
+    assert info.units["value"] == "count" and info.t0_wall_clock == metadata["general"]["t0_wall_clock"]
 
 
 def test_two_recordings_in_a_row_with_restored_settings_both_succeed(counter_rig, tmp_path):

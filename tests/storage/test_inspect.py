@@ -12,7 +12,7 @@ from rigbook.storage import StreamInfo, TaskWriter, Trial
 try:  # the session layer's home after the session refactor
     from rigbook.session.inspection import inspect
 except ImportError:
-    from rigbook.app.inspection import inspect
+    from rigbook.session.inspection import inspect
 
 
 def good_task(folder):
