@@ -80,7 +80,7 @@ def test_round_trip_gives_the_same_values(tmp_path):
         xy = behavior["tracker_position"]["tracker_xy"]
         np.testing.assert_array_equal(xy.data[:], np.column_stack([tracker["x"], tracker["y"]]))
         np.testing.assert_array_equal(xy.timestamps[:], tracker["t"])
-        assert xy.unit == "mm"
+        assert xy.unit == "millimeters"  # (spelled out, as NWB best practice asks)
         tail = behavior["tracker_tail_angle"]
         assert tail.unit == "radians" and tail.data.dtype == np.float32
         np.testing.assert_array_equal(tail.data[:], tracker["tail_angle"])
