@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.postprocessing import PostProcessing, is_unchanged, parse_pipeline_result
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
 from rigbook.trajectory.runmodes import (
@@ -238,6 +239,7 @@ class Environment:
         #: Where resume() moved a damaged HDF5 file it rebuilt (None if it did not).
         self.rebuilt_from = None
         self._running = False
+        self._postprocessing = None
 
         self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
                                            dynamically_imported_classes, filename, storage_service, kwargs)
@@ -396,15 +398,67 @@ class Environment:
 
     def run_map(self, func, iter_args=None, iter_kwargs=None):
         """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i``."""
+        iter_args, iter_kwargs = self._per_run_arguments(iter_args, iter_kwargs)
+        return self._execute(func, (), {}, iter_args, iter_kwargs)
+
+    def _per_run_arguments(self, iter_args, iter_kwargs):
         length = len(self._traj)
         iter_args = [list(sequence) for sequence in (iter_args or [])]
         iter_kwargs = {key: list(sequence) for key, sequence in (iter_kwargs or {}).items()}
         for what, sequence in [(f"iter_args[{i}]", s) for i, s in enumerate(iter_args)] + list(iter_kwargs.items()):
             if len(sequence) != length:
                 raise ValueError(f"run_map: {what} has {len(sequence)} values but the trajectory has {length} runs")
-        return self._execute(func, (), {}, iter_args, iter_kwargs)
+        return iter_args, iter_kwargs
 
     f_run_map = run_map
+
+    def add_postprocessing(self, postproc, *args, **kwargs):
+        """Call ``postproc(traj, results, *args, **kwargs)`` after the runs of every exploration.
+
+        ``results`` are the ``(run index, returned value)`` pairs of all runs
+        done so far. The function runs in this process; what it adds to the
+        trajectory is stored with it. If it enlarges the trajectory (calling
+        ``traj.f_expand`` or returning a dict for it, see
+        :mod:`rigbook.trajectory.postprocessing`), the new runs are done and it
+        is called again.
+        """
+        self._postprocessing = PostProcessing(postproc, args, kwargs)
+
+    f_add_postprocessing = add_postprocessing
+    add_postproc = add_postprocessing
+
+    def pipeline(self, pipeline):
+        """Run a whole experiment: ``pipeline(traj)`` fills the trajectory and returns what to run.
+
+        It returns ``runfunc``, ``(runfunc, args, kwargs)`` or
+        ``((runfunc, args, kwargs), (postproc, args, kwargs))``; the runs are
+        done as by :meth:`run`, then the post-processing.
+
+        Returns
+        -------
+        list of (int, object)
+            ``(run index, returned value)`` of every run, by index.
+        """
+        run_step = self._prepare_pipeline(pipeline)
+        return self._execute(run_step.func, run_step.args, run_step.kwargs)
+
+    f_pipeline = pipeline
+
+    def pipeline_map(self, pipeline):
+        """As :meth:`pipeline`, but the run step's args and kwargs hold one value per run (as :meth:`run_map`)."""
+        run_step = self._prepare_pipeline(pipeline)
+        iter_args, iter_kwargs = self._per_run_arguments(run_step.args, run_step.kwargs)
+        return self._execute(run_step.func, (), {}, iter_args, iter_kwargs)
+
+    f_pipeline_map = pipeline_map
+
+    def _prepare_pipeline(self, pipeline):
+        if not callable(pipeline):
+            raise TypeError(f"the pipeline must be callable, not {type(pipeline).__name__}")
+        run_step, postproc_step = parse_pipeline_result(pipeline(self._traj))
+        if postproc_step is not None:
+            self._postprocessing = PostProcessing.from_step(postproc_step)
+        return run_step
 
     def resume(self, trajectory_name=None, resume_folder=None):
         """Run every run an interrupted exploration did not complete.
@@ -482,16 +536,37 @@ class Environment:
                 indices = [idx for idx in range(len(traj)) if not traj.f_is_completed(idx)]
                 if self._resumable:
                     resume_state = ResumeState(self._resume_folder, traj.v_name)
-                    resume_state.write_recipe({
-                        "trajectory": traj, "func": func, "args": args, "kwargs": kwargs,
-                        "iter_args": iter_args, "iter_kwargs": iter_kwargs,
-                        "filename": getattr(traj, "v_filename", None),
-                    })
+                    self._write_resume_recipe(resume_state, func, args, kwargs, iter_args, iter_kwargs)
                     resume_state.start(total=len(traj), completed=set(range(len(traj))) - set(indices))
             else:
                 indices = resume_state.missing()
             summary = self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
                                         indices, resume_state, overwrite_runs)
+            expanded = False
+            while summary.ok and self._postprocessing is not None:
+                logger.info("Post-processing %s after %d runs", traj.v_name, len(summary.results))
+                first_new = len(traj)
+                expansion = self._postprocessing(traj, summary.results)
+                if not expansion.new_runs:
+                    break
+                logger.info("Post-processing added %d runs to %s", expansion.new_runs, traj.v_name)
+                expanded = True
+                args, kwargs, iter_args, iter_kwargs = self._arguments_after(
+                    expansion, first_new, len(traj), args, kwargs, iter_args, iter_kwargs)
+                traj.f_store()
+                indices = list(range(first_new, len(traj)))
+                if resume_state is not None:
+                    logger.warning("Resuming an exploration that post-processing expanded may not work")
+                    self._write_resume_recipe(resume_state, func, args, kwargs, iter_args, iter_kwargs)
+                    resume_state.total = len(traj)
+                summary.extend(self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
+                                                 indices, resume_state, frozenset()))
+            if expanded:
+                name = f"environment.{self._name}.postproc_expand"
+                if f"config.{name}" not in traj._flat:
+                    traj.f_add_config(name, True, comment="Added if the trajectory was expanded by post-processing")
+            if self._automatic_storing:
+                traj.f_store()
         finally:
             self._running = False
             if resume_state is not None:
@@ -503,6 +578,37 @@ class Environment:
         if not summary.ok:
             raise ExplorationError(summary)
         return summary.results
+
+    def _write_resume_recipe(self, resume_state, func, args, kwargs, iter_args, iter_kwargs):
+        resume_state.write_recipe({
+            "trajectory": self._traj, "func": func, "args": args, "kwargs": kwargs,
+            "iter_args": iter_args, "iter_kwargs": iter_kwargs,
+            "filename": getattr(self._traj, "v_filename", None),
+        })
+
+    @staticmethod
+    def _arguments_after(expansion, first_new, length, args, kwargs, iter_args, iter_kwargs):
+        """The run arguments for runs ``first_new`` on, after a post-processing call."""
+        mapped = iter_args is not None or iter_kwargs is not None
+        if not mapped:
+            if not is_unchanged(expansion.run_args):
+                args = tuple(expansion.run_args)
+            if not is_unchanged(expansion.run_kwargs):
+                kwargs = dict(expansion.run_kwargs)
+            return args, kwargs, iter_args, iter_kwargs
+        # Per-run values are looked up by run index; new ones start at the first new run.
+        padding = [None] * first_new
+        if not is_unchanged(expansion.run_args):
+            iter_args = [padding + list(sequence) for sequence in expansion.run_args]
+        if not is_unchanged(expansion.run_kwargs):
+            iter_kwargs = {key: padding + list(sequence) for key, sequence in expansion.run_kwargs.items()}
+        sequences = list(iter_args or []) + list((iter_kwargs or {}).values())
+        if any(len(sequence) != length for sequence in sequences):
+            raise ValueError(
+                f"post-processing expanded the trajectory to {length} runs, but the per-run arguments do not "
+                f"have one value for each of the {length - first_new} new runs: return them as the second "
+                "and third items of its tuple")
+        return args, kwargs, iter_args, iter_kwargs
 
     def _run_indices(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, indices, resume_state,
                      overwrite_runs):
@@ -570,8 +676,6 @@ class Environment:
         for idx in list(summary.failed) + list(summary.lost):
             # In this process the run marked itself completed before its storing failed.
             traj.f_get_run_information(idx, copy=False)["completed"] = 0
-        if self._automatic_storing:
-            traj.f_store()
         return summary
 
     def __repr__(self):

@@ -115,6 +115,15 @@ class RunSummary:
         """Whether every run completed."""
         return not self.failed and not self.lost and len(self.completed) == self.total
 
+    def extend(self, other):
+        """Add the runs of a later exploration of the same trajectory (after it was expanded)."""
+        self.total += other.total
+        self.completed = sorted(self.completed + other.completed)
+        self.failed.update(other.failed)
+        self.lost.update(other.lost)
+        self.seconds += other.seconds
+        self.results = sorted(self.results + other.results, key=lambda pair: pair[0])
+
     def describe(self):
         """One human-readable paragraph: counts, time, and the first errors."""
         rate = len(self.completed) / self.seconds if self.seconds > 0 else float("nan")
