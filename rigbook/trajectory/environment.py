@@ -40,6 +40,7 @@ from rigbook.trajectory.runmodes import (
     RunJob,
     WriterMode,
 )
+from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
 
 logger = logging.getLogger(__name__)
@@ -159,8 +160,11 @@ class Environment:
     ncores : int
         Worker processes.
     use_pool : bool
-        Accepted for pypet scripts; Rigbook always uses a pool of ``ncores``
-        processes.
+        With ``multiproc``: ``True`` runs on a pool of ``ncores`` processes
+        (each run's inputs are pickled to reach them); ``False`` forks a new
+        process for every run, ``ncores`` at a time, so inputs need not be
+        picklable and a run's memory is freed with its process (only what
+        the run function returns is pickled).
     freeze_input : bool
         Hand the trajectory, function and arguments to each worker once,
         instead of with every run.
@@ -306,6 +310,7 @@ class Environment:
             "automatic_storing": self._automatic_storing,
             "multiproc": self._multiproc,
             "ncores": self._ncores,
+            "use_pool": bool(self._use_pool),
             "wrap_mode": self._wrap_mode if self._multiproc else "NONE",
             "freeze_input": self._freeze_input,
             "executor": type(self._executor).__name__ if self._executor is not None else "",
@@ -656,8 +661,12 @@ class Environment:
                 if not mode.opens_file_in_parent:
                     # The writer process starts before the pool, so workers never hold its pipes' ends.
                     start_mode()
-                with process_pool(self._ncores, job=job if frozen else None, context=context,
-                                  initializer=mode.pool_initializer, initargs=mode.pool_initargs) as pool:
+                processes = process_pool if self._use_pool else process_per_run
+                if not self._use_pool:
+                    # More in flight would only wait for a free process.
+                    engine_options["max_in_flight"] = self._ncores
+                with processes(self._ncores, job=job if frozen else None, context=context,
+                               initializer=mode.pool_initializer, initargs=mode.pool_initargs) as pool:
                     if mode.opens_file_in_parent:
                         start_mode(pool)
                     if hasattr(mode, "stop_senders"):

@@ -166,6 +166,13 @@ class ExplorationError(RuntimeError):
         return (type(self), (self.summary,))
 
 
+class RunProcessDied(RuntimeError):
+    """The process of one run ended before sending back its outcome (``use_pool=False``).
+
+    Unlike a broken pool, this loses only that run; the others go on.
+    """
+
+
 _frozen_job = None
 
 
@@ -412,6 +419,9 @@ class RunEngine:
                 idx = in_flight.pop(future)
                 try:
                     outcome = future.result()
+                except RunProcessDied as exc:
+                    self._settle_lost(idx, str(exc))
+                    continue
                 except Exception as exc:
                     if _is_lost(exc):
                         broken = broken or f"{type(exc).__name__}: {exc}"
