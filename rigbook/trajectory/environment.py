@@ -30,6 +30,7 @@ from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.postprocessing import PostProcessing, is_unchanged, parse_pipeline_result
+from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
 from rigbook.trajectory.runmodes import (
@@ -39,8 +40,8 @@ from rigbook.trajectory.runmodes import (
     LockMode,
     RunJob,
     WriterMode,
+    _StdoutToLog,
 )
-from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,26 @@ class _LogSetup:
         self.handlers = []
 
 
+class _StdoutRedirect:
+    """``log_stdout``: what the script prints goes to the log until ``disable_logging``, as in pypet."""
+
+    def __init__(self, enabled):
+        self._previous = None
+        self._redirect = None
+        if enabled:
+            self._previous = sys.stdout
+            self._redirect = _StdoutToLog(logging.getLogger("rigbook.trajectory.stdout"))
+            sys.stdout = self._redirect
+
+    def restore(self):
+        if self._redirect is None:
+            return
+        self._redirect.flush()
+        if sys.stdout is self._redirect:
+            sys.stdout = self._previous
+        self._redirect = self._previous = None
+
+
 class Environment:
     """Runs a function over every run of a trajectory and stores what it produces.
 
@@ -148,7 +169,9 @@ class Environment:
         ``log_folder``; ``None``: configure no logging; a dict for
         ``logging.config.dictConfig`` or an ``.ini`` file.
     log_stdout : bool
-        Send what run functions print to the log.
+        Send what is printed to the log instead of the console: from the
+        environment's creation until :meth:`disable_logging` here, and in
+        every run.
     log_folder : str, optional
         Where the default log files go (``logs`` beside the HDF5 file).
     log_level : int
@@ -255,6 +278,7 @@ class Environment:
         self._logs = _LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
                                self._name, log_level)
         self._add_config(git_repository)
+        self._stdout = _StdoutRedirect(self._log_stdout)
         logger.info("Environment %s created for trajectory %s", self._name, self._traj.v_name)
 
     # ------------------------------------------------------------ setup
@@ -372,7 +396,8 @@ class Environment:
         return self._logs.log_file
 
     def disable_logging(self):
-        """Remove the log handlers this environment added and close its log files."""
+        """Remove the log handlers this environment added, close its log files, print to the console again."""
+        self._stdout.restore()
         self._logs.remove()
 
     f_disable_logging = disable_logging
