@@ -572,31 +572,12 @@ class Environment:
                 indices = resume_state.missing()
             summary = self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
                                         indices, resume_state, overwrite_runs)
-            expanded = False
-            while summary.ok and self._postprocessing is not None:
-                logger.info("Post-processing %s after %d runs", traj.v_name, len(summary.results))
-                first_new = len(traj)
-                expansion = self._postprocessing(traj, summary.results)
-                if not expansion.new_runs:
-                    break
-                logger.info("Post-processing added %d runs to %s", expansion.new_runs, traj.v_name)
-                expanded = True
-                args, kwargs, iter_args, iter_kwargs = self._arguments_after(
-                    expansion, first_new, len(traj), args, kwargs, iter_args, iter_kwargs)
-                traj.f_store()
-                indices = list(range(first_new, len(traj)))
-                if resume_state is not None:
-                    logger.warning("Resuming an exploration that post-processing expanded may not work")
-                    self._write_resume_recipe(resume_state, func, args, kwargs, iter_args, iter_kwargs)
-                    resume_state.total = len(traj)
-                summary.extend(self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
-                                                 indices, resume_state, frozenset()))
-            if expanded:
-                name = f"environment.{self._name}.postproc_expand"
-                if f"config.{name}" not in traj._flat:
-                    traj.f_add_config(name, True, comment="Added if the trajectory was expanded by post-processing")
-            if self._automatic_storing:
-                traj.f_store()
+            try:
+                self._postprocess(traj, service, func, args, kwargs, iter_args, iter_kwargs, summary, resume_state)
+            finally:
+                # Whatever post-processing added is kept, even if it failed half way.
+                if self._automatic_storing:
+                    traj.f_store()
         finally:
             self._running = False
             if resume_state is not None:
@@ -608,6 +589,30 @@ class Environment:
         if not summary.ok:
             raise ExplorationError(summary)
         return summary.results
+
+    def _postprocess(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, summary, resume_state):
+        """Post-process; while that expands the trajectory, do the new runs (into ``summary``) and again."""
+        expanded = False
+        while summary.ok and self._postprocessing is not None:
+            logger.info("Post-processing %s after %d runs", traj.v_name, len(summary.results))
+            first_new = len(traj)
+            expansion = self._postprocessing(traj, summary.results)
+            if not expansion.new_runs:
+                break
+            logger.info("Post-processing added %d runs to %s", expansion.new_runs, traj.v_name)
+            expanded = True
+            args, kwargs, iter_args, iter_kwargs = self._arguments_after(
+                expansion, first_new, len(traj), args, kwargs, iter_args, iter_kwargs)
+            traj.f_store()
+            if resume_state is not None:
+                logger.warning("Resuming an exploration that post-processing expanded may not work")
+                self._write_resume_recipe(resume_state, func, args, kwargs, iter_args, iter_kwargs)
+                resume_state.total = len(traj)
+            summary.extend(self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
+                                             range(first_new, len(traj)), resume_state, frozenset()))
+        name = f"environment.{self._name}.postproc_expand"
+        if expanded and f"config.{name}" not in traj._flat:
+            traj.f_add_config(name, True, comment="Added if the trajectory was expanded by post-processing")
 
     def _write_resume_recipe(self, resume_state, func, args, kwargs, iter_args, iter_kwargs):
         resume_state.write_recipe({

@@ -229,3 +229,17 @@ def test_pipeline_returning_none_or_nonsense_is_refused(tmp_path):
         env.pipeline(lambda traj: ((square,), ("not callable",)))
     with pytest.raises(TypeError, match="must be callable"):
         env.add_postprocessing("not a function")
+
+
+def test_a_failing_postprocessing_raises_and_keeps_what_it_added(tmp_path):
+    def postproc(traj, results):
+        traj.f_add_result("summary.first", 1)
+        raise RuntimeError("analysis broke")
+
+    env = make_env(tmp_path)
+    env.add_postprocessing(postproc)
+    with pytest.raises(RuntimeError, match="analysis broke"):
+        env.run(square)
+    traj = load(tmp_path)
+    assert traj.f_get("summary.first").f_get() == 1
+    assert traj.f_is_completed() and stored_zs(tmp_path) == {0: 0, 1: 1, 2: 4}
