@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.multiproccontext import MultiprocContext  # noqa: F401  (pypet scripts import it from here)
 from rigbook.trajectory.postprocessing import PostProcessing, is_unchanged, parse_pipeline_result
 from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions

@@ -15,6 +15,7 @@ that dies before answering fails only its own task, with
 
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -62,6 +63,7 @@ class ProcessPerRunExecutor(concurrent.futures.Executor):
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._running = {}  # reader connection -> (process, future)
+        self._numbers = itertools.count(1)
         self._slots = threading.Condition()
         self._shutdown = False
         self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
@@ -78,7 +80,7 @@ class ProcessPerRunExecutor(concurrent.futures.Executor):
             reader, writer = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=_run_task, args=(writer, self._initializer, self._initargs, fn, args, kwargs),
-                name=f"RunProcess-{len(self._running)}", daemon=True)
+                name=f"RunProcess-{next(self._numbers)}", daemon=True)
             process.start()
             writer.close()
             self._running[reader] = (process, future)
