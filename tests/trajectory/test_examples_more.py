@@ -350,7 +350,7 @@ def test_example_14_links(capsys):
     traj.f_add_link("parameters.mynewgroup.mylink2", traj.f_get("y"))
     env.f_run(multiply_through_links)
     env.f_disable_logging()
-    assert printed(capsys) == ["x=1", "Parameter parameters.x (len:2) (`I am the first dimension!`): 1"]
+    assert printed(capsys) == ["x=1", "Parameter parameters.x (len:2, `I am the first dimension!`): 1"]
     loaded = Trajectory(filename=os.path.join("hdf5", "example_14.hdf5"))
     loaded.f_load(index=-1, load_all=2)
     assert loaded.f_get_from_runs("z", fast_access=True, use_indices=True) == {0: 3, 1: 4}
