@@ -17,6 +17,12 @@ a time, and a failing run does not stop the others: :meth:`Environment.run`
 raises an :class:`~rigbook.trajectory.runner.ExplorationError` at the end
 listing them. With ``resumable=True`` an interrupted exploration (a crash,
 SIGKILL, a power cut) goes on with :meth:`Environment.resume`.
+
+After the runs, a post-processing function (:meth:`Environment.add_postprocessing`)
+may expand the trajectory, which runs the new runs and post-processes again;
+:meth:`Environment.pipeline` lets one function set up the whole experiment
+(see :mod:`rigbook.trajectory.postprocessing`). With ``use_pool=False`` every
+run gets a new forked process instead of a pool worker.
 """
 
 import logging
