@@ -36,7 +36,7 @@ from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.multiproccontext import MultiprocContext  # noqa: F401  (pypet scripts import it from here)
-from rigbook.trajectory.postprocessing import PostProcessing, is_unchanged, parse_pipeline_result
+from rigbook.trajectory.postprocessing import PostProcessing, parse_pipeline_result
 from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
@@ -633,16 +633,16 @@ class Environment:
         """The run arguments for runs ``first_new`` on, after a post-processing call."""
         mapped = iter_args is not None or iter_kwargs is not None
         if not mapped:
-            if not is_unchanged(expansion.run_args):
+            if expansion.run_args is not None:
                 args = tuple(expansion.run_args)
-            if not is_unchanged(expansion.run_kwargs):
+            if expansion.run_kwargs is not None:
                 kwargs = dict(expansion.run_kwargs)
             return args, kwargs, iter_args, iter_kwargs
         # Per-run values are looked up by run index; new ones start at the first new run.
         padding = [None] * first_new
-        if not is_unchanged(expansion.run_args):
+        if expansion.run_args is not None:
             iter_args = [padding + list(sequence) for sequence in expansion.run_args]
-        if not is_unchanged(expansion.run_kwargs):
+        if expansion.run_kwargs is not None:
             iter_kwargs = {key: padding + list(sequence) for key, sequence in expansion.run_kwargs.items()}
         sequences = list(iter_args or []) + list((iter_kwargs or {}).values())
         if any(len(sequence) != length for sequence in sequences):

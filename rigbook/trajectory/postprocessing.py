@@ -9,7 +9,7 @@ for ``f_expand``, or by returning a tuple of up to five items::
 
     (expansion dict, run args, run kwargs, postproc args, postproc kwargs)
 
-where each later item replaces what the next runs (or the next
+where each later item (unless None) replaces what the next runs (or the next
 post-processing) get. The environment then runs the new runs and calls the
 post-processing again, until it no longer enlarges the trajectory.
 
@@ -24,9 +24,6 @@ import logging
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
-
-_UNCHANGED = object()
-
 
 @dataclass
 class Step:
@@ -77,13 +74,11 @@ def parse_pipeline_result(result):
 
 @dataclass
 class Expansion:
-    """What one post-processing call asks for next (``_UNCHANGED`` where it says nothing)."""
+    """What one post-processing call asks for next: how many runs it added, new run arguments (or None)."""
 
     new_runs: int = 0
-    run_args: object = _UNCHANGED
-    run_kwargs: object = _UNCHANGED
-    postproc_args: object = _UNCHANGED
-    postproc_kwargs: object = _UNCHANGED
+    run_args: object = None
+    run_kwargs: object = None
 
 
 class PostProcessing:
@@ -106,6 +101,7 @@ class PostProcessing:
 
     @classmethod
     def from_step(cls, step):
+        """The post-processing a pipeline returned as a :class:`Step`."""
         return cls(step.func, step.args, step.kwargs)
 
     def __call__(self, traj, results):
@@ -124,24 +120,17 @@ class PostProcessing:
         if isinstance(returned, dict):
             explore = returned
         elif isinstance(returned, tuple) and returned:
-            explore = returned[0]
-            names = ("run_args", "run_kwargs", "postproc_args", "postproc_kwargs")
-            for name, value in zip(names, returned[1:5]):
-                setattr(expansion, name, value)
+            explore, run_args, run_kwargs, postproc_args, postproc_kwargs = (returned + (None,) * 5)[:5]
+            expansion.run_args, expansion.run_kwargs = run_args, run_kwargs
+            if postproc_args is not None:
+                self.args = tuple(postproc_args)
+            if postproc_kwargs is not None:
+                self.kwargs = dict(postproc_kwargs)
         elif returned is not None:
             # pypet ignores (and logs) any other return value: it is documented to be lost.
             logger.error("The post-processing function returned %r, which is neither None, a dict for "
                          "f_expand nor a tuple; it is ignored", returned)
         if explore:
             traj.f_expand(explore)
-        if expansion.postproc_args is not _UNCHANGED:
-            self.args = tuple(expansion.postproc_args)
-        if expansion.postproc_kwargs is not _UNCHANGED:
-            self.kwargs = dict(expansion.postproc_kwargs)
         expansion.new_runs = len(traj) - length
         return expansion
-
-
-def is_unchanged(value):
-    """Whether a post-processing call left this argument as it was."""
-    return value is _UNCHANGED
