@@ -17,6 +17,7 @@ which reach only processes forked or started after the context.
 
 import logging
 import multiprocessing
+import uuid
 from multiprocessing.managers import BaseProxy
 
 from rigbook.trajectory import pypetconstants as pc
@@ -30,6 +31,44 @@ from rigbook.trajectory.wrappers import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+#: key -> the one manager proxy of a shared lock or queue this process uses.
+_proxies_in_this_process = {}
+
+
+class _SharedProxy:
+    """A manager's lock or queue proxy of which every pickled copy in a process is one object.
+
+    Pool tasks each bring a pickled trajectory, and so a new proxy of the same
+    lock or queue. When one such copy is collected as garbage, Python's proxy
+    code closes the connection the other copies share, which can happen in the
+    middle of a call of another copy. Here a copy arriving in a process where
+    the object is known already (the parent's, inherited by forking, or an
+    earlier task's) is dropped at once and the known one is used.
+    """
+
+    def __init__(self, proxy):
+        self._key = uuid.uuid4().hex
+        self._proxy = _proxies_in_this_process.setdefault(self._key, proxy)
+
+    def __getstate__(self):
+        # The proxy travels too, for processes that did not inherit it (spawned ones).
+        return {"key": self._key, "proxy": self._proxy}
+
+    def __setstate__(self, state):
+        self._key = state["key"]
+        self._proxy = _proxies_in_this_process.setdefault(self._key, state["proxy"])
+
+    def __getattr__(self, name):
+        proxy = self.__dict__.get("_proxy")
+        if proxy is None:
+            raise AttributeError(name)
+        return getattr(proxy, name)
+
+    def forget(self):
+        """Drop this process's entry (when the context ends)."""
+        _proxies_in_this_process.pop(self._key, None)
 
 
 class _PicklableQueueSender(QueueStorageServiceSender):
@@ -116,6 +155,7 @@ class MultiprocContext:
         self._pipe_wrapper = None
         self._reference_wrapper = None
         self._reference_store = None
+        self._shared_proxies = []
         self._started = False
         if full_copy is not None:
             trajectory.v_full_copy = full_copy
@@ -200,6 +240,9 @@ class MultiprocContext:
                 writer.join()
         finally:
             self._traj.v_storage_service = self._storage_service
+            for shared in self._shared_proxies:
+                shared.forget()
+            self._shared_proxies = []
             if self._own_manager:
                 self._manager.shutdown()
                 self._manager = None
@@ -207,7 +250,15 @@ class MultiprocContext:
 
     # ------------------------------------------------------------ the modes
 
-    def _shared(self):
+    def _share(self, obj):
+        """What the workers get for a lock or queue: one object per process if it is a manager's proxy."""
+        if not isinstance(obj, BaseProxy):
+            return obj
+        shared = _SharedProxy(obj)
+        self._shared_proxies.append(shared)
+        return shared
+
+    def _manager_for_sharing(self):
         if self._manager is None:
             self._manager = multiprocessing.Manager()
             self._own_manager = True
@@ -215,18 +266,19 @@ class MultiprocContext:
 
     def _prepare_lock(self):
         if self._lock is None:
-            self._lock = self._shared().Lock() if self._use_manager else multiprocessing.Lock()
-        self._lock_wrapper = LockWrapper(self._storage_service, self._lock)
+            self._lock = self._manager_for_sharing().Lock() if self._use_manager else multiprocessing.Lock()
+        self._lock_wrapper = LockWrapper(self._storage_service, self._share(self._lock))
         self._traj.v_storage_service = self._lock_wrapper
 
     def _prepare_queue(self):
         if self._queue is None:
-            self._queue = (self._shared().Queue(maxsize=self._queue_maxsize) if self._use_manager
+            self._queue = (self._manager_for_sharing().Queue(maxsize=self._queue_maxsize) if self._use_manager
                            else multiprocessing.Queue(maxsize=self._queue_maxsize))
         writer = QueueStorageServiceWriter(self._storage_service, self._queue, self._gc_interval)
         self._writer_process = StorageWriterProcess(writer).start()
-        sender_class = _PicklableQueueSender if isinstance(self._queue, BaseProxy) else QueueStorageServiceSender
-        self._queue_wrapper = sender_class(self._queue)
+        queue = self._share(self._queue)
+        sender_class = _PicklableQueueSender if isinstance(queue, _SharedProxy) else QueueStorageServiceSender
+        self._queue_wrapper = sender_class(queue)
         self._traj.v_storage_service = self._queue_wrapper
 
     def _prepare_pipe(self):

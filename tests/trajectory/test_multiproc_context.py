@@ -91,3 +91,19 @@ def test_bad_wrap_modes_are_refused_by_name(tmp_path):
         MultiprocContext(trajectory=traj, wrap_mode=pc.WRAP_MODE_NETLOCK)
     with pytest.raises(ValueError, match="no storage service"):
         MultiprocContext(trajectory=Trajectory("bare"))
+
+
+def test_copies_of_a_managers_lock_in_one_process_are_one_proxy(tmp_path):
+    # Every pool task brings its own pickled copy; copies dying as garbage would close the
+    # connection the live one is using, so a process keeps only the first.
+    import pickle
+
+    from rigbook.trajectory.multiproccontext import _proxies_in_this_process
+
+    traj = make_traj(tmp_path)
+    with MultiprocContext(trajectory=traj, wrap_mode=pc.WRAP_MODE_LOCK) as context:
+        shared = context.lock_wrapper.lock
+        copies = [pickle.loads(pickle.dumps(traj)).v_storage_service.lock for _ in range(3)]
+        assert all(copy._proxy is shared._proxy for copy in copies)
+        assert copies[0].acquire() and copies[0].release() is None
+    assert shared._key not in _proxies_in_this_process
