@@ -1,8 +1,10 @@
 """``use_pool=False``: a new process for every run, inputs reach it by forking, not pickling."""
 
 import logging
+import multiprocessing
 import os
 import threading
+import time
 
 import pytest
 
@@ -89,18 +91,30 @@ def test_a_run_whose_process_dies_is_lost_alone(tmp_path):
     assert not traj.f_is_completed(2)
 
 
+def occupy(running, peak):
+    with running.get_lock():
+        running.value += 1
+        peak.value = max(peak.value, running.value)
+    time.sleep(0.05)  # stay busy so that other processes would overlap if they were started
+    with running.get_lock():
+        running.value -= 1
+    return os.getpid()
+
+
 def test_the_executor_keeps_to_its_number_of_processes_and_reports_errors():
-    executor = ProcessPerRunExecutor(2)
+    context = multiprocessing.get_context("fork")
+    running, peak = context.Value("i", 0), context.Value("i", 0)
+    executor = ProcessPerRunExecutor(2, context=context)
     try:
-        futures = [executor.submit(os.getpid) for _ in range(5)]
-        assert len({f.result(timeout=30) for f in futures}) == 5
+        futures = [executor.submit(occupy, running, peak) for _ in range(6)]
+        assert len({f.result(timeout=30) for f in futures}) == 6
+        assert 1 <= peak.value <= 2
         failing = executor.submit(int, "not a number")
         with pytest.raises(ValueError, match="not a number"):
             failing.result(timeout=30)
         dying = executor.submit(os._exit, 7)
         with pytest.raises(RunProcessDied, match="exit code 7"):
             dying.result(timeout=30)
-        assert len(executor._running) <= 2
     finally:
         executor.shutdown(wait=True)
     with pytest.raises(RuntimeError, match="shut down"):
