@@ -41,6 +41,8 @@ from rigbook.trajectory.trajectory import SingleRun, Trajectory, load_trajectory
 
 # --- running explorations (issue 7) ---
 from rigbook.trajectory.environment import Environment  # noqa: F401,E402
+from rigbook.trajectory.multiproccontext import MultiprocContext  # noqa: F401,E402
+from rigbook.trajectory.progressbar import progressbar  # noqa: F401,E402
 from rigbook.trajectory.runner import ExplorationError, RunSummary  # noqa: F401,E402
 from rigbook.trajectory.wrappers import (  # noqa: F401,E402
     LockWrapper,

@@ -17,6 +17,12 @@ a time, and a failing run does not stop the others: :meth:`Environment.run`
 raises an :class:`~rigbook.trajectory.runner.ExplorationError` at the end
 listing them. With ``resumable=True`` an interrupted exploration (a crash,
 SIGKILL, a power cut) goes on with :meth:`Environment.resume`.
+
+After the runs, a post-processing function (:meth:`Environment.add_postprocessing`)
+may expand the trajectory, which runs the new runs and post-processes again;
+:meth:`Environment.pipeline` lets one function set up the whole experiment
+(see :mod:`rigbook.trajectory.postprocessing`). With ``use_pool=False`` every
+run gets a new forked process instead of a pool worker.
 """
 
 import logging
@@ -29,6 +35,9 @@ import time
 from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.multiproccontext import MultiprocContext  # noqa: F401  (pypet scripts import it from here)
+from rigbook.trajectory.postprocessing import PostProcessing, parse_pipeline_result
+from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
 from rigbook.trajectory.runmodes import (
@@ -38,6 +47,7 @@ from rigbook.trajectory.runmodes import (
     LockMode,
     RunJob,
     WriterMode,
+    _StdoutToLog,
 )
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
 
@@ -123,6 +133,26 @@ class _LogSetup:
         self.handlers = []
 
 
+class _StdoutRedirect:
+    """``log_stdout``: what the script prints goes to the log until ``disable_logging``, as in pypet."""
+
+    def __init__(self, enabled):
+        self._previous = None
+        self._redirect = None
+        if enabled:
+            self._previous = sys.stdout
+            self._redirect = _StdoutToLog(logging.getLogger("rigbook.trajectory.stdout"))
+            sys.stdout = self._redirect
+
+    def restore(self):
+        if self._redirect is None:
+            return
+        self._redirect.flush()
+        if sys.stdout is self._redirect:
+            sys.stdout = self._previous
+        self._redirect = self._previous = None
+
+
 class Environment:
     """Runs a function over every run of a trajectory and stores what it produces.
 
@@ -146,7 +176,9 @@ class Environment:
         ``log_folder``; ``None``: configure no logging; a dict for
         ``logging.config.dictConfig`` or an ``.ini`` file.
     log_stdout : bool
-        Send what run functions print to the log.
+        Send what is printed to the log instead of the console: from the
+        environment's creation until :meth:`disable_logging` here, and in
+        every run.
     log_folder : str, optional
         Where the default log files go (``logs`` beside the HDF5 file).
     log_level : int
@@ -158,8 +190,11 @@ class Environment:
     ncores : int
         Worker processes.
     use_pool : bool
-        Accepted for pypet scripts; Rigbook always uses a pool of ``ncores``
-        processes.
+        With ``multiproc``: ``True`` runs on a pool of ``ncores`` processes
+        (each run's inputs are pickled to reach them); ``False`` forks a new
+        process for every run, ``ncores`` at a time, so inputs need not be
+        picklable and a run's memory is freed with its process (only what
+        the run function returns is pickled).
     freeze_input : bool
         Hand the trajectory, function and arguments to each worker once,
         instead of with every run.
@@ -238,6 +273,7 @@ class Environment:
         #: Where resume() moved a damaged HDF5 file it rebuilt (None if it did not).
         self.rebuilt_from = None
         self._running = False
+        self._postprocessing = None
 
         self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
                                            dynamically_imported_classes, filename, storage_service, kwargs)
@@ -249,6 +285,7 @@ class Environment:
         self._logs = _LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
                                self._name, log_level)
         self._add_config(git_repository)
+        self._stdout = _StdoutRedirect(self._log_stdout)
         logger.info("Environment %s created for trajectory %s", self._name, self._traj.v_name)
 
     # ------------------------------------------------------------ setup
@@ -304,6 +341,7 @@ class Environment:
             "automatic_storing": self._automatic_storing,
             "multiproc": self._multiproc,
             "ncores": self._ncores,
+            "use_pool": bool(self._use_pool),
             "wrap_mode": self._wrap_mode if self._multiproc else "NONE",
             "freeze_input": self._freeze_input,
             "executor": type(self._executor).__name__ if self._executor is not None else "",
@@ -365,7 +403,8 @@ class Environment:
         return self._logs.log_file
 
     def disable_logging(self):
-        """Remove the log handlers this environment added and close its log files."""
+        """Remove the log handlers this environment added, close its log files, print to the console again."""
+        self._stdout.restore()
         self._logs.remove()
 
     f_disable_logging = disable_logging
@@ -396,15 +435,67 @@ class Environment:
 
     def run_map(self, func, iter_args=None, iter_kwargs=None):
         """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i``."""
+        iter_args, iter_kwargs = self._per_run_arguments(iter_args, iter_kwargs)
+        return self._execute(func, (), {}, iter_args, iter_kwargs)
+
+    def _per_run_arguments(self, iter_args, iter_kwargs):
         length = len(self._traj)
         iter_args = [list(sequence) for sequence in (iter_args or [])]
         iter_kwargs = {key: list(sequence) for key, sequence in (iter_kwargs or {}).items()}
         for what, sequence in [(f"iter_args[{i}]", s) for i, s in enumerate(iter_args)] + list(iter_kwargs.items()):
             if len(sequence) != length:
                 raise ValueError(f"run_map: {what} has {len(sequence)} values but the trajectory has {length} runs")
-        return self._execute(func, (), {}, iter_args, iter_kwargs)
+        return iter_args, iter_kwargs
 
     f_run_map = run_map
+
+    def add_postprocessing(self, postproc, *args, **kwargs):
+        """Call ``postproc(traj, results, *args, **kwargs)`` after the runs of every exploration.
+
+        ``results`` are the ``(run index, returned value)`` pairs of all runs
+        done so far. The function runs in this process; what it adds to the
+        trajectory is stored with it. If it enlarges the trajectory (calling
+        ``traj.f_expand`` or returning a dict for it, see
+        :mod:`rigbook.trajectory.postprocessing`), the new runs are done and it
+        is called again.
+        """
+        self._postprocessing = PostProcessing(postproc, args, kwargs)
+
+    f_add_postprocessing = add_postprocessing
+    add_postproc = add_postprocessing
+
+    def pipeline(self, pipeline):
+        """Run a whole experiment: ``pipeline(traj)`` fills the trajectory and returns what to run.
+
+        It returns ``runfunc``, ``(runfunc, args, kwargs)`` or
+        ``((runfunc, args, kwargs), (postproc, args, kwargs))``; the runs are
+        done as by :meth:`run`, then the post-processing.
+
+        Returns
+        -------
+        list of (int, object)
+            ``(run index, returned value)`` of every run, by index.
+        """
+        run_step = self._prepare_pipeline(pipeline)
+        return self._execute(run_step.func, run_step.args, run_step.kwargs)
+
+    f_pipeline = pipeline
+
+    def pipeline_map(self, pipeline):
+        """As :meth:`pipeline`, but the run step's args and kwargs hold one value per run (as :meth:`run_map`)."""
+        run_step = self._prepare_pipeline(pipeline)
+        iter_args, iter_kwargs = self._per_run_arguments(run_step.args, run_step.kwargs)
+        return self._execute(run_step.func, (), {}, iter_args, iter_kwargs)
+
+    f_pipeline_map = pipeline_map
+
+    def _prepare_pipeline(self, pipeline):
+        if not callable(pipeline):
+            raise TypeError(f"the pipeline must be callable, not {type(pipeline).__name__}")
+        run_step, postproc_step = parse_pipeline_result(pipeline(self._traj))
+        if postproc_step is not None:
+            self._postprocessing = PostProcessing.from_step(postproc_step)
+        return run_step
 
     def resume(self, trajectory_name=None, resume_folder=None):
         """Run every run an interrupted exploration did not complete.
@@ -482,16 +573,18 @@ class Environment:
                 indices = [idx for idx in range(len(traj)) if not traj.f_is_completed(idx)]
                 if self._resumable:
                     resume_state = ResumeState(self._resume_folder, traj.v_name)
-                    resume_state.write_recipe({
-                        "trajectory": traj, "func": func, "args": args, "kwargs": kwargs,
-                        "iter_args": iter_args, "iter_kwargs": iter_kwargs,
-                        "filename": getattr(traj, "v_filename", None),
-                    })
+                    self._write_resume_recipe(resume_state, func, args, kwargs, iter_args, iter_kwargs)
                     resume_state.start(total=len(traj), completed=set(range(len(traj))) - set(indices))
             else:
                 indices = resume_state.missing()
             summary = self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
                                         indices, resume_state, overwrite_runs)
+            try:
+                self._postprocess(traj, service, func, args, kwargs, iter_args, iter_kwargs, summary, resume_state)
+            finally:
+                # Whatever post-processing added is kept, even if it failed half way.
+                if self._automatic_storing:
+                    traj.f_store()
         finally:
             self._running = False
             if resume_state is not None:
@@ -503,6 +596,61 @@ class Environment:
         if not summary.ok:
             raise ExplorationError(summary)
         return summary.results
+
+    def _postprocess(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, summary, resume_state):
+        """Post-process; while that expands the trajectory, do the new runs (into ``summary``) and again."""
+        expanded = False
+        while summary.ok and self._postprocessing is not None:
+            logger.info("Post-processing %s after %d runs", traj.v_name, len(summary.results))
+            first_new = len(traj)
+            expansion = self._postprocessing(traj, summary.results)
+            if not expansion.new_runs:
+                break
+            logger.info("Post-processing added %d runs to %s", expansion.new_runs, traj.v_name)
+            expanded = True
+            args, kwargs, iter_args, iter_kwargs = self._arguments_after(
+                expansion, first_new, len(traj), args, kwargs, iter_args, iter_kwargs)
+            traj.f_store()
+            if resume_state is not None:
+                logger.warning("Resuming an exploration that post-processing expanded may not work")
+                self._write_resume_recipe(resume_state, func, args, kwargs, iter_args, iter_kwargs)
+                resume_state.total = len(traj)
+            summary.extend(self._run_indices(traj, service, func, args, kwargs, iter_args, iter_kwargs,
+                                             range(first_new, len(traj)), resume_state, frozenset()))
+        name = f"environment.{self._name}.postproc_expand"
+        if expanded and f"config.{name}" not in traj._flat:
+            traj.f_add_config(name, True, comment="Added if the trajectory was expanded by post-processing")
+
+    def _write_resume_recipe(self, resume_state, func, args, kwargs, iter_args, iter_kwargs):
+        resume_state.write_recipe({
+            "trajectory": self._traj, "func": func, "args": args, "kwargs": kwargs,
+            "iter_args": iter_args, "iter_kwargs": iter_kwargs,
+            "filename": getattr(self._traj, "v_filename", None),
+        })
+
+    @staticmethod
+    def _arguments_after(expansion, first_new, length, args, kwargs, iter_args, iter_kwargs):
+        """The run arguments for runs ``first_new`` on, after a post-processing call."""
+        mapped = iter_args is not None or iter_kwargs is not None
+        if not mapped:
+            if expansion.run_args is not None:
+                args = tuple(expansion.run_args)
+            if expansion.run_kwargs is not None:
+                kwargs = dict(expansion.run_kwargs)
+            return args, kwargs, iter_args, iter_kwargs
+        # Per-run values are looked up by run index; new ones start at the first new run.
+        padding = [None] * first_new
+        if expansion.run_args is not None:
+            iter_args = [padding + list(sequence) for sequence in expansion.run_args]
+        if expansion.run_kwargs is not None:
+            iter_kwargs = {key: padding + list(sequence) for key, sequence in expansion.run_kwargs.items()}
+        sequences = list(iter_args or []) + list((iter_kwargs or {}).values())
+        if any(len(sequence) != length for sequence in sequences):
+            raise ValueError(
+                f"post-processing expanded the trajectory to {length} runs, but the per-run arguments do not "
+                f"have one value for each of the {length - first_new} new runs: return them as the second "
+                "and third items of its tuple")
+        return args, kwargs, iter_args, iter_kwargs
 
     def _run_indices(self, traj, service, func, args, kwargs, iter_args, iter_kwargs, indices, resume_state,
                      overwrite_runs):
@@ -550,8 +698,12 @@ class Environment:
                 if not mode.opens_file_in_parent:
                     # The writer process starts before the pool, so workers never hold its pipes' ends.
                     start_mode()
-                with process_pool(self._ncores, job=job if frozen else None, context=context,
-                                  initializer=mode.pool_initializer, initargs=mode.pool_initargs) as pool:
+                processes = process_pool if self._use_pool else process_per_run
+                if not self._use_pool:
+                    # More in flight would only wait for a free process.
+                    engine_options["max_in_flight"] = self._ncores
+                with processes(self._ncores, job=job if frozen else None, context=context,
+                               initializer=mode.pool_initializer, initargs=mode.pool_initargs) as pool:
                     if mode.opens_file_in_parent:
                         start_mode(pool)
                     if hasattr(mode, "stop_senders"):
@@ -570,8 +722,6 @@ class Environment:
         for idx in list(summary.failed) + list(summary.lost):
             # In this process the run marked itself completed before its storing failed.
             traj.f_get_run_information(idx, copy=False)["completed"] = 0
-        if self._automatic_storing:
-            traj.f_store()
         return summary
 
     def __repr__(self):

@@ -115,6 +115,15 @@ class RunSummary:
         """Whether every run completed."""
         return not self.failed and not self.lost and len(self.completed) == self.total
 
+    def extend(self, other):
+        """Add the runs of a later exploration of the same trajectory (after it was expanded)."""
+        self.total += other.total
+        self.completed = sorted(self.completed + other.completed)
+        self.failed.update(other.failed)
+        self.lost.update(other.lost)
+        self.seconds += other.seconds
+        self.results = sorted(self.results + other.results, key=lambda pair: pair[0])
+
     def describe(self):
         """One human-readable paragraph: counts, time, and the first errors."""
         rate = len(self.completed) / self.seconds if self.seconds > 0 else float("nan")
@@ -155,6 +164,13 @@ class ExplorationError(RuntimeError):
 
     def __reduce__(self):
         return (type(self), (self.summary,))
+
+
+class RunProcessDied(RuntimeError):
+    """The process of one run ended before sending back its outcome (``use_pool=False``).
+
+    Unlike a broken pool, this loses only that run; the others go on.
+    """
 
 
 _frozen_job = None
@@ -403,6 +419,9 @@ class RunEngine:
                 idx = in_flight.pop(future)
                 try:
                     outcome = future.result()
+                except RunProcessDied as exc:
+                    self._settle_lost(idx, str(exc))
+                    continue
                 except Exception as exc:
                     if _is_lost(exc):
                         broken = broken or f"{type(exc).__name__}: {exc}"

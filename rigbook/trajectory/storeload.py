@@ -584,6 +584,12 @@ class TreeIO:
                 raise DataNotInStorageError(f"{full!r} is not stored in trajectory {name!r}")
             return traj._flat[full]
         path = full.replace(".", "/")
+        if len(parts) == 2 and parts[1] == "runs" and path not in tgroup:
+            # Per-run leaves live in the run columns, not under results/runs: auto-loading
+            # ``traj.res.runs`` brings in their skeleton (their data loads when asked for).
+            self._load_run_leaves(traj, tgroup, parts[0], pc.UPDATE_SKELETON)
+            if full in traj._flat:
+                return traj._flat[full]
         if full and path not in tgroup:
             raise DataNotInStorageError(f"{full!r} is not stored in trajectory {name!r}")
         h5node = tgroup[path] if full else tgroup

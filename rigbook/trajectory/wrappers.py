@@ -304,7 +304,12 @@ class ReferenceWrapper:
     def store(self, msg, stuff_to_store, *args, **kwargs):
         """Remember ``(msg, stuff_to_store, args, kwargs)`` under its trajectory name."""
         trajectory_name = kwargs.get("trajectory_name")
-        self.references.setdefault(trajectory_name, []).append((msg, stuff_to_store, args, kwargs))
+        references = self.references.setdefault(trajectory_name, [])
+        if msg == pypetconstants.LIST:
+            # The parent stores one LIST per trajectory; a LIST inside it would not be understood.
+            references.extend(stuff_to_store)
+        else:
+            references.append((msg, stuff_to_store, args, kwargs))
 
     def load(self, *args, **kwargs):
         """Not possible: workers in LOCAL mode never touch the file."""
