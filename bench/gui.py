@@ -93,10 +93,10 @@ def _wall_share(app, seconds, warmup):
 
 def measure_rigbook(app, seconds, warmup):
     """Shares for: plots of all 10 fields, plots of 3 fields, drain only (window hidden)."""
-    from rigbook.app.controller import ExperimentController
+    from rigbook.app.controller import SessionController
     from rigbook.app.main_window import MainWindow
-    from rigbook.app.rig import Rig, Source
-    from rigbook.app.sources import synthetic_stream
+    from rigbook.session.rig import Rig, Source
+    from rigbook.session.sources import synthetic_stream
 
     rig = Rig(
         name="bench rig",
@@ -107,14 +107,14 @@ def measure_rigbook(app, seconds, warmup):
             for i in range(N_STREAMS)
         ],
     )
-    controller = ExperimentController(rig)
+    controller = SessionController(rig)
     window = MainWindow(controller)
     window.resize(1600, 1200)
     window.show()
     figures = {}
     try:
         deadline = time.monotonic() + 60
-        while not controller.sources_ready() and time.monotonic() < deadline:
+        while not controller.session.sources_ready() and time.monotonic() < deadline:
             _wall_share(app, 0.1, 0)
         for plot in window.plots:
             plot.set_window(WINDOW_S)
@@ -146,7 +146,7 @@ def measure_naive(app, seconds, warmup):
 
     from rigbook.widgets.stream_plot import StreamPlot
 
-    from rigbook.app.sources import SourceProcess, _mp_context, synthetic_stream
+    from rigbook.session.sources import SourceProcess, _mp_context, synthetic_stream
     from rigbook.collectors import NamedTupleQueue
 
     # The same producers as Rigbook's run; only the consumer side differs.

@@ -32,13 +32,13 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["RIGBOOK_CONFIG_DIR"] = os.path.join(scratch, "config")
         from rigbook.app.application import open_window
-        from rigbook.app.demo import demo_rig
+        from rigbook.session.demo import demo_rig
 
         window = open_window(demo_rig(seed=7))
         window.resize(1500, 950)
         controller = window.controller
         deadline = time.monotonic() + 30
-        while not controller.sources_ready() and time.monotonic() < deadline:
+        while not controller.session.sources_ready() and time.monotonic() < deadline:
             _run_events(0.1)
         window.session_panel.set_values(root=os.path.join(scratch, "data"), subject_id="fish-001",
                                         task_id="gratings-1", formats=["csv", "feather", "parquet"])

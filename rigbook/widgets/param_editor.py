@@ -94,6 +94,7 @@ class _Field(QtCore.QObject):
 
     committed = QtCore.Signal(str, object)  # name, value the model now holds
     refused = QtCore.Signal(str, str)  # name, reason
+    valid_again = QtCore.Signal(str)  # name: a field that showed an error shows a valid value now
 
     def __init__(self, parametrized, name, param, path):
         super().__init__()
@@ -160,12 +161,16 @@ class _Field(QtCore.QObject):
         return True
 
     def _show_error(self, reason):
+        self.has_error = True
         self.widget.setStyleSheet(ERROR_STYLE)
         self.widget.setToolTip(reason + "\n\n" + self._tooltip())
 
     def _clear_error(self):
         self.widget.setStyleSheet("")
         self.widget.setToolTip(self._tooltip())
+        if getattr(self, "has_error", False):
+            self.has_error = False
+            self.valid_again.emit(self.name)
 
 
 class _CheckField(_Field):
@@ -347,6 +352,7 @@ class ParamEditor(QtWidgets.QGroupBox):
             field = make_field(parametrized, name, param, path)
             field.committed.connect(self._committed)
             field.refused.connect(self._refused)
+            field.valid_again.connect(self._valid_again)
             self.fields[name] = field
             row = QtWidgets.QHBoxLayout()
             row.addWidget(field.widget, 1)
@@ -404,10 +410,18 @@ class ParamEditor(QtWidgets.QGroupBox):
         logger.debug("%s set to %r", path, value)
         self.value_changed.emit(path, value)
 
-    def _refused(self, _name, reason):
+    def _refused(self, name, reason):
+        self._error_field = name
         self.error_label.setText(reason)
         self.error_label.show()
         self.message.emit("error", reason)
+
+    def _valid_again(self, name):
+        """The field whose refusal is shown holds a valid value again (retyped, or set by code): clear it."""
+        if getattr(self, "_error_field", None) == name:
+            self._error_field = None
+            self.error_label.hide()
+            self.error_label.setText("")
 
 
 class ParamEditorPanel(QtWidgets.QScrollArea):

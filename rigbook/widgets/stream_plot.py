@@ -499,7 +499,7 @@ class StreamPlot(QtWidgets.QWidget):
             limits = (np.zeros(len(names)), np.full(len(names), float(self.canvas.height())))
         colors = [self._pens[name].color() for name in names]
         self.canvas.set_grid(self._grid_lines())
-        self.canvas.set_legend(list(zip(names, colors)) if self.mode == OVERLAID else [])
+        self.canvas.set_legend(list(zip(map(self._channel_label, names), colors)) if self.mode == OVERLAID else [])
         self.canvas.set_mapping(colors, scale, offset, limits)
         with np.errstate(divide="ignore"):
             self._canvas_slack = (names, 0.5 / np.abs(scale))  # half a pixel, in values
@@ -637,6 +637,11 @@ class StreamPlot(QtWidgets.QWidget):
         else:
             self.view_box.setYRange(low, high, padding=0)
 
+    def _channel_label(self, name):
+        """A channel's name with its unit when the source declares one: ``x (mm)``."""
+        unit = (getattr(self.accumulator, "units", None) or {}).get(name)
+        return f"{name} ({unit})" if unit else name
+
     def _update_lane_labels(self, force=False):
         """Each lane's name and value range as the left axis' tick labels.
 
@@ -659,9 +664,9 @@ class StreamPlot(QtWidgets.QWidget):
             if lane % every:
                 continue
             vlo, vhi = self._lane_ranges.get(name, (math.nan, math.nan))
-            text = name
+            text = self._channel_label(name)
             if with_range and math.isfinite(vlo) and math.isfinite(vhi):
-                text = f"{name}\n{_fmt(vlo)} … {_fmt(vhi)}"
+                text = f"{text}\n{_fmt(vlo)} … {_fmt(vhi)}"
             ticks.append((n - 1 - lane + 0.5, text))
         if ticks != self._lane_ticks:
             self._lane_ticks = ticks
@@ -743,7 +748,7 @@ class StreamPlot(QtWidgets.QWidget):
             pen.setCosmetic(True)
             self._pens[name] = pen
             if self.legend is not None:
-                self.legend.addItem(pg.PlotDataItem(pen=pen), name)
+                self.legend.addItem(pg.PlotDataItem(pen=pen), self._channel_label(name))
         axis = self.plot_item.getAxis("left")
         if stacked:
             self._lane_ticks = [(n - 1 - i + 0.5, name) for i, name in enumerate(self._selected)]

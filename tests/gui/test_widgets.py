@@ -211,6 +211,20 @@ def test_editor_refuses_bad_values_with_a_message_and_keeps_the_model(qtbot, fie
     assert editor.fields[field].widget.text() == str(before)  # the field shows the kept value
 
 
+def test_an_error_marker_clears_when_the_value_is_valid_again(qtbot):
+    model = _gratings()
+    editor = ParamEditor(model)
+    qtbot.addWidget(editor)
+    speed = editor.fields["speed"].widget
+    assert editor.set_text("speed", "500") is False
+    assert "outside its limits" in editor.last_error and speed.styleSheet()
+    assert editor.set_text("speed", "10.0")  # the value it had: valid again, though nothing changed
+    assert editor.last_error == "" and speed.styleSheet() == ""
+    assert editor.set_text("speed", "fast") is False
+    model.speed = 20.0  # set by code (a restore): the field shows it, and it is valid
+    assert editor.last_error == "" and speed.styleSheet() == ""
+
+
 def test_editor_applies_good_values_exactly(qtbot):
     model = _gratings()
     editor = ParamEditor(model)
@@ -401,3 +415,14 @@ def test_lane_labels_show_ranges_when_there_is_room_and_thin_out_when_not(qtbot,
     plot._update_lane_labels()
     names = [text for _, text in plot._lane_ticks]
     assert names in (["a", "c"], ["a"])  # every other (or third) lane named, names only
+
+
+def test_lanes_show_the_units_the_source_declares(qtbot, fed_accumulator):
+    fed_accumulator.units = {"a": "mm", "b": "rad"}  # (as the session sets them from Source(units=...))
+    plot = shown_plot(qtbot, fed_accumulator, (900, 600))
+    plot.set_channels(["a", "b", "c"])
+    plot.refresh()
+    plot._last_label_update = -np.inf
+    plot._update_lane_labels()
+    names = [text.split("\n")[0] for _, text in plot._lane_ticks]
+    assert names == ["a (mm)", "b (rad)", "c"]
