@@ -230,3 +230,99 @@ def test_plots_above_one_another_line_up_in_time(qtbot, make_window):
     qtbot.waitUntil(lambda: len(natural_widths()) > 1, timeout=10_000)
     qtbot.waitUntil(lambda: len(set(view_left_edges())) == 1, timeout=5_000)
     assert view_left_edges()[0] > window.plots[0].plot_widget.mapTo(window, QtCore.QPoint(0, 0)).x()
+
+
+def _click_when_asked(qtbot, label_start):
+    """Press the button starting with ``label_start`` of the next modal message box."""
+    from qtpy import QtWidgets
+
+    def press():
+        box = QtWidgets.QApplication.activeModalWidget()
+        if box is None:
+            QtCore.QTimer.singleShot(20, press)
+            return
+        for button in box.buttons():
+            if button.text().startswith(label_start):
+                button.click()
+                return
+    QtCore.QTimer.singleShot(0, press)
+
+
+def test_two_recordings_in_a_row_with_the_restored_settings_both_succeed(qtbot, make_window, tmp_path):
+    first = make_window()
+    folder = _fill_session(first, tmp_path / "data", task="session-1", formats=["csv"])
+    first.session_panel.record_button.click()
+    qtbot.waitUntil(lambda: first.controller.session.recording.elapsed >= 0.5, timeout=20_000)
+    with qtbot.waitSignal(first.controller.session_saved, timeout=60_000):
+        first.session_panel.record_button.click()
+    assert first.session_panel.task_id == "session-2"  # proposed after the stop
+    assert first.session_panel.protocol_bar.value() == 0  # progress cleared on stop
+    first.close()
+
+    second = make_window()  # restores session-2... and session-1 is the one on disk
+    assert second.session_panel.root == str(tmp_path / "data")
+    second.session_panel.task_edit.setText("session-1")  # the user types a task that exists
+    _click_when_asked(qtbot, "Use session-2")
+    second.session_panel.record_button.click()
+    assert second.controller.recording, second.messages.texts("error")
+    assert second.session_panel.task_id == "session-2"
+    with qtbot.waitSignal(second.controller.session_saved, timeout=60_000) as saved:
+        second.session_panel.record_button.click()
+    assert saved.args[0].folder == folder.parent / "session-2" and saved.args[0].ok
+
+
+def test_replacing_an_existing_task_moves_the_old_one_aside(qtbot, make_window, tmp_path):
+    window = make_window()
+    folder = _fill_session(window, tmp_path / "data", task="t", formats=["csv"])
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("the old task")
+    _click_when_asked(qtbot, "Replace")
+    window.session_panel.record_button.click()
+    assert window.controller.recording
+    with qtbot.waitSignal(window.controller.session_saved, timeout=60_000):
+        window.session_panel.record_button.click()
+    (moved,) = (tmp_path / "data" / ".replaced" / "fish-7").iterdir()
+    assert (moved / "notes.txt").read_text() == "the old task"
+    assert not any("allow_overwrite" in text for text in window.messages.texts("error"))
+
+
+def test_protocol_progress_reads_100_percent_when_the_protocol_completes(qtbot, make_window, tmp_path):
+    window = make_window()
+    editor = window.editors.editors["stimulus/protocol/gratings"]
+    for name, text in (("duration", "0.3"), ("pause", "0.1"), ("repetitions", "1")):
+        assert editor.set_text(name, text), editor.last_error
+    _fill_session(window, tmp_path, formats=[])
+    with qtbot.waitSignal(window.controller.session_saved, timeout=60_000):
+        window.session_panel.record_button.click()
+    assert window.session_panel.protocol_bar.value() == 1000
+    assert window.session_panel.protocol_bar.format() == "protocol complete"
+
+
+def test_a_killed_recording_under_the_root_is_offered_for_finishing(qtbot, make_window, tmp_path):
+    from rigbook.session.status import this_process
+
+    folder = tmp_path / "data" / "fish-7" / "killed"
+    (folder / "streams").mkdir(parents=True)
+    process = this_process()
+    process["pid"] = 2 ** 22 + 12345  # no such process
+    (folder / "metadata.json").write_text(json.dumps(
+        {"rigbook_format": 1, "general": {"status": "recording", "process": process, "export_formats": ["csv"],
+                                          "t0_wall_clock": "2026-12-05T10:00:00+00:00"}}))
+    first = make_window()
+    _fill_session(first, tmp_path / "data")
+    first.close()
+    window = make_window()
+    assert window.session_panel.finish_button.isVisible() or not window.isVisible()
+    assert any("cut short" in text for text in window.messages.texts("warning"))
+    window.session_panel.finish_button.click()
+    assert json.loads((folder / "metadata.json").read_text())["general"]["status"] == "recovered"
+    assert not window.session_panel.finish_button.isVisibleTo(window)
+
+
+def test_the_window_fits_a_small_screen(qtbot, make_window, monkeypatch):
+    from qtpy import QtWidgets
+
+    screen = QtWidgets.QApplication.primaryScreen()
+    monkeypatch.setattr(type(screen), "availableGeometry", lambda self: QtCore.QRect(0, 0, 1366, 738))
+    window = make_window()
+    assert window.width() <= 1366 and window.height() <= 738
