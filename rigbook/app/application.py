@@ -94,6 +94,8 @@ def run_app(rig=None, instance_number=-1):
     app = make_application()
     window = open_window(rig, instance_number=instance_number)
     app.aboutToQuit.connect(window.controller.shutdown)
-    # Ctrl+C in the terminal closes the window the normal way: a recording is saved first.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl+C, SIGTERM and SIGHUP close the window the normal way: a recording is saved first (interrupted).
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: window.close())
     return app.exec_()

@@ -120,7 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
         names = ", ".join(f"{p.parent.name}/{p.name}" for p in found)
         self.messages.post("warning", f"{len(found)} recording(s) under {root} were cut short (the app was killed): "
                                       f"{names}. Finish them with `rigbook finish <task folder>` or the "
-                                      "Finish button below.")
+                                      "Finish button in the session panel.")
         self.session_panel.offer_finish(found)
 
     # -- live refresh ---------------------------------------------------------------
@@ -203,23 +203,29 @@ class MainWindow(QtWidgets.QMainWindow):
         return None
 
     def _finish_unfinished(self):
-        """Finish the recordings that were cut short (offered at start)."""
+        """Finish the recordings that were cut short (offered at start), off the GUI thread."""
+        from rigbook.app.background import StepsJob
         from rigbook.session import finish_session
 
-        left = []
-        for folder in self.unfinished:
-            try:
-                result = finish_session(folder)
-            except (OSError, ValueError) as error:
-                self.messages.post("error", f"finishing {folder} failed: {error}")
-                left.append(folder)
-                continue
+        folders, self.unfinished = list(self.unfinished), []
+        self.session_panel.offer_finish([])
+        self._finish_job = StepsJob([(str(folder), lambda f=folder: finish_session(f)) for folder in folders])
+        self._finish_job.progress.connect(self._saving_progress)
+        self._finish_job.done.connect(self._unfinished_finished)
+        self._finish_job.start()
+
+    def _unfinished_finished(self, results, errors):
+        self.session_panel.set_busy(False)
+        for _, result in results:
             problems = "; ".join(f"{what}: {text}" for what, text in result.errors)
             self.messages.post("warning" if problems else "info",
-                               f"finished {folder}: {result.duration:.1f} s recovered"
+                               f"finished {result.folder}: {result.duration:.1f} s recovered"
                                + (f" ({problems})" if problems else ""))
-        self.unfinished = left
-        self.session_panel.offer_finish(left)
+        for folder, text in errors:
+            self.messages.post("error", f"finishing {folder} failed: {text}")
+        job, self._finish_job = self._finish_job, None
+        job.wait()
+        job.deleteLater()
 
     def _recording_changed(self, recording):
         self.session_panel.set_recording(recording)

@@ -315,8 +315,9 @@ def test_a_killed_recording_under_the_root_is_offered_for_finishing(qtbot, make_
     assert window.session_panel.finish_button.isVisible() or not window.isVisible()
     assert any("cut short" in text for text in window.messages.texts("warning"))
     window.session_panel.finish_button.click()
-    assert json.loads((folder / "metadata.json").read_text())["general"]["status"] == "recovered"
     assert not window.session_panel.finish_button.isVisibleTo(window)
+    qtbot.waitUntil(lambda: any("finished" in text for text in window.messages.texts("info")), timeout=30_000)
+    assert json.loads((folder / "metadata.json").read_text())["general"]["status"] == "recovered"
 
 
 def test_the_window_fits_a_small_screen(qtbot, make_window, monkeypatch):

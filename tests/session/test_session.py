@@ -236,3 +236,32 @@ def test_a_schema_change_mid_recording_exports_and_lists_every_part(tmp_path):
                                                                    "streams/counter_2.arrows"]
     listed = {entry["path"] for entry in metadata["general"]["files"]}
     assert {"counter.csv", "counter_2.csv", "counter.parquet", "counter_2.parquet"} <= listed
+
+
+def test_record_stops_with_a_clear_message_when_its_only_source_died(tmp_path):
+    from rigbook.session import record
+
+    rig = Rig(name="flaky rig", sources=[Source("camera", unplugged_camera, in_process=True)])
+    result, problems, _ = record(rig, 600.0, "s", "t", root=tmp_path, formats=["csv"])
+    # Not a 10-minute wait ending in "no samples": it ends when the source dies, saved and marked.
+    assert "every source stopped (camera): recording ended" in problems
+    assert result.status == "interrupted" and result.duration < 600
+    assert json.loads((result.folder / "metadata.json").read_text())["general"]["status"] == "interrupted"
+
+
+def test_metadata_records_the_rig_script_with_its_hash(tmp_path):
+    import hashlib
+
+    script = tmp_path / "my_rig.py"
+    script.write_text("# a rig script\n")
+    rig = Rig(name="scripted rig", sources=[Source("counter", steady_counter, in_process=True)], script=script)
+    session = Session(rig)
+    session.start_sources()
+    try:
+        result = record_for(session, 5, root=tmp_path / "data", subject_id="s", task_id="t", formats=[])
+    finally:
+        session.shutdown()
+    general = json.loads((result.folder / "metadata.json").read_text())["general"]
+    assert general["rig_script"] == {"path": str(script.resolve()),
+                                     "sha256": hashlib.sha256(script.read_bytes()).hexdigest()}
+    assert general["experiment_code"]["path"] == str(script)
