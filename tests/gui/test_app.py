@@ -176,10 +176,11 @@ def test_existing_task_is_never_overwritten(qtbot, make_window, tmp_path):
     folder = _fill_session(window, tmp_path)
     folder.mkdir(parents=True)
     (folder / "precious.txt").write_text("keep me")
+    _click_when_asked(qtbot, "Cancel")  # the window asks: next free ID, replace, or cancel
     window.session_panel.record_button.click()
     assert not window.controller.recording
-    assert any("already exists" in e for e in window.messages.texts("error"))
     assert (folder / "precious.txt").read_text() == "keep me"
+    assert not (tmp_path / ".replaced").exists()
 
 
 def test_closing_during_a_recording_saves_what_was_recorded(qtbot, make_window, tmp_path):

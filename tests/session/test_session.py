@@ -265,3 +265,12 @@ def test_metadata_records_the_rig_script_with_its_hash(tmp_path):
     assert general["rig_script"] == {"path": str(script.resolve()),
                                      "sha256": hashlib.sha256(script.read_bytes()).hexdigest()}
     assert general["experiment_code"]["path"] == str(script)
+
+
+def test_a_rig_without_metadata_editors_still_gets_experimenter_and_notes(counter_rig):
+    session = Session(counter_rig)
+    try:
+        owners = {owner.name: list(owner.params.values) for owner in session.editable_params()}
+        assert owners["general/experiment"] == ["experimenter", "notes"]
+    finally:
+        session.shutdown()
