@@ -115,13 +115,15 @@ def test_default_rig_settings_are_package_data_and_a_first_start_uses_them(qtbot
     assert resources.defaults()["session"]["subject_id"] == "fish-001"  # each call is a fresh copy
 
     monkeypatch.setenv("RIGBOOK_CONFIG_DIR", str(tmp_path))  # no config.h5 yet: a first start
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RIGBOOK_DATA_DIR")
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     window = open_window(demo_rig(seed=1))
     qtbot.addWidget(window)
     try:
         panel = window.session_panel
         assert (panel.subject_id, panel.task_id) == ("fish-001", "session-1")
-        assert panel.root == str(tmp_path / "data")
+        assert panel.root == str(tmp_path / "Documents" / "Rigbook")  # absolute, in the documents folder
         assert sorted(panel.formats) == ["csv", "feather"]
         assert {(plot.window_s, plot.mode) for plot in window.plots} == {(5.0, "stacked lanes")}
     finally:

@@ -129,14 +129,16 @@ def demo_recording(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=str(REPO), RIGBOOK_CONFIG_DIR=str(root / "config"), QT_QPA_PLATFORM="offscreen")
     subprocess.run(
         [sys.executable, "-m", "rigbook", "record", "--duration", "10", "--subject", "fish-1", "--task", "t1",
-         "--root", str(root / "data"), "--formats", "csv"],
+         "--root", str(root / "data"), "--formats", "csv,nwb"],
         cwd=root, env=env, check=True, capture_output=True, timeout=300,
     )
     return root / "data" / "fish-1" / "t1"
 
 
 def test_nwbinspector_is_clean_on_a_demo_recording(demo_recording):
-    out = export_nwb(demo_recording)
+    out = demo_recording / "session.nwb"  # written at the session's end, as --formats nwb asks
+    listed = json.loads((demo_recording / "metadata.json").read_text())["general"]["files"]
+    assert "session.nwb" in [entry["path"] for entry in listed]
     serious = [
         f"{m.importance.name} {m.check_function_name} {m.object_name}: {m.message}"
         for m in nwbinspector.inspect_nwbfile(nwbfile_path=str(out))
