@@ -10,6 +10,7 @@ from rigbook.session.rig import Rig, Source
 from rigbook.session.sources import simulated_camera, simulated_tracker
 from rigbook.collectors.params import Param, Parametrized
 from rigbook.resources import defaults
+from rigbook.session.metadata import general_metadata
 
 #: Default sampling rate of the simulated tracker, in Hz (resources/defaults.json).
 TRACKER_RATE = float(defaults()["demo_rig"]["tracker_rate"])
@@ -17,17 +18,9 @@ TRACKER_RATE = float(defaults()["demo_rig"]["tracker_rate"])
 CAMERA_FPS = float(defaults()["demo_rig"]["camera_fps"])
 
 
-def general_metadata(tree):
-    """Who ran the experiment where: ``general/experiment``."""
-    return Parametrized(
-        name="general/experiment",
-        tree=tree,
-        params=dict(
-            experimenter=Param("", desc="who runs the session"),
-            setup=Param("demo rig", desc="name of the setup"),
-            notes=Param("", desc="free-text notes for this session"),
-        ),
-    )
+def demo_general_metadata(tree):
+    """Who ran the experiment where: ``general/experiment``, on the setup "demo rig"."""
+    return general_metadata(tree, setup="demo rig")
 
 
 def animal_metadata(tree):
@@ -89,5 +82,5 @@ def demo_rig(tracker_rate=TRACKER_RATE, camera_fps=CAMERA_FPS, seed=None):
         ],
         protocols={"gratings": GratingsProtocol},
         estimators=[lambda accumulators: SwimVigorEstimator(accumulators, source="tracker")],
-        metadata=[general_metadata, animal_metadata],
+        metadata=[demo_general_metadata, animal_metadata],
     )

@@ -14,10 +14,10 @@ from pathlib import Path
 from psygnal import Signal
 
 from rigbook import storage
-from rigbook.collectors.params import Param, Parametrized
 from rigbook.session import settings as session_settings
 from rigbook.session import status as session_status
-from rigbook.session.recording import Recording, remove_leftover_temporaries
+from rigbook.session.metadata import general_metadata
+from rigbook.session.recording import Recording
 from rigbook.session.sources import start_source
 from rigbook.session.streams import LiveStreams
 from rigbook.session.taskids import next_free_task_id
@@ -30,18 +30,6 @@ SOURCE_CHECK_INTERVAL_S = 1.0
 
 #: What to do when the task folder exists: refuse, take the next free ID, or move the old task aside.
 IF_EXISTS = ("fail", "next", "replace")
-
-
-def default_general_metadata(tree):
-    """Experimenter and notes, for a rig that brings no ``general/...`` editor of its own."""
-    return Parametrized(
-        name="general/experiment",
-        tree=tree,
-        params=dict(
-            experimenter=Param("", desc="who runs the session"),
-            notes=Param("", desc="free-text notes for this session"),
-        ),
-    )
 
 
 class Session:
@@ -96,7 +84,7 @@ class Session:
         factories = list(rig.metadata)
         self.metadata_owners = [factory(self.collector) for factory in factories]
         if not any(owner.name.startswith("general/") for owner in self.metadata_owners):
-            self.metadata_owners.insert(0, default_general_metadata(self.collector))
+            self.metadata_owners.insert(0, general_metadata(self.collector))
         self.protocols = {name: factory(self.collector) for name, factory in rig.protocols.items()}
         self.live = LiveStreams(rig, self.protocols, recording=self._is_recording,
                                 drain_interval_s=drain_interval_s)
@@ -406,12 +394,6 @@ class Session:
         return result
 
     # -- end ------------------------------------------------------------------------------------
-    def cleanup_root(self, root=None):
-        """Remove leftover temporary files of killed exports in the unfinished sessions under ``root``."""
-        root = session_settings.absolute_root(root if root is not None else self.session_params.storage_root)
-        for folder in session_status.unfinished_sessions(root):
-            remove_leftover_temporaries(folder)
-
     def shutdown(self, status=session_status.INTERRUPTED):
         """Stop the sources and save the settings; a recording still running is saved first."""
         if self._shut_down:
