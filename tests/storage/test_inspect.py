@@ -9,10 +9,7 @@ import pytest
 
 from rigbook.storage import StreamInfo, TaskWriter, Trial
 
-try:  # the session layer's home after the session refactor
-    from rigbook.session.inspection import inspect
-except ImportError:
-    from rigbook.session.inspection import inspect
+from rigbook.session.inspection import inspect
 
 
 def good_task(folder):
@@ -82,3 +79,20 @@ def test_unfinished_session_says_so(tmp_path):
     assert "only in their journal" in text and "a" in text
     assert "UNFINISHED" in inspect(folder).text
     writer.close()
+
+
+def test_the_command_names_each_bad_file_shows_the_good_tasks_and_exits_non_zero(root):
+    import subprocess
+    import sys
+
+    text = subprocess.run([sys.executable, "-m", "rigbook", "inspect", str(root)], capture_output=True, text=True,
+                          timeout=120)
+    assert text.returncode == 1, text.stderr
+    assert "task good-1" in text.stdout and "task good-2" in text.stdout
+    assert "Traceback" not in text.stderr
+    as_json = subprocess.run([sys.executable, "-m", "rigbook", "inspect", "--json", str(root / "a-fish" / "good-1")],
+                             capture_output=True, text=True, timeout=120)
+    assert as_json.returncode == 0, as_json.stderr
+    (task,) = json.loads(as_json.stdout)["tasks"]
+    assert (task["subject"], task["task"], task["status"]) == ("a-fish", "good-1", "complete")
+    assert task["streams"]["tracker"]["rows"] == 4 and task["streams"]["tracker"]["units"]["x"] == "mm"
