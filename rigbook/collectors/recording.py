@@ -7,6 +7,10 @@ received since the last poll and hands them to a
 A schema change (an accumulator reset to other columns) closes that log and
 continues in ``<name>_2.arrows`` (``_3`` ...): one file never mixes schemas.
 
+Each accumulator is told where its rows went (a
+:class:`~rigbook.collectors.logged.LoggedRows`), so it can let rows older than
+its live window leave memory and read them back from the log when asked.
+
 The rows an accumulator holds when it resets are taken just before they are
 cleared, so a reset mid-recording loses nothing. Rows that were trimmed
 before being taken (an accumulator left with ``recording`` false) cannot be
@@ -17,6 +21,7 @@ import logging
 from pathlib import Path
 
 from rigbook.collectors.accumulators import RowsTrimmedError
+from rigbook.collectors.logged import LoggedRows
 from rigbook.storage.ids import validate_id
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,8 @@ class _Log:
         self.writer = None
         self.schema = None
         self.paths = []
+        self.file_rows = 0  # rows written to the current file
+        self.logged = None  # what the accumulator was told about where its rows are
 
 
 class StreamRecorder:
@@ -122,12 +129,14 @@ class StreamRecorder:
         acc = entry.acc
         if acc.n_received < entry.count:  # reset without us noticing: start over
             entry.count = 0
+        start = entry.count
         try:
-            batch, entry.count = acc.rows_since(entry.count)
+            batch, entry.count = acc.rows_since(start)
         except RowsTrimmedError:
             first = acc.n_received - acc.n_held
             self.lost[acc.name] += first - entry.count
             log.error("stream %r: %d row(s) trimmed before they were recorded", acc.name, first - entry.count)
+            start = first
             batch, entry.count = acc.rows_since(first)
         if batch.num_rows == 0:
             return
@@ -140,7 +149,15 @@ class StreamRecorder:
             entry.writer = self._writer_class(path, schema=batch.schema)
             entry.schema = batch.schema
             entry.paths.append(path)
+            entry.file_rows = 0
+            entry.logged = None
+        if entry.logged is None or acc.logged is not entry.logged:
+            # A new file, or the accumulator reset (its rows are counted from 0 again).
+            entry.logged = LoggedRows(entry.paths[-1], start, entry.file_rows, _flusher(entry.writer))
+            acc.log_rows_to(entry.logged)
         entry.writer.append(batch)
+        entry.file_rows += batch.num_rows
+        entry.logged.until = entry.count
 
     def _free_path(self, name, n_files):
         index = n_files + 1
@@ -185,3 +202,13 @@ class StreamRecorder:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _flusher(writer):
+    """Blocks until what ``writer`` was given is in its file (nothing to wait for once it is closed)."""
+
+    def flush():
+        if not writer.closed:
+            writer.flush()
+
+    return flush

@@ -1,0 +1,68 @@
+"""Where an accumulator's rows went on disk: the part of a stream log that holds them.
+
+While recording, an accumulator keeps only a live window of its newest rows
+in memory; the :class:`~rigbook.collectors.recording.StreamRecorder` tells it,
+with a :class:`LoggedRows`, which log file holds its rows and from which row
+of that file on. Asked for rows older than its window, the accumulator reads
+them back from there.
+
+One :class:`LoggedRows` covers the rows received since the accumulator's last
+reset (a schema change or :meth:`~rigbook.collectors.Accumulator.reset`
+starts a new one: the rows may go on in the same file, or in a new part
+``<name>_2.arrows`` after a schema change).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from rigbook.storage.streams import read_stream_rows
+
+
+class LoggedRows:
+    """Accumulator rows ``[first_row, until)`` are rows ``[file_row, ...)`` of the log at ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.arrows`` log.
+    first_row : int
+        The first accumulator row (as counted by ``n_received``) written to it.
+    file_row : int
+        The row of the file that holds it (rows before may be from before a reset).
+    flush : callable
+        Called before reading: blocks until every row handed to the log's
+        writer is in the file.
+
+    Attributes
+    ----------
+    until : int
+        Accumulator rows before this one were handed to the log's writer;
+        only those may leave memory.
+    """
+
+    __slots__ = ("path", "first_row", "until", "_offset", "_flush")
+
+    def __init__(self, path, first_row, file_row, flush):
+        self.path = Path(path)
+        self.first_row = int(first_row)
+        self.until = self.first_row
+        self._offset = int(file_row) - self.first_row
+        self._flush = flush
+
+    def __repr__(self):
+        return f"LoggedRows({str(self.path)!r}, rows {self.first_row}..{self.until - 1})"
+
+    def table(self, start, stop, columns=None):
+        """Accumulator rows ``[start, stop)`` (clipped to what the log holds) as a pyarrow Table."""
+        start = max(start, self.first_row)
+        stop = max(start, min(stop, self.until))
+        self._flush()
+        return read_stream_rows(self.path, start + self._offset, stop + self._offset, columns)
+
+    def times(self, start, stop):
+        """Column ``t`` of accumulator rows ``[start, stop)`` (clipped as :meth:`table`), as float64."""
+        table = self.table(start, stop, ["t"])
+        if table.num_rows == 0:
+            return np.empty(0, np.float64)
+        return table.column(0).to_numpy()
