@@ -22,6 +22,12 @@ from that list for exports):
 * ``flooded_tick``: longest ``update_list()`` call (wall clock and CPU time)
   of a 10 ms drain timer while a producer floods the queue; on a busy
   machine the wall figure includes time the OS gave to other processes.
+* ``put``: producer puts/s of one sample stamped with ``datetime.now()``
+  (as stytra's producers stamp), beside a put stamped with
+  ``time.monotonic()`` and the naive baseline: stytra's put, a
+  ``multiprocessing.Queue`` subclass that checks the sample's type and puts
+  ``(t, sample)``. Measured in a child process (nothing drains: puts only
+  buffer), best of 5 rounds.
 * ``memory``: bytes held per byte of raw numpy data.
 * ``last_t``: ``get_last_t(5 s)`` on 1 h of 1 kHz x 10 fields (median of many).
 * ``export``: seconds to write 1M rows x 11 columns, per format.
@@ -92,6 +98,52 @@ def produce_naive(q, n, ready, go):
     go.wait()
     for _ in range(n):
         q.put((time.monotonic(), values))
+
+
+class StytraLikeQueue:
+    """The naive baseline of a put: a multiprocessing queue that checks the sample's type, then puts."""
+
+    def __init__(self):
+        self._queue = multiprocessing.get_context().Queue()
+        self._type = None
+
+    def put(self, t, obj, block=True, timeout=None):
+        if self._type is None:
+            self._type = type(obj)
+        elif type(obj) is not self._type:
+            raise TypeError("a different namedtuple")
+        self._queue.put((t, obj), block, timeout)
+
+
+def put_rates(n, report):
+    """Child process: puts/s of each way of stamping; reports and leaves without draining."""
+    from datetime import datetime
+
+    values = Sample(*[float(i) for i in range(10)])
+    rates = {}
+    for _ in range(5):
+        for label, make, stamp in [("datetime", NamedTupleQueue, datetime.now),
+                                   ("monotonic", NamedTupleQueue, time.monotonic),
+                                   ("naive_datetime", StytraLikeQueue, datetime.now)]:
+            put = make().put
+            started = time.perf_counter()
+            for _ in range(n):
+                put(stamp(), values)
+            rates.setdefault(label, []).append(n / (time.perf_counter() - started))
+    report.put({label: max(r) for label, r in rates.items()})
+    report.close()
+    report.join_thread()
+    os._exit(0)  # the queues were never drained: their sender threads would wait for ever
+
+
+def measure_put(n):
+    ctx = multiprocessing.get_context()
+    report = ctx.Queue()
+    process = ctx.Process(target=put_rates, args=(n, report))
+    process.start()
+    rates = report.get(timeout=600)
+    process.join(60)
+    return rates
 
 
 # -- consumers --------------------------------------------------------------------
@@ -325,6 +377,15 @@ def main(argv=None):
         "naive_longest_ms": round(naive_longest * 1e3, 1),
         "naive_samples": n_naive,
         "budget_ms": 20,
+    }
+
+    puts = measure_put(50_000 if quick else 200_000)
+    result["put"] = {
+        "datetime_puts_per_s": round(puts["datetime"]),
+        "monotonic_puts_per_s": round(puts["monotonic"]),
+        "naive_datetime_puts_per_s": round(puts["naive_datetime"]),
+        "ratio": round(puts["datetime"] / puts["naive_datetime"], 2),
+        "budget": "datetime put no slower than the naive (stytra) put",
     }
 
     acc = hour_of_data(hour_rows)

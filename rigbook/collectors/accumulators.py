@@ -28,7 +28,7 @@ import pyarrow as pa
 from psygnal import Signal
 
 from rigbook.collectors.columns import ColumnStore
-from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, to_monotonic
+from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, sample_schema, to_monotonic
 from rigbook.storage.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 #: seconds of the newest rows held in RAM while recording (the longest plot
 #: window is 30 s; estimators look back a few seconds)
 LIVE_WINDOW = 60.0
+#: a timestamp this far past the latest one and past the clock is absurd (flagged alone)
+ABSURD_JUMP_S = 86400.0
 
 
 class RowsTrimmedError(LookupError):
@@ -240,7 +242,8 @@ class Accumulator:
             ``time.monotonic()`` seconds of the sample.
         sample : namedtuple of numbers, or a plain tuple/list matching the current fields
             A namedtuple with other field names than the current ones is a
-            schema change: the accumulator resets.
+            schema change: the accumulator resets. Column dtypes follow the
+            values (ints stay int64), as for ``NamedTupleQueue.put``.
 
         Raises
         ------
@@ -251,7 +254,7 @@ class Accumulator:
         """
         if hasattr(sample, "_fields"):
             check_sample(sample, f"sample for {self.name or 'accumulator'!r}")
-            schema = Schema(type(sample).__name__, sample._fields, ["f8"] * len(sample))
+            schema = sample_schema(sample, self._schema)
         else:
             if not isinstance(sample, (tuple, list, np.ndarray)):
                 raise TypeError(
@@ -295,6 +298,7 @@ class Accumulator:
             if not fits:
                 raise ValueError(f"{who}: field {name!r} value {value!r} does not fit its dtype {dtype}")
             columns.append(column)
+        self._use_schema(schema)
         self._append_columns(columns)
 
     def append_block(self, times, values, name="block"):
@@ -343,17 +347,31 @@ class Accumulator:
         self.trim_data()
 
     def _check_times(self, t, bad_values):
-        """Count and remember samples with NaN or a timestamp below an earlier one."""
+        """Count and remember samples with NaN, a timestamp below an earlier one, or an absurd one.
+
+        Absurd: infinite, or more than :data:`ABSURD_JUMP_S` past both the
+        latest timestamp and the clock. Such a sample is flagged alone: it
+        does not become the time later samples are compared with.
+        """
         first = self._store.end_row
         ordered = t[0] >= self._t_max and (len(t) == 1 or bool(np.logical_and.reduce(t[1:] >= t[:-1])))
-        if ordered:
+        if ordered and (t[-1] <= self._t_max + ABSURD_JUMP_S or self._plausible(t[-1])):
             self._t_max = float(t[-1])
             disorder = None
         else:
-            running = np.fmax.accumulate(np.concatenate(([self._t_max], t)))
-            disorder = ~(t >= running[:-1])  # NaN compares False: flagged too
+            finite = np.isfinite(t)
+            absurd = ~finite
+            # compared with the latest time, or else the block's earliest one
+            reference = self._t_max if self._t_max > -math.inf else (t[finite].min() if finite.any() else 0.0)
+            absurd |= (t > reference + ABSURD_JUMP_S) & ~self._plausible(t)
+            usable = np.where(absurd, -math.inf, t)
+            running = np.fmax.accumulate(np.concatenate(([self._t_max], usable)))
+            disorder = absurd | ~(t >= running[:-1])  # NaN compares False: flagged too
             self._t_max = float(running[-1])
-            self._last_disorder = first + int(np.flatnonzero(disorder)[-1])
+            if disorder.any():
+                self._last_disorder = first + int(np.flatnonzero(disorder)[-1])
+            else:
+                disorder = None
         bad = disorder if bad_values is None else (bad_values if disorder is None else disorder | bad_values)
         if bad is not None:
             rows = np.flatnonzero(bad)
@@ -361,6 +379,10 @@ class Accumulator:
                 self.flagged += len(rows)
                 self._flagged_parts.append(rows + first)
                 log.debug("accumulator %r: %d sample(s) flagged (NaN or time going back)", self.name, len(rows))
+
+    def _plausible(self, t):
+        """True where stored times ``t`` are not beyond the clock's now by more than :data:`ABSURD_JUMP_S`."""
+        return t <= time.monotonic() - self.t0 + ABSURD_JUMP_S
 
     # -- reading --------------------------------------------------------------
 
