@@ -6,7 +6,8 @@ The consumer calls :meth:`NamedTupleQueue.get`, or hands the queue to a
 :class:`~rigbook.collectors.QueueDataAccumulator` which drains whole messages.
 
 What travels through the underlying pipe (:class:`~rigbook.collectors.wire.Wire`,
-numpy payloads as raw bytes):
+numpy payloads as raw bytes; :class:`~rigbook.collectors.transport.PortableWire`
+where that POSIX pipe is missing or ``RIGBOOK_PORTABLE_TRANSPORT=1``):
 
 * a *schema* message, only when the sample type changes (field names and
   dtypes), so a type change mid-stream is seen by the consumer in order;
@@ -42,7 +43,8 @@ import numpy as np
 from multiprocessing import util as mp_util
 
 from rigbook.collectors.clock import RENEW_AFTER_S, RENEW_S, _clock, datetime_seconds, to_monotonic
-from rigbook.collectors.wire import Wire, as_matrix_or_columns
+from rigbook.collectors.transport import make_wire
+from rigbook.collectors.wire import as_matrix_or_columns
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ def _count_fork():
 
 # A forked child must not use its parent's sender thread (it did not survive
 # the fork): producers remember the generation they were made in.
-os.register_at_fork(after_in_child=_count_fork)
+if hasattr(os, "register_at_fork"):  # no fork, nothing to count (Windows)
+    os.register_at_fork(after_in_child=_count_fork)
 
 
 class Schema(tuple):
@@ -405,7 +408,7 @@ class NamedTupleQueue:
     def __init__(self, maxsize=0, context=None):
         context = context or multiprocessing.get_context()
         self._maxsize = max(0, int(maxsize))  # as multiprocessing.Queue: 0 or less is unbounded
-        self._wire = Wire(context, self._maxsize)
+        self._wire = make_wire(context, self._maxsize)
         self._init_local()
 
     def _init_local(self):
