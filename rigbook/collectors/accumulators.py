@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 #: seconds of the newest rows held in RAM while recording (the longest plot
 #: window is 30 s; estimators look back a few seconds)
-LIVE_WINDOW = 60.0
+LIVE_WINDOW = 40.0
 #: a timestamp this far past the latest one and past the clock is absurd (flagged alone)
 ABSURD_JUMP_S = 86400.0
 
