@@ -456,10 +456,8 @@ class Accumulator:
         """Rows [start, first held) read back from the log: ``{name: 1-D array}`` with the held dtypes."""
         header = self.header_list
         names = header if columns is None else columns
-        table = self._logged.table(start, self._store.first_row, names)
-        dtypes = self._store.dtypes
-        return {name: table.column(name).to_numpy().astype(dtypes[header.index(name)], copy=False)
-                for name in names}
+        dtypes = [self._store.dtypes[header.index(name)] for name in names]
+        return self._logged.columns(start, self._store.first_row, names, dtypes)
 
     def _matrix_from(self, start):
         """Rows [start, end) as one (N, 1 + n_fields) matrix, older rows read back from the log."""
@@ -478,21 +476,16 @@ class Accumulator:
     def _older_start(self, threshold):
         """First row in the log with ``t > threshold`` when the held rows all are (else the first held row)."""
         store = self._store
-        lowest = self._lowest_row()
-        if lowest >= store.first_row:
+        if self._lowest_row() >= store.first_row:
             return store.first_row
         held = store.column(0, store.first_row, store.first_row + 1)
         if len(held) and not held[0] > threshold:
             return store.first_row
-        times = self._logged.times(lowest, store.first_row)
-        return lowest + int(np.searchsorted(times, threshold, side="right"))
+        return self._logged.first_after(threshold, store.first_row)
 
     def _row(self, index):
         """Row ``index`` as a tuple of Python scalars, held or read back from the log."""
-        if index >= self._store.first_row:
-            return self._store.row(index)
-        table = self._logged.table(index, index + 1)
-        return tuple(column[0].as_py() for column in table.columns)
+        return self._store.row(index) if index >= self._store.first_row else self._logged.row(index)
 
     def get_last_n(self, n=None):
         """Last ``n`` samples (all if None) as an (N, 1 + n_fields) array, ``t`` first.

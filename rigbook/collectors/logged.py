@@ -66,3 +66,17 @@ class LoggedRows:
         if table.num_rows == 0:
             return np.empty(0, np.float64)
         return table.column(0).to_numpy()
+
+    def columns(self, start, stop, names, dtypes):
+        """Columns ``names`` of accumulator rows ``[start, stop)`` (clipped) as numpy arrays of ``dtypes``."""
+        table = self.table(start, stop, names)
+        return {name: table.column(name).to_numpy().astype(dtype, copy=False) for name, dtype in zip(names, dtypes)}
+
+    def first_after(self, threshold, stop):
+        """The first accumulator row before ``stop`` with ``t > threshold`` (``stop`` clipped if none is)."""
+        times = self.times(self.first_row, stop)
+        return self.first_row + int(np.searchsorted(times, threshold, side="right"))
+
+    def row(self, index):
+        """Accumulator row ``index`` as a tuple of Python scalars."""
+        return tuple(column[0].as_py() for column in self.table(index, index + 1).columns)
