@@ -171,3 +171,16 @@ def test_read_stream_rows_reads_a_range_of_a_log(recorded):
     assert read_stream_rows(path, 19_990).num_rows == 10
     with pytest.raises(KeyError, match="nope"):
         read_stream_rows(path, 0, 1, ["nope"])
+
+
+def test_memory_held_stays_flat_as_the_recording_goes_on(tmp_path):
+    acc = Accumulator(name="probe", t0=0.0, recording=True, live_window=2.0)
+    with StreamRecorder([acc], tmp_path) as recorder:
+        record(acc, recorder, 20_000)
+        after_20_s = acc.nbytes
+        for start in range(20_000, 200_000, 250):
+            acc.append_block(*block(start, 250))
+            recorder.poll()
+        assert acc.n_received == 200_000
+        assert acc.nbytes <= after_20_s  # the chunks that left the window are reused, not added to
+    assert len(acc.get_dataframe()) == 200_000
