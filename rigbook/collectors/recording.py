@@ -151,8 +151,8 @@ class StreamRecorder:
             entry.paths.append(path)
             entry.file_rows = 0
             entry.logged = None
-        if entry.logged is None or acc.logged is not entry.logged:
-            # A new file, or the accumulator reset (its rows are counted from 0 again).
+        if entry.logged is None or acc.logged is not entry.logged or start != entry.logged.until:
+            # A new file, the accumulator reset (its rows are counted from 0 again), or rows lost.
             entry.logged = LoggedRows(entry.paths[-1], start, entry.file_rows, _flusher(entry.writer))
             acc.log_rows_to(entry.logged)
         entry.writer.append(batch)
