@@ -139,4 +139,4 @@ class PortableWire:
         return not self.poll(0.0)
 
 
-__all__ = ["PORTABLE_ENV", "PortableWire", "Wire", "fast_wire_available", "make_wire", "portable_forced"]
+__all__ = ["PORTABLE_ENV", "PortableWire", "fast_wire_available", "make_wire", "portable_forced"]

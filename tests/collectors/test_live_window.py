@@ -184,3 +184,20 @@ def test_memory_held_stays_flat_as_the_recording_goes_on(tmp_path):
         assert acc.n_received == 200_000
         assert acc.nbytes <= after_20_s  # the chunks that left the window are reused, not added to
     assert len(acc.get_dataframe()) == 200_000
+
+
+@pytest.mark.parametrize("fmt", ["csv", "feather", "parquet", "hdf5", "json"])
+def test_every_export_holds_every_row_and_the_binary_ones_every_dtype(recorded, tmp_path, fmt):
+    from rigbook.storage.tables import read_table
+
+    acc, _ = recorded
+    back = read_table(acc.save(tmp_path / "export", fmt))
+    expected = expected_frame(0, 20_000)
+    assert list(back.columns) == list(expected.columns)
+    for name in expected.columns:
+        got = back[name].to_numpy()
+        if fmt in ("csv", "json"):  # text keeps each value exactly, not the column's width
+            got = got.astype(expected[name].dtype)
+        else:
+            assert got.dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(got, expected[name].to_numpy(), err_msg=name)
