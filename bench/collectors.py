@@ -178,7 +178,8 @@ def drain_rate(n, blocks=None, recording=True, log_window=None):
     does (a StreamRecorder polled every 0.5 s) with that live window in RAM.
     """
     q = NamedTupleQueue(maxsize=8 if blocks else 0)
-    acc = QueueDataAccumulator(q, recording=recording, **({} if log_window is None else {"live_window": log_window}))
+    acc = QueueDataAccumulator(q, name="stream", recording=recording,
+                               **({} if log_window is None else {"live_window": log_window}))
     folder = recorder = None
     if log_window is not None:
         from rigbook.collectors.recording import StreamRecorder
