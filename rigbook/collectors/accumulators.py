@@ -491,7 +491,9 @@ class Accumulator:
         """Last ``n`` samples (all if None) as an (N, 1 + n_fields) array, ``t`` first.
 
         Rows older than the live window are read back from the stream log.
-        A view into the storage when possible: do not modify it.
+        A view into the storage when possible: do not modify it, and copy it
+        to keep it (while recording, the memory of rows that left the live
+        window holds newer rows).
         """
         store = self._store
         lowest = self._lowest_row()
@@ -503,7 +505,8 @@ class Accumulator:
 
         Exactly the samples whose timestamp is greater than the latest
         timestamp minus ``t`` (found by binary search on the timestamps).
-        A view into the storage when possible: do not modify it.
+        A view into the storage when possible: do not modify it, and copy it
+        to keep it (as :meth:`get_last_n`).
         """
         try:
             start, stop = self.last_t_range(t)
