@@ -15,7 +15,9 @@ from that list for exports):
   Beside it: ``logged_samples_per_s``, recording as the app does: a
   StreamRecorder writes the stream log (polled every 0.5 s), and the
   accumulator keeps a live window of 0.1 s of this 10 MHz stream (1M
-  samples), reusing its memory; ``producer_samples_per_s``, the same producer into the same
+  samples), reusing its memory; ``portable_transport_samples_per_s``, the
+  drain over the portable transport (once, a quarter of the samples);
+  ``producer_samples_per_s``, the same producer into the same
   queue drained by a thread that only receives (no accumulator);
   ``not_recording_samples_per_s``, the drain into an accumulator keeping
   its default window; ``store_samples_per_s``, appending the same blocks
@@ -207,6 +209,21 @@ def drain_rate(n, blocks=None, recording=True, log_window=None):
     return n / elapsed
 
 
+def portable_drain_rate(n, blocks):
+    """As drain_rate(n, blocks), over the portable transport (RIGBOOK_PORTABLE_TRANSPORT=1)."""
+    from rigbook.collectors.transport import PORTABLE_ENV
+
+    previous = os.environ.get(PORTABLE_ENV)
+    os.environ[PORTABLE_ENV] = "1"
+    try:
+        return drain_rate(n, blocks)
+    finally:
+        if previous is None:
+            del os.environ[PORTABLE_ENV]
+        else:
+            os.environ[PORTABLE_ENV] = previous
+
+
 def producer_rate(n, blocks):
     """Samples/s of the block producer when the consumer only receives messages (no accumulator)."""
     q = NamedTupleQueue(maxsize=8)
@@ -374,6 +391,7 @@ def main(argv=None):
     # 0.1 s of this 10 MHz stream: 1M samples (88 MB) in RAM, what a 40 s window holds of a 25 kHz stream
     logged_rates = [drain_rate(n_block_samples, blocks=1000, log_window=0.1) for _ in range(repeats)]
     producer_rates = [producer_rate(n_block_samples, 1000) for _ in range(repeats)]
+    portable_rate = portable_drain_rate(n_block_samples // 4, 1000)
     store_rates = []
     for _ in range(repeats):
         gc.collect()
@@ -388,6 +406,7 @@ def main(argv=None):
         "logged_samples_per_s": round(max(logged_rates)),
         "all_logged_samples_per_s": [round(r) for r in logged_rates],
         "producer_samples_per_s": round(max(producer_rates)),
+        "portable_transport_samples_per_s": round(portable_rate),
         "store_samples_per_s": round(max(store_rates)),
     }
 
