@@ -20,29 +20,32 @@ RENEW_AFTER_S = 60.0
 
 
 class _Clock:
-    __slots__ = ("monotonic", "epoch", "naive", "expires")
+    """The pairing ``(monotonic, epoch, naive local datetime, expires)``, replaced whole (threads read it)."""
+
+    __slots__ = ("pair",)
 
     def __init__(self):
         self.renew()
 
     def renew(self):
-        self.monotonic = time.monotonic()
-        self.epoch = time.time()
-        self.naive = datetime.fromtimestamp(self.epoch)  # local wall time, no zone
-        self.expires = self.monotonic + RENEW_S
+        monotonic = time.monotonic()
+        epoch = time.time()
+        self.pair = (monotonic, epoch, datetime.fromtimestamp(epoch), monotonic + RENEW_S)
+        return self.pair
 
     def seconds(self, t):
         """``time.monotonic()`` seconds of the datetime ``t`` (naive: local time)."""
+        pair = self.pair
         if t.tzinfo is None:
-            seconds = (t - self.naive).total_seconds()
+            seconds = (t - pair[2]).total_seconds()
             # Renewed when stamps run ahead of the pairing (no clock read while it is fresh).
             if seconds > RENEW_S or seconds < -RENEW_AFTER_S:
-                self.renew()
-                seconds = (t - self.naive).total_seconds()
-            return self.monotonic + seconds
-        if time.monotonic() > self.expires:
-            self.renew()
-        return self.monotonic + (t.timestamp() - self.epoch)
+                pair = self.renew()
+                seconds = (t - pair[2]).total_seconds()
+            return pair[0] + seconds
+        if time.monotonic() > pair[3]:
+            pair = self.renew()
+        return pair[0] + (t.timestamp() - pair[1])
 
 
 _clock = _Clock()

@@ -509,8 +509,9 @@ class NamedTupleQueue:
         if type(t) is not float:
             if type(t) is datetime:
                 if t.tzinfo is None:  # stytra's datetime.now(), without the call to the clock's method
-                    seconds = (t - _clock.naive).total_seconds()
-                    t = _clock.monotonic + seconds if -RENEW_AFTER_S < seconds < RENEW_S else datetime_seconds(t)
+                    pair = _clock.pair
+                    seconds = (t - pair[2]).total_seconds()
+                    t = pair[0] + seconds if -RENEW_AFTER_S < seconds < RENEW_S else datetime_seconds(t)
                 else:
                     t = datetime_seconds(t)
             elif t is None:
