@@ -42,7 +42,7 @@ from datetime import datetime
 import numpy as np
 from multiprocessing import util as mp_util
 
-from rigbook.collectors.clock import RENEW_AFTER_S, RENEW_S, _clock, datetime_seconds, to_monotonic
+from rigbook.collectors.clock import datetime_seconds, seconds_column, to_monotonic
 from rigbook.collectors.transport import make_wire
 from rigbook.collectors.wire import as_matrix_or_columns
 
@@ -307,6 +307,16 @@ class _Producer:
             return
         try:
             array = np.array(rows, dtype=np.float64)
+        except TypeError:  # naive datetime stamps, left by put for this thread to convert
+            columns = list(zip(*rows))
+            array = np.empty((len(rows), len(columns)))
+            array[:, 0] = columns[0]
+            array[:, 1] = seconds_column(columns[1])
+            try:
+                array[:, 2:] = np.array(columns[2:], dtype=np.float64).T
+            except OverflowError:
+                self._send_rows([(row[0], t, *row[2:]) for row, t in zip(rows, array[:, 1].tolist())])
+                return
         except OverflowError:
             # An int beyond float64 got past put's type check: leave those
             # samples out; their sequence numbers make them count as dropped.
@@ -332,16 +342,20 @@ class _Producer:
 
     def _send_typed_rows(self, rows):
         """Send samples whose fields are not all float64 as columns of their own dtypes (ints stay exact)."""
-        dtypes = (np.dtype(np.float64), *self.send_dtypes)
+        dtypes = self.send_dtypes
         try:
-            payload = [np.array(values, dtype=dtype) for values, dtype in zip(list(zip(*rows))[1:], dtypes)]
+            columns = list(zip(*rows))
+            payload = [seconds_column(columns[1]),
+                       *[np.array(values, dtype=dtype) for values, dtype in zip(columns[2:], dtypes)]]
         except (OverflowError, ValueError):
             # A value beyond its column's range got past put's type check: leave those
             # samples out; their sequence numbers make them count as dropped.
-            rows = [row for row in rows if _fits(row[1:], dtypes)]
+            rows = [row for row in rows if _fits(row[2:], dtypes)]
             if not rows:
                 return
-            payload = [np.array(values, dtype=dtype) for values, dtype in zip(list(zip(*rows))[1:], dtypes)]
+            columns = list(zip(*rows))
+            payload = [seconds_column(columns[1]),
+                       *[np.array(values, dtype=dtype) for values, dtype in zip(columns[2:], dtypes)]]
         seqs = np.array([row[0] for row in rows], dtype=np.int64)
         bounds = [0, *(np.flatnonzero(np.diff(seqs) != 1) + 1).tolist(), len(seqs)]
         for lo, hi in zip(bounds[:-1], bounds[1:]):  # one message per run of sequence numbers, as _send_rows
@@ -508,11 +522,7 @@ class NamedTupleQueue:
                 producer.last_types = types
         if type(t) is not float:
             if type(t) is datetime:
-                if t.tzinfo is None:  # stytra's datetime.now(), without the call to the clock's method
-                    pair = _clock.pair
-                    seconds = (t - pair[2]).total_seconds()
-                    t = pair[0] + seconds if -RENEW_AFTER_S < seconds < RENEW_S else datetime_seconds(t)
-                else:
+                if t.tzinfo is not None:  # (stytra's datetime.now() is naive: the sender thread converts it)
                     t = datetime_seconds(t)
             elif t is None:
                 t = time.monotonic()

@@ -97,3 +97,14 @@ def test_an_absurd_timestamp_flags_that_sample_only():
     # a sample going back in time is still flagged
     acc.append(4.5, (0.0,))
     assert acc.flagged_rows.tolist() == [2, 6]
+
+
+def test_datetime_and_float_stamps_mixed_in_one_batch_all_arrive_right():
+    q = NamedTupleQueue()
+    reference = time.monotonic()
+    now = datetime.now()
+    for i in range(300):
+        stamp = now - timedelta(seconds=1) if i % 2 else reference - 1.0
+        q.put(stamp, Frame(i, 0.5, True) if i >= 150 else Point(float(i), 0.0))
+    stamps = [q.get(timeout=10)[0] for _ in range(300)]
+    assert all(abs(t - (reference - 1.0)) < 0.5 for t in stamps)
