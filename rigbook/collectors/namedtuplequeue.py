@@ -29,6 +29,7 @@ kept lock-free for speed.
 
 import collections
 import itertools
+import math
 import logging
 import multiprocessing
 import os
@@ -61,6 +62,7 @@ _NUMERIC_TYPES = frozenset(
 # waits long on a message the writer has only half written.
 _MAX_MESSAGE_BYTES = 1 << 16
 _source_ids = itertools.count()
+_fsum = math.fsum
 _fork_generation = 0
 
 
@@ -247,6 +249,7 @@ class _Producer:
         self.sending = threading.Lock()
         self.last_type = None
         self.last_types = None  # types of the last sample's values: another mix is checked against the schema
+        self.floats_only = False  # the last sample type's schema is all float64: any number fits
         self.last_schema = None
         self.last_block_key = None
         self.send_dtypes = None  # sender thread: field dtypes of the rows it sends, None if all float64
@@ -305,30 +308,21 @@ class _Producer:
         if self.send_dtypes is not None:
             self._send_typed_rows(rows)
             return
-        try:
-            array = np.array(rows, dtype=np.float64)
-        except TypeError:  # naive datetime stamps, left by put for this thread to convert
-            columns = list(zip(*rows))
-            array = np.empty((len(rows), len(columns)))
-            array[:, 0] = columns[0]
-            array[:, 1] = seconds_column(columns[1])
-            try:
-                array[:, 2:] = np.array(columns[2:], dtype=np.float64).T
-            except OverflowError:
-                self._send_rows([(row[0], t, *row[2:]) for row, t in zip(rows, array[:, 1].tolist())])
-                return
-        except OverflowError:
-            # An int beyond float64 got past put's type check: leave those
-            # samples out; their sequence numbers make them count as dropped.
+        array = _float_rows(rows)
+        if array is None:
+            # A value float64 cannot take got past put's quick check (an int
+            # beyond its range, an array...): leave those samples out; their
+            # sequence numbers make them count as dropped.
             kept = []
             for row in rows:
-                try:
-                    kept.append(np.array(row, dtype=np.float64))
-                except OverflowError:
-                    log.error("NamedTupleQueue: sample #%d has a value too large for float64; dropped", row[0])
+                one = _float_rows([row])
+                if one is None:
+                    log.error("NamedTupleQueue: sample #%d has a value float64 cannot hold; dropped", row[0])
+                else:
+                    kept.append(one)
             if not kept:
                 return
-            array = np.array(kept)
+            array = np.concatenate(kept)
         seqs = array[:, 0]
         send = self.wire.send
         if seqs[-1] - seqs[0] == len(array) - 1:
@@ -380,6 +374,25 @@ class _Producer:
         """Send what is pending, then end the sender thread (the queue object is gone)."""
         self.pending.append([_STOP])
         self.wake.set()
+
+
+def _float_rows(rows):
+    """``rows`` ``(seq, t, *values)`` as one float64 array (datetime stamps converted), or None if a value cannot be."""
+    try:
+        return np.array(rows, dtype=np.float64)
+    except TypeError:  # naive datetime stamps, left by put for the sender thread to convert (or a bad value)
+        pass
+    except (OverflowError, ValueError):
+        return None
+    try:
+        columns = list(zip(*rows))
+        array = np.empty((len(rows), len(columns)))
+        array[:, 0] = columns[0]
+        array[:, 1] = seconds_column(columns[1])
+        array[:, 2:] = np.array(columns[2:], dtype=np.float64).T
+    except (TypeError, OverflowError, ValueError):
+        return None
+    return array
 
 
 def _fits(values, dtypes):
@@ -472,6 +485,7 @@ class NamedTupleQueue:
 
     def _announce(self, producer, schema, sample_type):
         producer.last_type = sample_type
+        producer.floats_only = sample_type is not None and all(d == _F8 for d in schema.dtypes)
         if sample_type is not None:
             producer.last_block_key = None
         if not schema.same_columns(producer.last_schema):
@@ -514,6 +528,12 @@ class NamedTupleQueue:
             check_sample(obj)
             self._announce(producer, sample_schema(obj), type(obj))
             producer.last_types = tuple(map(type, obj))
+        elif producer.floats_only:
+            # Any number fits a float64 column: only a non-number needs a look (fsum is the quick test).
+            try:
+                _fsum(obj)
+            except (TypeError, OverflowError, ValueError):
+                check_sample(obj)
         else:
             types = tuple(map(type, obj))
             if types != producer.last_types:
