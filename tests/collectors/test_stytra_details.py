@@ -63,10 +63,10 @@ def test_get_gives_back_the_exact_int():
     assert sample.index == NANOSECONDS and type(sample.index) is int
 
 
-def test_a_float_where_ints_were_widens_the_column_and_loses_nothing():
+def test_a_float_where_ints_were_widens_the_column_to_float():
     q = NamedTupleQueue()
     q.put(1.0, Point(1, 2.0))
-    q.put(2.0, Point(1.5, 2.0))
+    q.put(2.0, Point(1.5, 2.0))  # a schema change: the accumulator starts the new columns afresh
     q.put(3.0, Point(4, 2.0))  # fits the widened column
     acc = drained(q, 2)
     wait_until(lambda: acc.column("x").tolist() == [1.5, 4.0], step=acc.update_list)
