@@ -12,7 +12,12 @@ from that list for exports):
   process puts pre-built blocks on a bounded queue (8 messages), so it
   runs at the consumer's pace instead of piling gigabytes up in its own
   memory (which would steal the consumer's CPU on a 2-core machine).
-  Beside it: ``producer_samples_per_s``, the same producer into the same
+  Beside it: ``logged_samples_per_s``, recording as the app does: a
+  StreamRecorder writes the stream log (polled every 0.5 s), and the
+  accumulator keeps a live window of 0.1 s of this 10 MHz stream (1M
+  samples), reusing its memory; ``portable_transport_samples_per_s``, the
+  drain over the portable transport (once, a quarter of the samples);
+  ``producer_samples_per_s``, the same producer into the same
   queue drained by a thread that only receives (no accumulator);
   ``not_recording_samples_per_s``, the drain into an accumulator keeping
   its default window; ``store_samples_per_s``, appending the same blocks
@@ -22,6 +27,12 @@ from that list for exports):
 * ``flooded_tick``: longest ``update_list()`` call (wall clock and CPU time)
   of a 10 ms drain timer while a producer floods the queue; on a busy
   machine the wall figure includes time the OS gave to other processes.
+* ``put``: producer puts/s of one sample stamped with ``datetime.now()``
+  (as stytra's producers stamp), beside a put stamped with
+  ``time.monotonic()`` and the naive baseline: stytra's put, a
+  ``multiprocessing.Queue`` subclass that checks the sample's type and puts
+  ``(t, sample)``. Measured in a child process (nothing drains: puts only
+  buffer), best of 5 rounds.
 * ``memory``: bytes held per byte of raw numpy data.
 * ``last_t``: ``get_last_t(5 s)`` on 1 h of 1 kHz x 10 fields (median of many).
 * ``export``: seconds to write 1M rows x 11 columns, per format.
@@ -94,6 +105,52 @@ def produce_naive(q, n, ready, go):
         q.put((time.monotonic(), values))
 
 
+class StytraLikeQueue:
+    """The naive baseline of a put: a multiprocessing queue that checks the sample's type, then puts."""
+
+    def __init__(self):
+        self._queue = multiprocessing.get_context().Queue()
+        self._type = None
+
+    def put(self, t, obj, block=True, timeout=None):
+        if self._type is None:
+            self._type = type(obj)
+        elif type(obj) is not self._type:
+            raise TypeError("a different namedtuple")
+        self._queue.put((t, obj), block, timeout)
+
+
+def put_rates(n, report):
+    """Child process: puts/s of each way of stamping; reports and leaves without draining."""
+    from datetime import datetime
+
+    values = Sample(*[float(i) for i in range(10)])
+    rates = {}
+    for _ in range(5):
+        for label, make, stamp in [("datetime", NamedTupleQueue, datetime.now),
+                                   ("monotonic", NamedTupleQueue, time.monotonic),
+                                   ("naive_datetime", StytraLikeQueue, datetime.now)]:
+            put = make().put
+            started = time.perf_counter()
+            for _ in range(n):
+                put(stamp(), values)
+            rates.setdefault(label, []).append(n / (time.perf_counter() - started))
+    report.put({label: max(r) for label, r in rates.items()})
+    report.close()
+    report.join_thread()
+    os._exit(0)  # the queues were never drained: their sender threads would wait for ever
+
+
+def measure_put(n):
+    ctx = multiprocessing.get_context()
+    report = ctx.Queue()
+    process = ctx.Process(target=put_rates, args=(n, report))
+    process.start()
+    rates = report.get(timeout=600)
+    process.join(60)
+    return rates
+
+
 # -- consumers --------------------------------------------------------------------
 
 
@@ -116,22 +173,55 @@ def run_producer(target, q, *args):
     return process, go
 
 
-def drain_rate(n, blocks=None, recording=True):
-    """Samples/s from a producer process into a QueueDataAccumulator."""
+def drain_rate(n, blocks=None, recording=True, log_window=None):
+    """Samples/s from a producer process into a QueueDataAccumulator.
+
+    ``log_window`` (seconds of stream time): record to a stream log as the app
+    does (a StreamRecorder polled every 0.5 s) with that live window in RAM.
+    """
     q = NamedTupleQueue(maxsize=8 if blocks else 0)
-    acc = QueueDataAccumulator(q, recording=recording)
+    acc = QueueDataAccumulator(q, name="stream", recording=recording,
+                               **({} if log_window is None else {"live_window": log_window}))
+    folder = recorder = None
+    if log_window is not None:
+        from rigbook.collectors.recording import StreamRecorder
+
+        folder = tempfile.TemporaryDirectory(prefix="rigbook-bench-drain-")
+        recorder = StreamRecorder([acc], folder.name)
     if blocks:
         process, go = run_producer(produce_blocks, q, n // blocks, blocks)
     else:
         process, go = run_producer(produce_samples, q, n)
     started = time.perf_counter()
+    next_poll = started + 0.5
     go.set()
     while acc.n_received < n:
         if not acc.update_list():
             time.sleep(0.0005)  # as a timer would: do not steal the producer's core
+        if recorder is not None and time.perf_counter() >= next_poll:
+            recorder.poll()
+            next_poll += 0.5
     elapsed = time.perf_counter() - started
     process.join()
+    if recorder is not None:
+        recorder.close()
+        folder.cleanup()
     return n / elapsed
+
+
+def portable_drain_rate(n, blocks):
+    """As drain_rate(n, blocks), over the portable transport (RIGBOOK_PORTABLE_TRANSPORT=1)."""
+    from rigbook.collectors.transport import PORTABLE_ENV
+
+    previous = os.environ.get(PORTABLE_ENV)
+    os.environ[PORTABLE_ENV] = "1"
+    try:
+        return drain_rate(n, blocks)
+    finally:
+        if previous is None:
+            del os.environ[PORTABLE_ENV]
+        else:
+            os.environ[PORTABLE_ENV] = previous
 
 
 def producer_rate(n, blocks):
@@ -298,7 +388,10 @@ def main(argv=None):
     }
     block_rates = [drain_rate(n_block_samples, blocks=1000) for _ in range(repeats)]
     window_rates = [drain_rate(n_block_samples, blocks=1000, recording=False) for _ in range(repeats)]
+    # 0.1 s of this 10 MHz stream: 1M samples (88 MB) in RAM, what a 40 s window holds of a 25 kHz stream
+    logged_rates = [drain_rate(n_block_samples, blocks=1000, log_window=0.1) for _ in range(repeats)]
     producer_rates = [producer_rate(n_block_samples, 1000) for _ in range(repeats)]
+    portable_rate = portable_drain_rate(n_block_samples // 4, 1000)
     store_rates = []
     for _ in range(repeats):
         gc.collect()
@@ -310,7 +403,10 @@ def main(argv=None):
         "ratio": round(max(block_rates) / max(naive_rates), 1),
         "budget_samples_per_s": 10_000_000,
         "not_recording_samples_per_s": round(max(window_rates)),
+        "logged_samples_per_s": round(max(logged_rates)),
+        "all_logged_samples_per_s": [round(r) for r in logged_rates],
         "producer_samples_per_s": round(max(producer_rates)),
+        "portable_transport_samples_per_s": round(portable_rate),
         "store_samples_per_s": round(max(store_rates)),
     }
 
@@ -325,6 +421,15 @@ def main(argv=None):
         "naive_longest_ms": round(naive_longest * 1e3, 1),
         "naive_samples": n_naive,
         "budget_ms": 20,
+    }
+
+    puts = measure_put(50_000 if quick else 200_000)
+    result["put"] = {
+        "datetime_puts_per_s": round(puts["datetime"]),
+        "monotonic_puts_per_s": round(puts["monotonic"]),
+        "naive_datetime_puts_per_s": round(puts["naive_datetime"]),
+        "ratio": round(puts["datetime"] / puts["naive_datetime"], 2),
+        "budget": "datetime put no slower than the naive (stytra) put",
     }
 
     acc = hour_of_data(hour_rows)

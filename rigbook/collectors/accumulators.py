@@ -7,6 +7,13 @@ stream recorder takes new rows as Arrow batches (:meth:`Accumulator.rows_since`)
 users get a DataFrame (:meth:`Accumulator.get_dataframe`) or a file
 (:meth:`Accumulator.save`).
 
+While recording, memory stays flat: once the recorder has handed rows to
+the stream log (and told the accumulator where, see
+:mod:`rigbook.collectors.logged`), only the last :attr:`Accumulator.live_window`
+seconds stay in RAM. Whatever asks for older rows (``get_dataframe``,
+``save``, ``get_last_n``, ``get_last_t``, ``values_at_abs_time``) gets them
+read back from the log, so the whole recording is still there.
+
 Not thread-safe: feed and read an accumulator from one thread (the GUI's).
 """
 
@@ -21,11 +28,17 @@ import pyarrow as pa
 from psygnal import Signal
 
 from rigbook.collectors.columns import ColumnStore
-from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, to_monotonic
+from rigbook.collectors.namedtuplequeue import Schema, block_columns, check_sample, sample_schema, to_monotonic
 from rigbook.storage.tables import write_table
 from rigbook.storage.arrow_columns import record_batch
 
 log = logging.getLogger(__name__)
+
+#: seconds of the newest rows held in RAM while recording (the longest plot
+#: window is 30 s; estimators look back a few seconds)
+LIVE_WINDOW = 40.0
+#: a timestamp this far past the latest one and past the clock is absurd (flagged alone)
+ABSURD_JUMP_S = 86400.0
 
 
 class RowsTrimmedError(LookupError):
@@ -49,7 +62,12 @@ class Accumulator:
     t0 : float, optional
         ``time.monotonic()`` origin of the stored timestamps; default now.
     recording : bool or callable
-        While true (or while the callable returns true) nothing is trimmed.
+        While true (or while the callable returns true) nothing is lost:
+        rows are dropped from memory only once they are in the stream log.
+    live_window : float or None
+        Seconds of the newest rows kept in RAM while recording, once older
+        rows are in the stream log (default :data:`LIVE_WINDOW`, at least the
+        longest plot window); None keeps every row in RAM, as stytra does.
 
     Attributes
     ----------
@@ -79,6 +97,7 @@ class Accumulator:
         max_history_if_not_running=1000,
         t0=None,
         recording=False,
+        live_window=LIVE_WINDOW,
     ):
         if not isinstance(name, str):
             raise TypeError(f"accumulator name must be a string, got {type(name).__name__}")
@@ -94,6 +113,10 @@ class Accumulator:
         #: wall-clock time of ``t0`` (aware datetime, local time zone)
         self.t0_datetime = datetime.now().astimezone() - timedelta(seconds=now - self.t0)
         self.recording = recording
+        if live_window is not None and not float(live_window) > 0:
+            raise ValueError(f"live_window must be a positive number of seconds or None, got {live_window!r}")
+        self.live_window = None if live_window is None else float(live_window)
+        self._logged = None
         self.dropped = 0
         self.flagged = 0
         self._monitored = None if monitored_headers is None else list(monitored_headers)
@@ -104,6 +127,7 @@ class Accumulator:
         self._init_stream_state()
 
     def _init_stream_state(self):
+        self._logged = None  # the rows of a new stream state are not in any log yet
         self._t_max = -math.inf
         self._last_disorder = -1
         self._flagged_parts = []
@@ -191,8 +215,31 @@ class Accumulator:
         recording = self.recording
         return bool(recording()) if callable(recording) else bool(recording)
 
+    @property
+    def logged(self):
+        """:class:`~rigbook.collectors.logged.LoggedRows`: where the rows went on disk (None if not recorded)."""
+        return self._logged
+
+    def log_rows_to(self, logged):
+        """Tell where the rows from ``logged.first_row`` on are written (called by the recorder).
+
+        ``logged.until`` then says how far they were handed to the log; rows
+        before it may leave memory while recording.
+        """
+        self._logged = logged
+
     def trim_data(self):
-        """When not recording and more than 1.5 N samples are held, keep the last N."""
+        """Bound the rows held in RAM.
+
+        When not recording and more than 1.5 N samples are held, keep the
+        last N. While recording, drop rows older than :attr:`live_window`
+        seconds that are already in the stream log.
+        """
+        logged = self._logged
+        if logged is not None and self.live_window is not None:
+            if self.is_recording():
+                self._store.drop_before(logged.until, self._t_max - self.live_window)
+                return
         n = self.max_history_if_not_running
         if n is not None and self._store.n_rows > 1.5 * n and not self.is_recording():
             self._store.keep_last(n)
@@ -208,7 +255,8 @@ class Accumulator:
             ``time.monotonic()`` seconds of the sample.
         sample : namedtuple of numbers, or a plain tuple/list matching the current fields
             A namedtuple with other field names than the current ones is a
-            schema change: the accumulator resets.
+            schema change: the accumulator resets. Column dtypes follow the
+            values (ints stay int64), as for ``NamedTupleQueue.put``.
 
         Raises
         ------
@@ -219,7 +267,7 @@ class Accumulator:
         """
         if hasattr(sample, "_fields"):
             check_sample(sample, f"sample for {self.name or 'accumulator'!r}")
-            schema = Schema(type(sample).__name__, sample._fields, ["f8"] * len(sample))
+            schema = sample_schema(sample, self._schema)
         else:
             if not isinstance(sample, (tuple, list, np.ndarray)):
                 raise TypeError(
@@ -263,6 +311,7 @@ class Accumulator:
             if not fits:
                 raise ValueError(f"{who}: field {name!r} value {value!r} does not fit its dtype {dtype}")
             columns.append(column)
+        self._use_schema(schema)
         self._append_columns(columns)
 
     def append_block(self, times, values, name="block"):
@@ -311,17 +360,31 @@ class Accumulator:
         self.trim_data()
 
     def _check_times(self, t, bad_values):
-        """Count and remember samples with NaN or a timestamp below an earlier one."""
+        """Count and remember samples with NaN, a timestamp below an earlier one, or an absurd one.
+
+        Absurd: infinite, or more than :data:`ABSURD_JUMP_S` past both the
+        latest timestamp and the clock. Such a sample is flagged alone: it
+        does not become the time later samples are compared with.
+        """
         first = self._store.end_row
         ordered = t[0] >= self._t_max and (len(t) == 1 or bool(np.logical_and.reduce(t[1:] >= t[:-1])))
-        if ordered:
+        if ordered and (t[-1] <= self._t_max + ABSURD_JUMP_S or self._plausible(t[-1])):
             self._t_max = float(t[-1])
             disorder = None
         else:
-            running = np.fmax.accumulate(np.concatenate(([self._t_max], t)))
-            disorder = ~(t >= running[:-1])  # NaN compares False: flagged too
+            finite = np.isfinite(t)
+            absurd = ~finite
+            # compared with the latest time, or else the block's earliest one
+            reference = self._t_max if self._t_max > -math.inf else (t[finite].min() if finite.any() else 0.0)
+            absurd |= (t > reference + ABSURD_JUMP_S) & ~self._plausible(t)
+            usable = np.where(absurd, -math.inf, t)
+            running = np.fmax.accumulate(np.concatenate(([self._t_max], usable)))
+            disorder = absurd | ~(t >= running[:-1])  # NaN compares False: flagged too
             self._t_max = float(running[-1])
-            self._last_disorder = first + int(np.flatnonzero(disorder)[-1])
+            if disorder.any():
+                self._last_disorder = first + int(np.flatnonzero(disorder)[-1])
+            else:
+                disorder = None
         bad = disorder if bad_values is None else (bad_values if disorder is None else disorder | bad_values)
         if bad is not None:
             rows = np.flatnonzero(bad)
@@ -329,6 +392,10 @@ class Accumulator:
                 self.flagged += len(rows)
                 self._flagged_parts.append(rows + first)
                 log.debug("accumulator %r: %d sample(s) flagged (NaN or time going back)", self.name, len(rows))
+
+    def _plausible(self, t):
+        """True where stored times ``t`` are not beyond the clock's now by more than :data:`ABSURD_JUMP_S`."""
+        return t <= time.monotonic() - self.t0 + ABSURD_JUMP_S
 
     # -- reading --------------------------------------------------------------
 
@@ -377,7 +444,10 @@ class Accumulator:
         return self._last_disorder < self._store.first_row
 
     def last_t_range(self, t):
-        """Row range ``(start, stop)`` of samples with timestamp > latest - ``t`` seconds."""
+        """Row range ``(start, stop)`` of held samples with timestamp > latest - ``t`` seconds.
+
+        Only rows held in RAM: ``start`` is at least the first held row.
+        """
         store = self._store
         stop = store.end_row
         if store.n_rows == 0:
@@ -387,28 +457,79 @@ class Accumulator:
             return store.search_time(latest - t), stop
         raise _Unsorted
 
+    # -- rows older than the live window, read back from the stream log ------------------
+
+    def _lowest_row(self):
+        """First row held in RAM or readable from the stream log."""
+        logged = self._logged
+        first = self._store.first_row
+        return logged.first_row if logged is not None and logged.first_row < first else first
+
+    def _older_columns(self, start, columns=None):
+        """Rows [start, first held) read back from the log: ``{name: 1-D array}`` with the held dtypes."""
+        header = self.header_list
+        names = header if columns is None else columns
+        dtypes = [self._store.dtypes[header.index(name)] for name in names]
+        return self._logged.columns(start, self._store.first_row, names, dtypes)
+
+    def _matrix_from(self, start):
+        """Rows [start, end) as one (N, 1 + n_fields) matrix, older rows read back from the log."""
+        store = self._store
+        if start >= store.first_row:
+            return store.matrix(start, store.end_row)
+        older = self._older_columns(start)
+        held = store.matrix()
+        rows = len(older["t"])
+        out = np.empty((rows + len(held), store.n_columns), dtype=held.dtype)
+        for j, values in enumerate(older.values()):
+            out[:rows, j] = values
+        out[rows:] = held
+        return out
+
+    def _older_start(self, threshold):
+        """First row in the log with ``t > threshold`` when the held rows all are (else the first held row)."""
+        store = self._store
+        if self._lowest_row() >= store.first_row:
+            return store.first_row
+        held = store.column(0, store.first_row, store.first_row + 1)
+        if len(held) and not held[0] > threshold:
+            return store.first_row
+        return self._logged.first_after(threshold, store.first_row)
+
+    def _row(self, index):
+        """Row ``index`` as a tuple of Python scalars, held or read back from the log."""
+        return self._store.row(index) if index >= self._store.first_row else self._logged.row(index)
+
     def get_last_n(self, n=None):
         """Last ``n`` samples (all if None) as an (N, 1 + n_fields) array, ``t`` first.
 
-        A view into the storage when possible: do not modify it.
+        Rows older than the live window are read back from the stream log.
+        A view into the storage when possible: do not modify it, and copy it
+        to keep it (while recording, the memory of rows that left the live
+        window holds newer rows).
         """
         store = self._store
-        start = store.first_row if n is None else max(store.first_row, store.end_row - int(n))
-        return store.matrix(start, store.end_row)
+        lowest = self._lowest_row()
+        start = lowest if n is None else max(lowest, store.end_row - int(n))
+        return self._matrix_from(start)
 
     def get_last_t(self, t):
         """Samples of the last ``t`` seconds as an (N, 1 + n_fields) array, ``t`` first.
 
         Exactly the samples whose timestamp is greater than the latest
         timestamp minus ``t`` (found by binary search on the timestamps).
-        A view into the storage when possible: do not modify it.
+        A view into the storage when possible: do not modify it, and copy it
+        to keep it (as :meth:`get_last_n`).
         """
         try:
             start, stop = self.last_t_range(t)
         except _Unsorted:
             mask = self._window_mask(t)
             return self._store.matrix()[mask]
-        return self._store.matrix(start, stop)
+        if start == self._store.first_row and stop > start:
+            latest = self._store.column(0, stop - 1, stop)[0]
+            start = self._older_start(latest - t)
+        return self._matrix_from(start)
 
     def get_last_t_columns(self, t, columns=None):
         """Columns of the last ``t`` seconds, for plotting.
@@ -434,6 +555,13 @@ class Accumulator:
         except _Unsorted:
             mask = self._window_mask(t)
             return {name: self._store.column(j)[mask] for name, j in zip(names, indexes)}
+        first = self._store.first_row
+        if start == first and stop > start:
+            latest = self._store.column(0, stop - 1, stop)[0]
+            start = self._older_start(latest - t)
+        if start < first:
+            older = self._older_columns(start, names)
+            return {name: np.concatenate([older[name], self._store.column(j)]) for name, j in zip(names, indexes)}
         return {name: self._store.column(j, start, stop) for name, j in zip(names, indexes)}
 
     def _window_mask(self, t):
@@ -456,7 +584,7 @@ class Accumulator:
         return (n - 1) / span
 
     def values_at_abs_time(self, time):
-        """The held sample closest to the wall-clock ``time``.
+        """The sample closest to the wall-clock ``time`` (read back from the log if older than the held ones).
 
         Parameters
         ----------
@@ -477,24 +605,35 @@ class Accumulator:
         target = (time - self.t0_datetime).total_seconds()
         store = self._store
         if self._times_sorted():
-            i = store.search_time(target)  # first row with t > target
-            candidates = [r for r in (i - 1, i) if store.first_row <= r < store.end_row]
-            times = [store.row(r)[0] for r in candidates]
-            best = candidates[int(np.argmin([abs(x - target) for x in times]))]
-        else:
-            times = store.column(0)
-            best = store.first_row + int(np.nanargmin(np.abs(times - target)))
+            i = store.search_time(target)  # first held row with t > target
+            if i == store.first_row:
+                i = self._older_start(target)  # ... or in the log
+            candidates = [r for r in (i - 1, i) if self._lowest_row() <= r < store.end_row]
+            rows = [self._row(r) for r in candidates]
+            return self._row_type._make(rows[int(np.argmin([abs(row[0] - target) for row in rows]))])
+        times = store.column(0)
+        best = store.first_row + int(np.nanargmin(np.abs(times - target)))
         return self._row_type._make(store.row(best))
 
     def to_arrow(self, start=None, stop=None):
-        """Rows [start, stop) (row numbers as :attr:`n_received`) as a pyarrow Table, no copy."""
+        """Rows [start, stop) (row numbers as :attr:`n_received`) as a pyarrow Table.
+
+        Default: every row since the last reset, those older than the live
+        window read back from the stream log. Held rows are not copied.
+        """
         store = self._store
-        start = store.first_row if start is None else start
+        start = self._lowest_row() if start is None else start
         stop = store.end_row if stop is None else stop
+        older = None
+        if start < store.first_row and self._logged is not None:
+            older = self._logged.table(start, min(stop, store.first_row))
         arrays = []
         for j, dtype in enumerate(store.dtypes):
             kind = pa.from_numpy_dtype(dtype)
-            arrays.append(pa.chunked_array([pa.array(p) for p in store.column_pieces(j, start, stop)], type=kind))
+            pieces = [pa.array(p) for p in store.column_pieces(j, start, stop)]
+            if older is not None:
+                pieces = [*older.column(j).chunks, *pieces]
+            arrays.append(pa.chunked_array(pieces, type=kind))
         return pa.Table.from_arrays(arrays, names=self.header_list)
 
     def rows_since(self, n):
@@ -589,14 +728,25 @@ class Accumulator:
         return store.segments(n, end), end
 
     def get_dataframe(self):
-        """The held samples as a pandas DataFrame, ``t`` first, dtypes kept."""
+        """Every sample since the last reset as a pandas DataFrame, ``t`` first, dtypes kept.
+
+        Rows older than the live window are read back from the stream log.
+        """
         import pandas as pd
 
-        return pd.DataFrame({name: self._store.column(j).copy() for j, name in enumerate(self.header_list)},
-                            columns=self.header_list)
+        store = self._store
+        lowest = self._lowest_row()
+        older = self._older_columns(lowest) if lowest < store.first_row else None
+        columns = {}
+        for j, name in enumerate(self.header_list):
+            held = store.column(j)
+            columns[name] = held.copy() if older is None else np.concatenate([older[name], held])
+        return pd.DataFrame(columns, columns=self.header_list)
 
     def save(self, path, format="csv", overwrite=False):
-        """Write the held samples to ``path`` plus the format's suffix.
+        """Write every sample since the last reset to ``path`` plus the format's suffix.
+
+        Rows older than the live window are read back from the stream log.
 
         Parameters
         ----------

@@ -10,6 +10,10 @@ Large chunks of one dtype are :class:`~rigbook.collectors.resident.MappedBlock`
 memory, made resident ahead of the rows being written: a fast stream spent
 more time faulting fresh pages in than copying its data.
 
+A store that keeps a bounded window (see :meth:`ColumnStore.drop_before`)
+reuses the chunks it drops for the next rows: memory it already touched,
+and a resident set that stays flat however long the stream runs.
+
 Rows are addressed by their *absolute* index: the number of rows appended
 before them since the store was created. Trimming never renumbers rows.
 """
@@ -28,6 +32,12 @@ class _Chunk:
     """One allocation: ``cap`` rows of every column, the first ``n`` filled."""
 
     __slots__ = ("block", "cols", "n", "cap", "first_row", "mapped")
+
+    def reuse(self, first_row):
+        """Empty this chunk to hold rows from ``first_row`` on (its memory stays resident)."""
+        self.n = 0
+        self.first_row = first_row
+        return self
 
     def __init__(self, dtypes, uniform, cap, first_row):
         self.cap = cap
@@ -70,6 +80,7 @@ class ColumnStore:
             raise ValueError("a column store needs at least one column")
         self.uniform = all(d == self.dtypes[0] for d in self.dtypes)
         self._chunks = []
+        self._spare = []  # chunks dropped by drop_before, kept for reuse
         #: absolute index of the first row still held
         self.first_row = 0
         #: absolute index one past the last row (rows appended since creation)
@@ -86,8 +97,8 @@ class ColumnStore:
 
     @property
     def nbytes(self):
-        """Bytes allocated for the column data, including unused chunk space."""
-        return sum(chunk.nbytes for chunk in self._chunks)
+        """Bytes allocated for the column data, including unused chunk space and spare chunks."""
+        return sum(chunk.nbytes for chunk in self._chunks) + sum(chunk.nbytes for chunk in self._spare)
 
     @property
     def raw_nbytes(self):
@@ -104,7 +115,13 @@ class ColumnStore:
         # size: it is filled at once (no slack), and a block never ends up
         # scattered over many small chunks.
         cap = min(max(self.n_rows // 16, MIN_CHUNK_ROWS, incoming), MAX_CHUNK_ROWS)
-        chunk = _Chunk(self.dtypes, self.uniform, cap, self.end_row)
+        chunk = None
+        while self._spare and chunk is None:
+            spare = self._spare.pop()
+            if cap // 2 <= spare.cap <= 2 * cap:
+                chunk = spare.reuse(self.end_row)
+        if chunk is None:
+            chunk = _Chunk(self.dtypes, self.uniform, cap, self.end_row)
         self._chunks.append(chunk)
         return chunk
 
@@ -156,6 +173,26 @@ class ColumnStore:
             self._chunks.pop(0)
         if not self._chunks:
             self.first_row = self.end_row
+
+    def drop_before(self, row, time):
+        """Drop the oldest chunks whose rows all lie before ``row`` and before ``time`` (column 0).
+
+        The newest chunk always stays. Dropped chunks are kept (at most two)
+        for the rows to come. Returns the number of rows dropped.
+        """
+        chunks = self._chunks
+        dropped = 0
+        while len(chunks) > 1:
+            chunk = chunks[0]
+            end = chunk.first_row + chunk.n
+            if end > row or not chunk.cols[0][chunk.n - 1] < time:
+                break
+            chunks.pop(0)
+            dropped += end - max(chunk.first_row, self.first_row)
+            self.first_row = end
+            if len(self._spare) < 2:
+                self._spare.append(chunk)
+        return dropped
 
     def clear(self):
         self._chunks = []

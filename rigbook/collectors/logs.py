@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def dynamic_parameter_names(stimulus):
-    """Names of the dynamic parameters of a stimulus (``dynamic_parameters`` or ``dynamic_parameter_names``)."""
+    """Names of the dynamic parameters of a stimulus (``dynamic_parameters`` or ``dynamic_parameter_names``).
+
+    A stimulus with neither attribute has none: it is skipped, as stytra does.
+    """
     if isinstance(stimulus, str):
         return [stimulus]
     for attribute in ("dynamic_parameters", "dynamic_parameter_names"):
@@ -22,9 +25,8 @@ def dynamic_parameter_names(stimulus):
             if isinstance(names, str) or not all(isinstance(n, str) for n in names):
                 raise TypeError(f"{type(stimulus).__name__}.{attribute} must be a list of names, got {names!r:.80}")
             return list(names)
-    raise TypeError(
-        f"{type(stimulus).__name__} has no dynamic_parameters (list of parameter names) to log"
-    )
+    log.debug("%s has no dynamic parameters: not logged", type(stimulus).__name__)
+    return []
 
 
 class DynamicLog(DataFrameAccumulator):
@@ -35,7 +37,7 @@ class DynamicLog(DataFrameAccumulator):
     stimuli : list
         Objects with a ``dynamic_parameters`` list of names (or names
         themselves); the log's columns are the union of those names, in
-        order of appearance.
+        order of appearance. Stimuli without dynamic parameters are skipped.
     **kwargs
         As :class:`~rigbook.collectors.Accumulator`.
     """

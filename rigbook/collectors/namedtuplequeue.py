@@ -6,7 +6,8 @@ The consumer calls :meth:`NamedTupleQueue.get`, or hands the queue to a
 :class:`~rigbook.collectors.QueueDataAccumulator` which drains whole messages.
 
 What travels through the underlying pipe (:class:`~rigbook.collectors.wire.Wire`,
-numpy payloads as raw bytes):
+numpy payloads as raw bytes; :class:`~rigbook.collectors.transport.PortableWire`
+where that POSIX pipe is missing or ``RIGBOOK_PORTABLE_TRANSPORT=1``):
 
 * a *schema* message, only when the sample type changes (field names and
   dtypes), so a type change mid-stream is seen by the consumer in order;
@@ -28,6 +29,7 @@ kept lock-free for speed.
 
 import collections
 import itertools
+import math
 import logging
 import multiprocessing
 import os
@@ -41,7 +43,9 @@ from datetime import datetime
 import numpy as np
 from multiprocessing import util as mp_util
 
-from rigbook.collectors.wire import Wire, as_matrix_or_columns
+from rigbook.collectors.clock import datetime_seconds, seconds_column, to_monotonic
+from rigbook.collectors.transport import make_wire
+from rigbook.collectors.wire import as_matrix_or_columns
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +58,11 @@ _NUMERIC_TYPES = frozenset(
     [float, int, bool, np.float64, np.float32, np.float16, np.int64, np.int32,
      np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.bool_]
 )
-_all_numeric = _NUMERIC_TYPES.issuperset
 # Coalesced samples leave in messages of at most ~64 KiB: a reader never
 # waits long on a message the writer has only half written.
 _MAX_MESSAGE_BYTES = 1 << 16
 _source_ids = itertools.count()
+_fsum = math.fsum
 _fork_generation = 0
 
 
@@ -69,7 +73,8 @@ def _count_fork():
 
 # A forked child must not use its parent's sender thread (it did not survive
 # the fork): producers remember the generation they were made in.
-os.register_at_fork(after_in_child=_count_fork)
+if hasattr(os, "register_at_fork"):  # no fork, nothing to count (Windows)
+    os.register_at_fork(after_in_child=_count_fork)
 
 
 class Schema(tuple):
@@ -104,13 +109,38 @@ class Schema(tuple):
         return other is not None and self[1:] == other[1:]
 
 
-def to_monotonic(t):
-    """Seconds on the ``time.monotonic()`` clock for a float or a datetime."""
-    if isinstance(t, datetime):
-        if t.tzinfo is None:
-            t = t.astimezone()
-        return time.monotonic() - (datetime.now().astimezone() - t).total_seconds()
-    return t
+def value_dtype(value):
+    """The column dtype a sample value asks for: ints stay ints, bools bools, numpy scalars their own."""
+    kind = type(value)
+    if kind is float:
+        return _F8
+    if kind is bool:
+        return _BOOL
+    if kind is int:
+        if -(2**63) <= value < 2**63:
+            return _I8
+        return np.dtype(np.uint64) if 0 <= value < 2**64 else _F8
+    return np.dtype(kind)  # a numpy scalar
+
+
+def sample_schema(sample, previous=None):
+    """The :class:`Schema` of a namedtuple ``sample``.
+
+    Each field's dtype comes from its value (:func:`value_dtype`). Given the
+    ``previous`` schema of the same fields, a field keeps its dtype where the
+    value fits it (an int in a float column) and is widened where it does
+    not (a float in an int column becomes float64): a widened schema is a
+    schema change for the consumer.
+    """
+    dtypes = [value_dtype(v) for v in sample]
+    if previous is not None and previous.fields == tuple(sample._fields):
+        dtypes = [np.promote_types(old, new) for old, new in zip(previous.dtypes, dtypes)]
+    return Schema(type(sample).__name__, sample._fields, dtypes)
+
+
+_F8 = np.dtype(np.float64)
+_I8 = np.dtype(np.int64)
+_BOOL = np.dtype(np.bool_)
 
 
 def check_sample(obj, where="sample"):
@@ -218,8 +248,11 @@ class _Producer:
         # nothing pending and the sender idle may skip the thread hop.
         self.sending = threading.Lock()
         self.last_type = None
+        self.last_types = None  # types of the last sample's values: another mix is checked against the schema
+        self.floats_only = False  # the last sample type's schema is all float64: any number fits
         self.last_schema = None
         self.last_block_key = None
+        self.send_dtypes = None  # sender thread: field dtypes of the rows it sends, None if all float64
         self.thread = threading.Thread(target=self._run, name="NamedTupleQueue-sender", daemon=True)
         self.thread.start()
         # Forked children leave through os._exit: multiprocessing's own
@@ -261,6 +294,9 @@ class _Producer:
             elif kind is _STOP:
                 self.stopped = True
             else:
+                if kind == SCHEMA:
+                    dtypes = item[2].dtypes
+                    self.send_dtypes = None if all(d == _F8 for d in dtypes) else dtypes
                 send(kind, self.source, item[1], item[2])
         if rows:
             self._send_rows(rows)
@@ -269,20 +305,24 @@ class _Producer:
                 self.space.notify_all()
 
     def _send_rows(self, rows):
-        try:
-            array = np.array(rows, dtype=np.float64)
-        except OverflowError:
-            # An int beyond float64 got past put's type check: leave those
-            # samples out; their sequence numbers make them count as dropped.
+        if self.send_dtypes is not None:
+            self._send_typed_rows(rows)
+            return
+        array = _float_rows(rows)
+        if array is None:
+            # A value float64 cannot take got past put's quick check (an int
+            # beyond its range, an array...): leave those samples out; their
+            # sequence numbers make them count as dropped.
             kept = []
             for row in rows:
-                try:
-                    kept.append(np.array(row, dtype=np.float64))
-                except OverflowError:
-                    log.error("NamedTupleQueue: sample #%d has a value too large for float64; dropped", row[0])
+                one = _float_rows([row])
+                if one is None:
+                    log.error("NamedTupleQueue: sample #%d has a value float64 cannot hold; dropped", row[0])
+                else:
+                    kept.append(one)
             if not kept:
                 return
-            array = np.array(kept)
+            array = np.concatenate(kept)
         seqs = array[:, 0]
         send = self.wire.send
         if seqs[-1] - seqs[0] == len(array) - 1:
@@ -293,6 +333,27 @@ class _Producer:
         bounds = [0, *(np.flatnonzero(np.diff(seqs) != 1) + 1).tolist(), len(array)]
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             send(ROWS, self.source, int(seqs[lo]), array[lo:hi, 1:])
+
+    def _send_typed_rows(self, rows):
+        """Send samples whose fields are not all float64 as columns of their own dtypes (ints stay exact)."""
+        dtypes = self.send_dtypes
+        try:
+            columns = list(zip(*rows))
+            payload = [seconds_column(columns[1]),
+                       *[np.array(values, dtype=dtype) for values, dtype in zip(columns[2:], dtypes)]]
+        except (OverflowError, ValueError):
+            # A value beyond its column's range got past put's type check: leave those
+            # samples out; their sequence numbers make them count as dropped.
+            rows = [row for row in rows if _fits(row[2:], dtypes)]
+            if not rows:
+                return
+            columns = list(zip(*rows))
+            payload = [seconds_column(columns[1]),
+                       *[np.array(values, dtype=dtype) for values, dtype in zip(columns[2:], dtypes)]]
+        seqs = np.array([row[0] for row in rows], dtype=np.int64)
+        bounds = [0, *(np.flatnonzero(np.diff(seqs) != 1) + 1).tolist(), len(seqs)]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):  # one message per run of sequence numbers, as _send_rows
+            self.wire.send(COLUMNS, self.source, int(seqs[lo]), tuple(column[lo:hi] for column in payload))
 
     def flush(self, timeout=None):
         """Block until everything put so far was written to the pipe."""
@@ -313,6 +374,35 @@ class _Producer:
         """Send what is pending, then end the sender thread (the queue object is gone)."""
         self.pending.append([_STOP])
         self.wake.set()
+
+
+def _float_rows(rows):
+    """``rows`` ``(seq, t, *values)`` as one float64 array (datetime stamps converted), or None if a value cannot be."""
+    try:
+        return np.array(rows, dtype=np.float64)
+    except TypeError:  # naive datetime stamps, left by put for the sender thread to convert (or a bad value)
+        pass
+    except (OverflowError, ValueError):
+        return None
+    try:
+        columns = list(zip(*rows))
+        array = np.empty((len(rows), len(columns)))
+        array[:, 0] = columns[0]
+        array[:, 1] = seconds_column(columns[1])
+        array[:, 2:] = np.array(columns[2:], dtype=np.float64).T
+    except (TypeError, OverflowError, ValueError):
+        return None
+    return array
+
+
+def _fits(values, dtypes):
+    try:
+        for value, dtype in zip(values, dtypes):
+            np.array(value, dtype=dtype)
+    except (OverflowError, ValueError):
+        log.error("NamedTupleQueue: a sample has a value too large for its column %s; dropped", values)
+        return False
+    return True
 
 
 _FLUSH = "flush"
@@ -337,14 +427,15 @@ class NamedTupleQueue:
     Notes
     -----
     Timestamps are ``time.monotonic()`` seconds; a ``datetime`` is converted.
-    Single samples are stored as float64 on the receiving side (ints and
-    bools are exact up to 2**53); :meth:`put_block` keeps each field's dtype.
+    Single samples keep their fields' types on the receiving side (an int
+    field is an int64 column, exact); :meth:`put_block` keeps each field's
+    dtype.
     """
 
     def __init__(self, maxsize=0, context=None):
         context = context or multiprocessing.get_context()
         self._maxsize = max(0, int(maxsize))  # as multiprocessing.Queue: 0 or less is unbounded
-        self._wire = Wire(context, self._maxsize)
+        self._wire = make_wire(context, self._maxsize)
         self._init_local()
 
     def _init_local(self):
@@ -394,6 +485,7 @@ class NamedTupleQueue:
 
     def _announce(self, producer, schema, sample_type):
         producer.last_type = sample_type
+        producer.floats_only = sample_type is not None and all(d == _F8 for d in schema.dtypes)
         if sample_type is not None:
             producer.last_block_key = None
         if not schema.same_columns(producer.last_schema):
@@ -407,9 +499,16 @@ class NamedTupleQueue:
 
         Parameters
         ----------
-        t : float or datetime
-            ``time.monotonic()`` seconds of the sample.
+        t : float, datetime or None
+            ``time.monotonic()`` seconds of the sample; None stamps it now,
+            as it enters the queue (stytra's producers leave stamping to
+            the queue that way).
         obj : namedtuple of numbers
+            Each field's column dtype comes from the first sample of its
+            type: float, int (int64, exact), bool, or a numpy scalar's
+            dtype. A later value that does not fit (a float where ints were)
+            widens that column to float64, which is a schema change for the
+            consumer.
         block, timeout
             As :meth:`queue.Queue.put`; only matter for a bounded queue.
 
@@ -427,13 +526,30 @@ class NamedTupleQueue:
             producer = self._local_producer()
         if type(obj) is not producer.last_type:
             check_sample(obj)
-            self._announce(producer, Schema(type(obj).__name__, obj._fields, ["f8"] * len(obj)), type(obj))
-        elif not _all_numeric(map(type, obj)):
-            check_sample(obj)
+            self._announce(producer, sample_schema(obj), type(obj))
+            producer.last_types = tuple(map(type, obj))
+        elif producer.floats_only:
+            # Any number fits a float64 column: only a non-number needs a look (fsum is the quick test).
+            try:
+                _fsum(obj)
+            except (TypeError, OverflowError, ValueError):
+                check_sample(obj)
+        else:
+            types = tuple(map(type, obj))
+            if types != producer.last_types:
+                check_sample(obj)
+                self._announce(producer, sample_schema(obj, producer.last_schema), type(obj))
+                producer.last_types = types
         if type(t) is not float:
-            t = to_monotonic(t)
-            if not isinstance(t, (int, float, np.floating, np.integer)) or isinstance(t, bool):
-                raise TypeError(f"timestamp must be a number or datetime, got {type(t).__name__}")
+            if type(t) is datetime:
+                if t.tzinfo is not None:  # (stytra's datetime.now() is naive: the sender thread converts it)
+                    t = datetime_seconds(t)
+            elif t is None:
+                t = time.monotonic()
+            else:
+                t = to_monotonic(t)
+                if not isinstance(t, (int, float, np.floating, np.integer)) or isinstance(t, bool):
+                    raise TypeError(f"timestamp must be a number or datetime, got {type(t).__name__}")
         seq = producer.next_seq
         producer.next_seq = seq + 1
         if self._maxsize and len(producer.pending) >= self._maxsize:

@@ -7,6 +7,10 @@ received since the last poll and hands them to a
 A schema change (an accumulator reset to other columns) closes that log and
 continues in ``<name>_2.arrows`` (``_3`` ...): one file never mixes schemas.
 
+Each accumulator is told where its rows went (a
+:class:`~rigbook.collectors.logged.LoggedRows`), so it can let rows older than
+its live window leave memory and read them back from the log when asked.
+
 The rows an accumulator holds when it resets are taken just before they are
 cleared, so a reset mid-recording loses nothing. Rows that were trimmed
 before being taken (an accumulator left with ``recording`` false) cannot be
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 from rigbook.collectors.accumulators import RowsTrimmedError
+from rigbook.collectors.logged import LoggedRows
 from rigbook.storage.ids import validate_id
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,8 @@ class _Log:
         self.writer = None
         self.schema = None
         self.paths = []
+        self.file_rows = 0  # rows written to the current file
+        self.logged = None  # what the accumulator was told about where its rows are
         self.started_at = 0  # the accumulator's row count when the current writer started
         self.batch_ends = []  # the row count after each batch appended to the current writer
         self.suspended_until = None  # monotonic time of the next try after a failed write
@@ -168,6 +175,7 @@ class StreamRecorder:
         except RowsTrimmedError:  # (trimmed between the check and the take)
             self._take_trimmed(entry)
             batch, end = acc.rows_since(entry.count)
+        start = entry.count
         if batch.num_rows == 0:
             return
         if entry.writer is not None and not batch.schema.equals(entry.schema):
@@ -182,12 +190,23 @@ class StreamRecorder:
                 entry.paths.append(path)
                 entry.started_at = entry.count
                 entry.batch_ends = []
+                entry.file_rows = 0
+                entry.logged = None
+            if entry.logged is None or acc.logged is not entry.logged or start != entry.logged.until:
+                # A new file, the accumulator reset (its rows are counted from 0 again), or rows lost.
+                # Without a reset the rows before stay readable through the previous mapping.
+                previous = entry.logged if entry.logged is not None and acc.logged is entry.logged else None
+                entry.logged = LoggedRows(entry.paths[-1], start, entry.file_rows, _flusher(entry.writer),
+                                          previous=previous)
+                acc.log_rows_to(entry.logged)
             entry.writer.append(batch)
         except OSError as error:
             self._writer_failed(entry, error)
             return
         entry.batch_ends.append(end)
+        entry.file_rows += batch.num_rows
         entry.count = end
+        entry.logged.until = end
         entry.last_t = float(batch.column(0)[-1].as_py())
         if entry.outage is not None:
             entry.outage["end"] = _t_at(acc, entry.count - batch.num_rows)
@@ -209,6 +228,8 @@ class StreamRecorder:
                 self._remove_empty_part(entry)
         confirmed_end = entry.batch_ends[confirmed - 1] if confirmed else entry.started_at
         entry.count = min(confirmed_end, entry.count)
+        if entry.logged is not None:  # what the accumulator may read back is what reached the file
+            entry.logged.until = min(entry.logged.until, entry.count)
         entry.batch_ends = []
         entry.suspended_until = time.monotonic() + RETRY_INTERVAL_S
         if entry.outage is None:
@@ -327,3 +348,16 @@ class StreamRecorder:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _flusher(writer):
+    """Blocks until what ``writer`` was given is in its file (nothing to wait for once it is closed)."""
+
+    def flush():
+        if not writer.closed:
+            try:
+                writer.flush()
+            except OSError:
+                pass  # a failed write: the recorder rewinds, and reading gives what reached the file
+
+    return flush

@@ -7,7 +7,7 @@ from rigbook.storage.tables import FORMATS, read_table, write_table
 from rigbook.storage.hdf5 import read_hdf5, write_hdf5
 from rigbook.storage.store import Storage, makedirs
 from rigbook.storage.stream_info import StreamInfo, read_info
-from rigbook.storage.streams import StreamWriter, export_stream, read_stream
+from rigbook.storage.streams import StreamWriter, export_stream, read_stream, read_stream_rows
 from rigbook.storage.task import TaskReader, TaskWriter
 from rigbook.storage.trial import Array, Trial
 from rigbook.storage.trials import TrialWriter, read_trials
@@ -36,6 +36,7 @@ __all__ = [
     "read_hdf5",
     "read_info",
     "read_stream",
+    "read_stream_rows",
     "read_trials",
     "storage_to_zip",
     "write_hdf5",

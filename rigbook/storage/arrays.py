@@ -43,6 +43,8 @@ from rigbook.storage.durability import SyncedFile, fsync_folder
 from rigbook.storage.hdf5 import open_for_reading
 
 logger = logging.getLogger(__name__)
+#: bytes as written on Windows too (os.open there defaults to text mode, turning \n into \r\n)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 JOURNAL_MAGIC = b"RBARRJ01"
 _RECORD = struct.Struct("<4sQIQ")
@@ -196,7 +198,7 @@ class ArrayFileWriter:
         for path in (self.path, self.journal):
             if path.exists():
                 raise FileExistsError(f"{path} already exists; array files are never rewritten")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _BINARY
         self._journal_fd = os.open(self.journal, flags, FILE_MODE)
         self._synced = SyncedFile(self._journal_fd, str(self.journal), folder=self.journal.parent)
         self._write_all(JOURNAL_MAGIC)

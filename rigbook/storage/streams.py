@@ -18,6 +18,7 @@ import time
 import weakref
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from rigbook.storage.durability import fsync_folder
@@ -154,6 +155,11 @@ class StreamWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+    @property
+    def closed(self):
+        """True once :meth:`close` was called (everything appended is then on disk)."""
+        return self._closed
 
     def __repr__(self):
         state = "closed" if self._closed else "open"
@@ -327,6 +333,79 @@ def _may_be_a_torn_schema(data):
         return True
     length = int.from_bytes(data[4:8], "little", signed=True)
     return 0 < length and len(data) < 8 + length
+
+
+def read_stream_rows(path, start=0, stop=None, columns=None):
+    """Rows ``[start, stop)`` of a stream log, reading only the batches that hold them.
+
+    The file is memory-mapped: batches outside the range are skipped without
+    being read, and the rows returned are copied out of the map (the table
+    stays valid after the file is closed or replaced).
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``.arrows`` file, possibly still being written.
+    start, stop : int
+        Row numbers in the file; ``stop=None`` reads to the last complete batch.
+    columns : list of str, optional
+        Column names to read; default all.
+
+    Returns
+    -------
+    pyarrow.Table
+        Fewer rows than asked only if the file holds fewer complete rows.
+    """
+    path = _log_path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no stream log {path}")
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"stream log {path}: bad row range [{start}, {stop})")
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except (pa.ArrowInvalid, OSError, EOFError):
+            return pa.table({})
+        schema = reader.schema
+        picks = None if columns is None else [schema.get_field_index(name) for name in columns]
+        if picks is not None and -1 in picks:
+            missing = [name for name, i in zip(columns, picks) if i == -1]
+            raise KeyError(f"stream log {path} has no column(s) {missing}; columns: {schema.names}")
+        pieces = []
+        row = 0
+        while stop is None or row < stop:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError, EOFError):
+                break  # a torn last batch: the rows before it are whole
+            n = batch.num_rows
+            if row + n > start:
+                lo = max(start - row, 0)
+                hi = n if stop is None else min(stop - row, n)
+                part = batch.slice(lo, hi - lo)
+                if picks is not None:
+                    part = pa.RecordBatch.from_arrays([part.column(i) for i in picks],
+                                                      names=list(columns))
+                pieces.append(part)
+            row += n
+        out_schema = schema if picks is None else pa.schema([schema.field(i) for i in picks])
+        table = pa.Table.from_batches(pieces, schema=out_schema)
+        # Copied out of the map: the caller may keep it after the file changes or goes.
+        return pa.Table.from_arrays([_copied(column) for column in table.columns], schema=out_schema)
+
+
+def _copied(column):
+    """One contiguous copy of a chunked column, in fresh memory."""
+    chunks = column.chunks
+    if not chunks:
+        return pa.array([], type=column.type)
+    try:
+        return pa.array(np.concatenate([chunk.to_numpy(zero_copy_only=False) for chunk in chunks]),
+                        type=column.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):  # not numeric: Arrow copies it
+        return pa.concat_arrays([pa.concat_arrays(chunks), pa.array([], type=column.type)])
 
 
 def export_stream(path, format, outfile=None, overwrite=False, metadata=None):

@@ -38,6 +38,8 @@ from rigbook.storage.atomic import atomic_open, atomic_path
 from rigbook.storage.durability import SyncedFile
 
 logger = logging.getLogger(__name__)
+#: bytes as written on Windows too (os.open there defaults to text mode, turning \n into \r\n)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 TYPES_FORMAT = 1
 _KINDS = ("none", "int", "float", "bool", "str", "json")
@@ -165,7 +167,7 @@ class TrialWriter:
             with open(tmp, "wb") as f:
                 f.write("".join(lines).encode("utf-8"))
         self._close_fd()
-        self._fd = os.open(self.filepath, os.O_WRONLY | os.O_APPEND)
+        self._fd = os.open(self.filepath, os.O_WRONLY | os.O_APPEND | _BINARY)
         self._size = os.fstat(self._fd).st_size
         self._synced = SyncedFile(self._fd, str(self.filepath))
 

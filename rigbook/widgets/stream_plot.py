@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from qtpy import QtCore, QtGui, QtWidgets
 
 from rigbook.session.streams import LONGEST_PLOT_WINDOW_S
+from rigbook.widgets.channel_pager import ChannelPager
 from rigbook.widgets.decimation import BinnedHistory, peak_decimate  # noqa: F401 (peak_decimate: public here too)
 from rigbook.widgets.lines_item import LinesItem
 from rigbook.widgets.live_text import LiveText
@@ -128,6 +129,9 @@ class StreamPlot(QtWidgets.QWidget):
         self.channel_button.setPopupMode(QtWidgets.QToolButton.InstantPopup)
         self.channel_menu = QtWidgets.QMenu(self.channel_button)
         self.channel_button.setMenu(self.channel_menu)
+        # Streams of many channels (a probe) show a page of them at a time.
+        self.pager = ChannelPager()
+        self.pager.page_changed.connect(self._page_changed)
 
         # Read at every frame: kept here rather than asked of the widgets each time.
         self._mode = mode
@@ -162,6 +166,7 @@ class StreamPlot(QtWidgets.QWidget):
         controls.addWidget(self.title_label)
         controls.addWidget(self.info_label, 1)
         controls.addWidget(self.channel_button)
+        controls.addWidget(self.pager, 1)
         controls.addWidget(QtWidgets.QLabel("window"))
         controls.addWidget(self.window_spin)
         controls.addWidget(self.mode_combo)
@@ -706,7 +711,8 @@ class StreamPlot(QtWidgets.QWidget):
         if previous:
             selected = [c for c in names if c in previous]
         else:
-            selected = [c for c in names if c in monitored] or names[:4]
+            selected = ([c for c in names if c in monitored] or names[:4])[: self.pager.page]
+        self.pager.set_channels(names)
         self.channel_menu.clear()
         for name in names:
             action = self.channel_menu.addAction(name)
@@ -715,6 +721,10 @@ class StreamPlot(QtWidgets.QWidget):
             action.toggled.connect(self._channel_toggled)
         self._selected = tuple(selected)
         self._rebuild_curves()
+
+    def _page_changed(self, names):
+        self.set_channels(names)
+        self.refresh()
 
     def _channel_toggled(self, _checked):
         self._selected = tuple(a.text() for a in self.channel_menu.actions() if a.isChecked())

@@ -31,3 +31,16 @@ def put_then_change_schema(queue, n_first, n_second):
     for i in range(n_second):
         queue.put(time.monotonic(), Position(float(i), 1.0))
     queue.close()
+
+
+def put_typed_blocks(queue, n_blocks, block_size):
+    """Blocks of int16, float32, int64 above 2**53 and bool fields (an ephys-like source)."""
+    for b in range(n_blocks):
+        index = np.arange(b * block_size, (b + 1) * block_size)
+        queue.put_block(time.monotonic() + index * 1e-6, {
+            "lfp": (index % 2000 - 1000).astype(np.int16),
+            "gain": (index * 0.5).astype(np.float32),
+            "count": index.astype(np.int64) + 2**53,
+            "lick": index % 2 == 0,
+        })
+    queue.close()

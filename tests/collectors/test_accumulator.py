@@ -367,8 +367,8 @@ def test_namedtuple_and_block_with_the_same_columns_share_one_schema():
     acc = Accumulator(t0=0.0)
     resets = []
     acc.sig_acc_reset.connect(lambda: resets.append(1))
-    acc.append(0.0, Sample(1, 2))
+    acc.append(0.0, Sample(1.0, 2.0))
     acc.append_block(np.array([1.0]), {"x": np.array([3.0]), "y": np.array([4.0])})
     Renamed = namedtuple("Renamed", ["x", "y"])
-    acc.append(2.0, Renamed(5, 6))
+    acc.append(2.0, Renamed(5, 6.0))  # an int where floats were fits the float column
     assert resets == [] and acc.column("x").tolist() == [1.0, 3.0, 5.0]

@@ -60,9 +60,19 @@ def test_dynamic_log_refuses_bad_data_and_stays_unchanged():
     assert log.n_held == 1
 
 
-def test_dynamic_log_refuses_stimuli_without_parameter_names():
-    with pytest.raises(TypeError, match="dynamic_parameters"):
-        DynamicLog([object()])
+def test_dynamic_log_skips_stimuli_without_dynamic_parameters_as_stytra():
+    log = DynamicLog([object(), Gratings()], t0=0.0)
+    assert log.header_list == ["t", "speed", "theta"]
+    log.update_list(1.0, {"speed": 1.0, "theta": 0.0})
+    assert log.n_held == 1
+
+
+def test_dynamic_log_refuses_a_malformed_parameter_list():
+    class Bad:
+        dynamic_parameters = "speed"
+
+    with pytest.raises(TypeError, match="dynamic_parameters must be a list"):
+        DynamicLog([Bad()])
 
 
 def test_update_stimuli_resets_only_when_the_columns_change():

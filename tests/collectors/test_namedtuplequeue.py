@@ -163,3 +163,14 @@ def test_queue_survives_pickling_to_a_spawned_child_only():
     q = NamedTupleQueue()
     with pytest.raises(RuntimeError):
         pickle.dumps(q)
+
+
+@pytest.mark.parametrize("bad", ["a", None, [2.0], 1j])
+def test_a_non_number_after_good_samples_is_refused_naming_the_field(bad):
+    q = NamedTupleQueue()
+    q.put(1.0, Point(1.0, 2.0))
+    with pytest.raises(TypeError, match="'y'"):
+        q.put(2.0, Point(1.0, bad))
+    q.put(3.0, Point(3.0, True))  # any number fits the float columns
+    assert q.get(timeout=5) == (1.0, (1.0, 2.0))
+    assert q.get(timeout=5) == (3.0, (3.0, 1.0))

@@ -10,7 +10,7 @@ import pytest
 from rigbook.collectors import NamedTupleQueue, QueueDataAccumulator
 from rigbook.collectors.queue_accumulator import JOINED_ROWS
 from tests.collectors._producers import put_blocks, put_samples, put_then_change_schema
-from tests.collectors.conftest import wait_until
+from tests.collectors.conftest import leave_half_a_message, wait_until
 
 Point = namedtuple("Point", ["x", "y"])
 
@@ -158,16 +158,13 @@ def test_killed_producer_leaves_the_accumulator_usable(mp_context):
 
 def test_a_half_written_message_never_blocks_update_list():
     """A producer killed between a message's header and its body must not freeze the GUI."""
-    import os
-    import struct
     import threading
 
     q = NamedTupleQueue()
     acc = QueueDataAccumulator(q, t0=0.0)
     q.put(1.0, Point(1, 2))
     drain_until(acc, 1)
-    # What a producer killed mid-write leaves in the pipe: a length, no body.
-    os.write(q._wire.writer_fd, struct.pack("<IQ", 40, 100_000))
+    leave_half_a_message(q, payload_bytes=100_000)
     results = []
     caller = threading.Thread(target=lambda: results.append([acc.update_list() for _ in range(50)]))
     caller.start()

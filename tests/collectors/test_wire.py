@@ -1,7 +1,6 @@
 """The pipe under NamedTupleQueue: raw numpy payloads arrive intact, whatever their shape or dtype."""
 
 import queue
-import struct
 import threading
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from rigbook.collectors import Accumulator, NamedTupleQueue, QueueDataAccumulator
 from rigbook.collectors import resident
 from rigbook.collectors.columns import ColumnStore
-from tests.collectors.conftest import wait_until
+from tests.collectors.conftest import leave_half_a_message, wait_until
 
 FIELDS = [f"f{i}" for i in range(10)]
 
@@ -107,11 +106,7 @@ def test_a_half_written_payload_never_blocks_update_list():
     acc = QueueDataAccumulator(q, t0=0.0)
     q.put_block(np.array([1.0]), {"a": np.array([1.0])})
     wait_until(lambda: acc.n_received == 1, step=acc.update_list)
-    import os
-    import pickle
-
-    meta = pickle.dumps(("columns", (os.getpid(), 0, b"dead"), 1, ("m", "<f8", (2, 1000))))
-    os.write(q._wire.writer_fd, struct.pack("<IQ", len(meta), 16_000) + meta + bytes(100))
+    leave_half_a_message(q)
     results = []
     caller = threading.Thread(target=lambda: results.append([acc.update_list() for _ in range(50)]))
     caller.start()
