@@ -191,8 +191,10 @@ class StreamRecorder:
                 entry.started_at = entry.count
                 entry.batch_ends = []
                 entry.file_rows = 0
-                entry.logged = None
-            if entry.logged is None or acc.logged is not entry.logged or start != entry.logged.until:
+                new_file = True
+            else:
+                new_file = False
+            if new_file or entry.logged is None or acc.logged is not entry.logged or start != entry.logged.until:
                 # A new file, the accumulator reset (its rows are counted from 0 again), or rows lost.
                 # Without a reset the rows before stay readable through the previous mapping.
                 previous = entry.logged if entry.logged is not None and acc.logged is entry.logged else None

@@ -249,3 +249,30 @@ def test_rows_that_a_reset_clears_while_the_disk_is_full_are_counted_lost_with_t
     disk.full = False
     recorder.close()
     assert np.array_equal(read_stream(recorder.paths["tail"][0]).column("x").to_numpy(), [0.0, 1.0, 2.0])
+
+
+def test_after_a_full_disk_the_whole_recording_reads_back_though_the_live_window_moved_on(tmp_path, monkeypatch):
+    monkeypatch.setattr("rigbook.collectors.recording.RETRY_INTERVAL_S", 0.0)
+    acc = Accumulator(name="tail", t0=0.0, recording=True, live_window=2.0)
+    recorder = StreamRecorder([acc], tmp_path)
+    disk = FullDisk()
+    recorder._writer_class = disk.writer_class()
+    for start in range(0, 1000, 100):  # (rows leave RAM a storage chunk at a time)
+        feed(acc, start, 100)
+        recorder.flush()
+    assert acc.n_held < 1000  # the live window moved on: older rows are only in the log
+    disk.full = True
+    feed(acc, 1000, 50)
+    recorder.poll()
+    assert recorder.suspended == ["tail"]
+    disk.full = False
+    recorder.poll()  # resumes in tail_2.arrows
+    for start in range(1050, 2000, 50):
+        feed(acc, start, 50)
+        recorder.poll()
+    recorder.close()
+    assert [p.name for p in recorder.paths["tail"]] == ["tail.arrows", "tail_2.arrows"]
+    assert acc.n_held < 2000
+    assert np.array_equal(acc.get_dataframe()["x"].to_numpy(), np.arange(2000.0))  # part 1, part 2 and RAM
+    assert np.array_equal(read_all(recorder.paths["tail"]), np.arange(2000.0))
+    assert recorder.lost["tail"] == 0
