@@ -32,11 +32,7 @@ def _point_key(values):
 def _copy_leaf(traj, leaf, new_full_name):
     cls = type(leaf)
     copy = cls(new_full_name, comment=leaf.v_comment)
-    items = leaf._store()
-    if isinstance(leaf, BaseParameter):
-        copy._load(items, None)
-    else:
-        copy._load(items)
+    copy._load(leaf._store())
     if leaf._annotations is not None and not leaf._annotations.f_is_empty():
         copy.v_annotations.f_set(**leaf._annotations.f_to_dict())
     parent = traj._ensure_group(new_full_name.rpartition(".")[0])

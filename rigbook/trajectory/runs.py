@@ -132,15 +132,16 @@ class RunsMixin:
             raise TypeError(f"f_expand must enlarge every explored parameter; missing {sorted(missing)}")
         old = self._length if self._explored_parameters else 0
         for node, values in found.items():
-            if not node.v_explored:
-                node.__dict__["_range"] = [node._default] * old if old else []
-                node.__dict__["_explored"] = True
+            if not node.v_explored and old:
+                # A parameter explored only now keeps its default in the runs that exist.
+                node._explored_range = [node._default] * old
+                node._explored = True
             was_locked = node._locked
-            node.__dict__["_locked"] = False
+            node._locked = False
             try:
                 node.f_expand(values)
             finally:
-                node.__dict__["_locked"] = was_locked
+                node._locked = was_locked
             self._explored_parameters[node._full_name] = node
         self.__dict__["_length"] = old + length
         self._add_run_info(self._length)

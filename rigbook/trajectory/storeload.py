@@ -1,7 +1,6 @@
 """Writing and reading tree nodes for the HDF5 storage service (the layout is in storageservice.py)."""
 
 import importlib
-import inspect
 import json
 import logging
 import sys
@@ -14,6 +13,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError
 from rigbook.trajectory.h5columns import append_column, delete_rows, read_column, rows_of_run
 from rigbook.trajectory.node import RUN_NAME_PATTERN
+from rigbook.trajectory.objecttable import ObjectTable
 from rigbook.trajectory.overview import write_overviews
 from rigbook.trajectory.storing import group_record, is_run_node_name, leaf_record
 
@@ -47,21 +47,6 @@ def resolve_class(name, traj):
     if module_name in sys.modules and hasattr(sys.modules[module_name], class_name):
         return getattr(sys.modules[module_name], class_name)
     raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / dynamically_imported_classes")
-
-
-_TAKES_RANGE = {}
-
-
-def _takes_range(cls):
-    """Whether ``cls._load`` accepts the exploration range as a second argument."""
-    known = _TAKES_RANGE.get(cls)
-    if known is None:
-        try:
-            known = len(inspect.signature(cls._load).parameters) >= 3
-        except (TypeError, ValueError):
-            known = False
-        _TAKES_RANGE[cls] = known
-    return known
 
 
 def _run_split(full_name):
@@ -463,16 +448,10 @@ class TreeIO:
         explored = None
         if "explored_data" in group and hasattr(leaf, "f_has_range"):
             _, explored = read_column(group["explored_data"])
-        if _takes_range(type(leaf)):
-            was_locked = leaf._locked
-            leaf.__dict__["_locked"] = False
-            leaf._load(items, explored)
-            leaf.__dict__["_locked"] = was_locked
-        else:
-            # pypet-style custom leaves: ``_load(load_dict)`` gets the range as 'explored_data'.
-            if explored is not None:
-                items["explored_data"] = explored
-            leaf._load(items)
+        if explored is not None:
+            # pypet's protocol: ``_load(load_dict)`` finds the range as an ObjectTable column.
+            items["explored_data"] = ObjectTable(data={"data": explored})
+        leaf._load(items)
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,
                          load_except=None, leaf=None, rel_exact=None):

@@ -5,6 +5,7 @@ import logging
 from rigbook.storage.ids import validate_id
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
+from rigbook.trajectory.parameter import _range_values
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +51,25 @@ def class_path(cls):
 
 
 def leaf_record(node):
-    """Everything the storage service needs to write a leaf (no reference to the node itself)."""
-    record = {
+    """Everything the storage service needs to write a leaf (no reference to the node itself).
+
+    A parameter's ``_store()`` may return its exploration range under
+    ``'explored_data'`` (pypet's protocol: an ObjectTable with a ``'data'``
+    column, or a list): it is written as the range column, not as an item.
+    """
+    items = node._store()
+    explored = items.pop("explored_data", None)
+    if explored is None and getattr(node, "_explored_range", None):
+        explored = node._explored_range  # a custom _store that left its range out still keeps it
+    return {
         "full_name": node._full_name,
         "class": class_path(type(node)),
         "comment": node._comment,
         "annotations": node._annotations.f_to_dict() if node._annotations else None,
-        "items": node._store(),
-        "range": None,
+        "items": items,
+        "range": None if explored is None else _range_values(explored),
         "stored": node._stored,
     }
-    if getattr(node, "_range", None) is not None:
-        pickled = getattr(node, "_pickled_range", None)
-        record["range"] = pickled() if pickled is not None else list(node._range)
-    return record
 
 
 def group_record(node):

@@ -242,10 +242,11 @@ def test_pypet_style_custom_parameter(tmp_path):
             return {"data": self._default, "scale": 10}
 
         def _load(self, load_dict):
-            self.__dict__["_default"] = self.__dict__["_data"] = load_dict["data"] * load_dict["scale"] // 10
+            # pypet's protocol: the range comes as an ObjectTable with a 'data' column.
+            self._default = self._data = load_dict["data"] * load_dict["scale"] // 10
             if "explored_data" in load_dict:
-                self.__dict__["_range"] = list(load_dict["explored_data"])
-                self.__dict__["_explored"] = True
+                self._explored_range = list(load_dict["explored_data"]["data"])
+                self._explored = True
 
     filename = tmp_path / "custom_param.hdf5"
     traj = Trajectory("cp", add_time=False, filename=str(filename), dynamic_imports=[Scaled])
