@@ -30,9 +30,9 @@ def _attr_str(attrs, key, default=""):
 
 def resolve_class(name, traj):
     """Leaf class stored as ``name`` (Rigbook's own, a dynamic import of ``traj``, or an imported module's)."""
-    from rigbook.trajectory import parameter, result
+    from rigbook.trajectory import parameter, result, sparse
 
-    for module in (parameter, result):
+    for module in (parameter, result, sparse):
         cls = getattr(module, name, None)
         if isinstance(cls, type):
             return cls
