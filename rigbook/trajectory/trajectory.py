@@ -40,6 +40,7 @@ from rigbook.trajectory.result import Result
 from rigbook.trajectory.runs import RunsMixin
 from rigbook.trajectory.storing import StoringMixin
 from rigbook.trajectory.tree import TreeRoot
+from rigbook.trajectory.wildcards import Wildcards
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
     """
 
     def __init__(self, name="my_trajectory", add_time=True, comment="", dynamically_imported_classes=None,
-                 filename=None, dynamic_imports=None, storage_service=None, **kwargs):
+                 filename=None, dynamic_imports=None, storage_service=None, wildcard_functions=None, **kwargs):
         unknown = set(kwargs) - _SERVICE_KEYWORDS
         if unknown:
             raise TypeError(f"Trajectory() got unexpected keyword arguments {sorted(unknown)}")
@@ -116,6 +117,10 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
         d["_explored_stored_length"] = 0
         d["_is_run"] = False
         d["_storage_service"] = None
+        d["_wildcards"] = Wildcards(wildcard_functions)
+        d["_auto_run_prepend"] = True
+        d["_no_clobber"] = False
+        d["_with_links"] = True
         self._init_tree()
         self._add_run_info(0)
         self.f_add_to_dynamic_imports(dynamically_imported_classes)
@@ -195,7 +200,32 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
     v_full_copy = _make_flag("_full_copy", "Pickles carry the whole exploration (always true in Rigbook).")
     v_environment_hexsha = _make_flag("_environment_hexsha", "SHA-1 of the environment that ran the trajectory.")
     v_environment_name = _make_flag("_environment_name", "Name of the environment that ran the trajectory.")
+    v_auto_run_prepend = _make_flag("_auto_run_prepend", "During a run, results and derived parameters added "
+                                    "by name go below runs.run_XXXXXXXX.")
+    v_no_clobber = _make_flag("_no_clobber", "Adding a leaf that exists keeps the old one (with a warning) "
+                              "instead of raising AttributeError.")
+    v_with_links = _make_flag("_with_links", "Natural naming follows links.")
     del _make_flag
+
+    @property
+    def v_wildcard_functions(self):
+        """Wildcard spellings (tuples) to the functions translating them (see :mod:`wildcards`)."""
+        return dict(self._wildcards.functions)
+
+    def f_set_properties(self, **kwargs):
+        """Set ``v_`` properties by name, with or without the prefix: ``f_set_properties(fast_access=False)``.
+
+        Raises
+        ------
+        AttributeError
+            Naming the keyword that is no settable property.
+        """
+        for key, value in kwargs.items():
+            name = key if key.startswith("v_") else "v_" + key
+            prop = getattr(type(self), name, None)
+            if not isinstance(prop, property) or prop.fset is None:
+                raise AttributeError(f"{key!r} is not a settable property of the trajectory")
+            prop.fset(self, value)
 
     @property
     def v_comment(self):
