@@ -121,6 +121,14 @@ class NNTreeNode:
     v_leaf = v_is_leaf
 
     @property
+    def v_is_group(self):
+        """Whether the node is a group (the root included)."""
+        return not self._is_leaf
+
+    #: Whether the node is a parameter (parameters say True).
+    v_is_parameter = False
+
+    @property
     def v_is_root(self):
         """Whether the node is the root (the trajectory)."""
         return not self._full_name

@@ -57,11 +57,17 @@ class Result(BaseResult):
         self._data[name] = item
 
     def f_get(self, *args):
-        """One item by name or index, a tuple of several, or the only/eponymous item without arguments."""
+        """One item by name or index, a list of several, or without arguments the only item.
+
+        Raises
+        ------
+        ValueError
+            Without arguments, if the result holds several items.
+        AttributeError
+            If the result is empty or has no such item.
+        """
         data = self._data
         if not args:
-            if self._name in data:
-                return data[self._name]
             if len(data) == 1:
                 return next(iter(data.values()))
             if not data:
@@ -74,7 +80,7 @@ class Result(BaseResult):
                 values.append(data[key])
             except KeyError:
                 raise AttributeError(f"result {self._full_name!r} has no item {key!r}") from None
-        return values[0] if len(values) == 1 else tuple(values)
+        return values[0] if len(values) == 1 else values
 
     def f_supports_fast_access(self):
         # pypet's rule: only a result holding a single item named like itself is

@@ -113,9 +113,10 @@ class RunsMixin:
         found, length = self._explored_from_dict(build_dict)
         if self._explored_parameters and length != self._length:
             raise ValueError(f"the trajectory already explores {self._length} runs; new ranges have {length} values")
+        again = [node.v_full_name for node in found if node.v_explored]
+        if again:
+            raise TypeError(f"parameters {again} are explored already; use f_expand to add runs")
         for node, values in found.items():
-            if node.v_explored:
-                node.f_shrink()
             node.f_explore(values)
         for node in found:
             self._explored_parameters[node._full_name] = node

@@ -472,6 +472,9 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 seen = {id(n) for n in nodes}
                 nodes += [n for n in traj._flat.values() if n._stored and n._is_leaf and id(n) not in seen
                           and not n._full_name.startswith(("results.runs.run_", "derived_parameters.runs.run_"))]
+        if max_depth is not None:
+            # pypet: nodes deeper than max_depth below the root wait for a later store.
+            nodes = [n for n in nodes if n.v_depth <= max_depth]
         self._store_nodes(tgroup, traj, nodes, store_data)
         self._flush_buffer()
         if self.small_overview_tables or self.summary_tables:
@@ -543,7 +546,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
 
     def _load_trajectory(self, traj, name, trajectory_index=None, as_new=False, load_parameters=pc.LOAD_DATA,
                          load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
-                         load_other_data=pc.LOAD_SKELETON, force=False, recursive=True, max_depth=None, **kwargs):
+                         load_other_data=pc.LOAD_SKELETON, force=False, recursive=True, max_depth=None,
+                         with_run_information=True, **kwargs):
         if trajectory_index is not None and name is not None and name == traj.v_name:
             name = None
         tgroup = self._traj_group(name if trajectory_index is None else None, trajectory_index)
@@ -584,7 +588,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         d["_length"] = length
         traj._add_run_info(traj._length)
         if not as_new:
-            self._read_run_information(tgroup, traj)
+            if with_run_information:
+                self._read_run_information(tgroup, traj)
             d["_traj_stored"] = True
             d["_explored_stored_length"] = traj._length
 

@@ -180,7 +180,7 @@ class StoringMixin:
             pc.TRAJECTORY, self, trajectory_name=name, trajectory_index=index, as_new=as_new,
             load_parameters=load_parameters, load_derived_parameters=load_derived_parameters,
             load_results=load_results, load_other_data=load_other_data, force=force,
-            recursive=recursive, max_depth=max_depth)
+            recursive=recursive, max_depth=max_depth, with_run_information=with_run_information)
         return self
 
     def f_load_skeleton(self):
@@ -231,27 +231,36 @@ class StoringMixin:
         jobs = [(pc.DELETE, node, args, dict(kwargs, recursive=recursive, remove_empty_groups=remove_empty_groups))
                 for node in nodes]
         self._storage("store", pc.LIST, jobs)
-        for node in nodes:
-            if kwargs.get("delete_only") is None:
+        delete_only = kwargs.get("delete_only")
+        if delete_only is None:
+            for node in nodes:
                 node.__dict__["_stored"] = False
-        if remove_from_trajectory:
-            if kwargs.get("delete_only") is not None:
-                if kwargs.get("remove_from_item", True):
-                    for node in nodes:
-                        for part in kwargs["delete_only"] if not isinstance(kwargs["delete_only"], str) else [kwargs["delete_only"]]:
-                            if node._is_leaf and hasattr(node, "f_remove") and part in node.f_to_dict(copy=False):
-                                node.f_remove(part)
-            else:
+            if remove_from_trajectory:
                 self.f_remove_items(nodes, recursive=True, remove_empty_groups=remove_empty_groups)
+        elif kwargs.get("remove_from_item", False) or remove_from_trajectory:
+            # The deleted parts go from the item in memory too; the rest of it stays.
+            parts = [delete_only] if isinstance(delete_only, str) else list(delete_only)
+            for node in nodes:
+                if node._is_leaf and hasattr(node, "f_remove"):
+                    node.f_remove(*[p for p in parts if p in node.f_to_dict(copy=False)])
 
     def f_backup(self, backup_filename=None, **kwargs):
         """Copy the stored trajectory into ``backup_filename`` (default: ``backup_<name>.hdf5`` beside the file)."""
         self._storage("store", pc.BACKUP, self, backup_filename=backup_filename, **kwargs)
 
-    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None):
-        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew."""
+    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None,
+                  new_storage_service=None, filename=None, file_title=None):
+        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew.
+
+        pypet 0.6 spells the file ``filename=`` (and its title ``file_title=``),
+        or passes a whole ``new_storage_service``.
+        """
         if new_file_tile is not None and new_file_title is None:
             new_file_title = new_file_tile
+        new_filename = new_filename if new_filename is not None else filename
+        new_file_title = new_file_title if new_file_title is not None else file_title
+        if new_storage_service is not None:
+            self.__dict__["_storage_service"] = new_storage_service
         if new_name is not None:
             validate_id(new_name, "trajectory name")
             if "." in new_name:

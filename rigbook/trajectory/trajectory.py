@@ -344,8 +344,6 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
             node = self._item_from(item)
             if node is self or node._parent is self:
                 raise ValueError(f"cannot remove the root or the branch {node.v_full_name!r}")
-            if isinstance(node, BaseParameter) and node.v_explored and node._full_name in self._explored_parameters:
-                raise TypeError(f"explored parameter {node.v_full_name!r} cannot be removed; f_shrink first")
             parent = node._parent
             parent.f_remove_child(node._name, recursive=recursive)
             if remove_empty_groups:
@@ -395,7 +393,8 @@ class SingleRun(Trajectory):
 def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD_DATA,
                     load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
                     load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
-                    dynamic_imports=None, new_name="my_trajectory", add_time=True, **kwargs):
+                    dynamic_imports=None, new_name="my_trajectory", add_time=True, with_run_information=True,
+                    with_meta_data=True, **kwargs):
     """Create a trajectory and load it from ``filename`` (pypet 0.6's helper).
 
     With ``as_new`` the trajectory is called ``new_name`` (plus the time with
@@ -407,7 +406,8 @@ def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD
                       dynamic_imports=dynamic_imports, **kwargs)
     traj.f_load(name=name, index=index, as_new=as_new, load_parameters=load_parameters,
                 load_derived_parameters=load_derived_parameters, load_results=load_results,
-                load_other_data=load_other_data, load_all=load_all, force=force)
+                load_other_data=load_other_data, load_all=load_all, force=force,
+                with_run_information=with_run_information, with_meta_data=with_meta_data)
     return traj
 
 

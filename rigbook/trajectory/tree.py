@@ -89,8 +89,11 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 buckets.pop(node.__dict__.get("_rbranch"), None)
             if not buckets:
                 del self._nn_index[node._name]
-        if isinstance(node, BaseParameter):
-            self._explored_parameters.pop(full, None)
+        if isinstance(node, BaseParameter) and self._explored_parameters.pop(full, None) is not None:
+            if not self._explored_parameters:
+                # pypet: without explored parameters the trajectory is a single run again.
+                self.__dict__["_length"] = 1
+                self._add_run_info(1)
 
     def _remove_subtree(self, node, predicate=None):
         if predicate is not None and not predicate(node):

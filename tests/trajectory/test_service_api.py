@@ -77,7 +77,7 @@ def test_other_data_groups_and_generic_leaves(tmp_path):
     traj.f_store()
     loaded = Trajectory(filename=str(filename))
     loaded.f_load(name="other", load_all=2)
-    assert loaded.mydata.f_get("values").f_get(0, 1) == (1, 2)
+    assert loaded.mydata.f_get("values").f_get(0, 1) == [1, 2]
     assert loaded.mydata.sub.v_comment == "generic"
     assert loaded.results.generic == 5
 
