@@ -20,15 +20,15 @@ SIGKILL, a power cut) goes on with :meth:`Environment.resume`.
 """
 
 import logging
-import logging.config
 import multiprocessing
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.envlogging import DEFAULT_LOGGING, LogSetup
+from rigbook.trajectory.envoptions import take_pypet_options
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
 from rigbook.trajectory.runmodes import (
@@ -43,8 +43,6 @@ from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LOGGING = "DEFAULT"
-
 _SERVICE_OPTIONS = (
     "file_title", "overwrite_file", "encoding", "complevel", "complib", "shuffle", "fletcher32",
     "pandas_format", "purge_duplicate_comments", "summary_tables", "small_overview_tables",
@@ -57,70 +55,6 @@ def _pool_context():
     # elsewhere the platform's default start method is the only choice.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
-class _ConsoleHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a record arrives (it may be replaced later)."""
-
-    def __init__(self):
-        super().__init__()
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-class _LogSetup:
-    """The handlers an environment adds, so disable_logging removes exactly those."""
-
-    def __init__(self, log_config, log_folder, trajectory_name, env_name, log_level):
-        self.handlers = []
-        self._logger = logging.getLogger("rigbook.trajectory")
-        self._old_level = self._logger.level
-        if log_config is None or log_config is False:
-            return
-        if isinstance(log_config, dict):
-            logging.config.dictConfig(log_config)
-            return
-        if isinstance(log_config, (str, os.PathLike)) and log_config != DEFAULT_LOGGING:
-            if not Path(log_config).is_file():
-                raise FileNotFoundError(f"log_config {str(log_config)!r} is neither 'DEFAULT', None, a dict nor a file")
-            logging.config.fileConfig(log_config, disable_existing_loggers=False)
-            return
-        folder = Path(log_folder) / trajectory_name
-        folder.mkdir(parents=True, exist_ok=True)
-        formatter = logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s: %(message)s")
-        file_handler = logging.FileHandler(folder / f"{env_name}.log", encoding="utf-8")
-        file_handler.setFormatter(formatter)
-        file_handler.setLevel(log_level)
-        console = _ConsoleHandler()
-        console.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
-        console.setLevel(max(log_level, logging.INFO))
-        self.handlers = [file_handler, console]
-        for handler in self.handlers:
-            self._logger.addHandler(handler)
-        if self._logger.level == logging.NOTSET or self._logger.level > log_level:
-            self._logger.setLevel(log_level)
-
-    @property
-    def log_file(self):
-        """The log file written with the default configuration, else None."""
-        for handler in self.handlers:
-            if isinstance(handler, logging.FileHandler):
-                return Path(handler.baseFilename)
-        return None
-
-    def remove(self):
-        for handler in self.handlers:
-            self._logger.removeHandler(handler)
-            handler.close()
-        if self.handlers:
-            self._logger.setLevel(self._old_level)
-        self.handlers = []
 
 
 class Environment:
@@ -156,7 +90,7 @@ class Environment:
     multiproc : bool
         Run on a pool of ``ncores`` worker processes.
     ncores : int
-        Worker processes.
+        Worker processes; 0 means one per core.
     use_pool : bool
         Accepted for pypet scripts; Rigbook always uses a pool of ``ncores``
         processes.
@@ -194,8 +128,15 @@ class Environment:
         Keep the HDF5 file open from the first run to the last (one process
         or LOCAL mode). ``False`` opens and closes it for every store, as
         the reference system does; only useful as a baseline.
+    wildcard_functions : dict, optional
+        Extra wildcards of a new trajectory (see :mod:`~rigbook.trajectory.wildcards`).
+    port, timeout
+        Address and lock timeout of the NETLOCK / NETQUEUE wrap modes.
     **kwargs
-        HDF5StorageService options: ``file_title``, ``overwrite_file``,
+        pypet's keywords for features Rigbook lacks, at their defaults (see
+        :mod:`~rigbook.trajectory.envoptions`), pypet's deprecated names,
+        trajectory properties (``v_with_links=False`` or ``with_links=False``),
+        and HDF5StorageService options: ``file_title``, ``overwrite_file``,
         ``encoding``, ``complevel``, ``complib``, ``shuffle``, ``fletcher32``,
         ``pandas_format``, ``purge_duplicate_comments``, ``summary_tables``,
         ``small_overview_tables``, ``large_overview_tables``,
@@ -208,15 +149,29 @@ class Environment:
                  report_progress=True, multiproc=False, ncores=1, use_pool=True, freeze_input=False,
                  wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
                  graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
-                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False, **kwargs):
-        # Names older pypet scripts use for the same settings.
-        resumable = kwargs.pop("continuable", resumable)
-        resume_folder = kwargs.pop("continue_folder", resume_folder)
+                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False,
+                 wildcard_functions=None, port=None, timeout=None, **kwargs):
+        renamed = take_pypet_options(kwargs)
+        resumable = renamed.get("resumable", resumable)
+        resume_folder = renamed.get("resume_folder", resume_folder)
+        delete_resume = renamed.get("delete_resume", delete_resume)
+        freeze_input = renamed.get("freeze_input", freeze_input)
+        storage_service = renamed.get("storage_service", storage_service)
+        dynamic_imports = renamed.get("dynamic_imports", dynamic_imports)
+        properties = {key: kwargs.pop(key) for key in list(kwargs)
+                      if key not in _SERVICE_OPTIONS and _is_trajectory_property(key)}
         unknown = set(kwargs) - set(_SERVICE_OPTIONS)
         if unknown:
             raise TypeError(f"Environment() got unexpected keyword arguments {sorted(unknown)}")
+        if ncores == 0 and not isinstance(ncores, bool):
+            ncores = os.cpu_count() or 1  # pypet: 0 means every core
         if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 1:
-            raise ValueError(f"ncores must be a positive integer, not {ncores!r}")
+            raise ValueError(f"ncores must be a positive integer or 0 (all cores), not {ncores!r}")
+        if port is not None and wrap_mode not in (pc.WRAP_MODE_NETLOCK, pc.WRAP_MODE_NETQUEUE):
+            raise ValueError(f"port={port!r} is only used by the NETLOCK and NETQUEUE wrap modes, not {wrap_mode!r}")
+        #: Where NETLOCK / NETQUEUE serve (a port number or a tcp:// URL), and their lock timeout.
+        self._port = port
+        self._timeout = timeout
         self._executor = executor
         self._multiproc = bool(multiproc) or executor is not None
         self._wrap_mode = self._check_wrap_mode(wrap_mode)
@@ -240,13 +195,15 @@ class Environment:
         self._running = False
 
         self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
-                                           dynamically_imported_classes, filename, storage_service, kwargs)
+                                           dynamically_imported_classes, filename, storage_service, kwargs,
+                                           wildcard_functions)
+        self._traj.f_set_properties(**properties)
         self._name, self._hexsha = environment_identity(self._traj.v_name, self._timestamp)
         self._traj.__dict__["_environment_name"] = self._name
         self._traj.__dict__["_environment_hexsha"] = self._hexsha
         data_folder = Path(self._traj.v_filename).parent if getattr(self._traj, "v_filename", None) else Path.cwd()
         self._resume_folder = Path(resume_folder) if resume_folder is not None else data_folder / "resume"
-        self._logs = _LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
+        self._logs = LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
                                self._name, log_level)
         self._add_config(git_repository)
         logger.info("Environment %s created for trajectory %s", self._name, self._traj.v_name)
@@ -268,13 +225,13 @@ class Environment:
         return wrap_mode
 
     def _make_trajectory(self, trajectory, add_time, comment, dynamic_imports, dynamically_imported_classes,
-                         filename, storage_service, service_options):
+                         filename, storage_service, service_options, wildcard_functions=None):
         from rigbook.trajectory.trajectory import Trajectory
 
         if isinstance(trajectory, str):
             traj = Trajectory(trajectory, add_time=add_time, comment=comment,
                               dynamically_imported_classes=dynamically_imported_classes,
-                              dynamic_imports=dynamic_imports)
+                              dynamic_imports=dynamic_imports, wildcard_functions=wildcard_functions)
         elif isinstance(trajectory, Trajectory):
             traj = trajectory
         else:
@@ -394,11 +351,14 @@ class Environment:
 
     f_run = run
 
-    def run_map(self, func, iter_args=None, iter_kwargs=None):
-        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i``."""
+    def run_map(self, func, *iter_args, **iter_kwargs):
+        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i`` (pypet's signature).
+
+        Every positional and keyword argument is an iterable with one value per run.
+        """
         length = len(self._traj)
-        iter_args = [list(sequence) for sequence in (iter_args or [])]
-        iter_kwargs = {key: list(sequence) for key, sequence in (iter_kwargs or {}).items()}
+        iter_args = [list(sequence) for sequence in iter_args]
+        iter_kwargs = {key: list(sequence) for key, sequence in iter_kwargs.items()}
         for what, sequence in [(f"iter_args[{i}]", s) for i, s in enumerate(iter_args)] + list(iter_kwargs.items()):
             if len(sequence) != length:
                 raise ValueError(f"run_map: {what} has {len(sequence)} values but the trajectory has {length} runs")
@@ -574,5 +534,21 @@ class Environment:
             traj.f_store()
         return summary
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # pypet: leaving the with-block closes the environment's log files.
+        self.disable_logging()
+        return False
+
     def __repr__(self):
         return f"<Environment {self._name} for {self._traj!r}>"
+
+
+def _is_trajectory_property(key):
+    """Whether ``key`` (with or without ``v_``) is a settable trajectory property (pypet passes those on)."""
+    from rigbook.trajectory.trajectory import Trajectory
+
+    prop = getattr(Trajectory, key if key.startswith("v_") else "v_" + key, None)
+    return isinstance(prop, property) and prop.fset is not None

@@ -23,8 +23,8 @@ Contract (the Environment and the multiprocessing wrappers rely on it)
   be the trajectory or ``traj._run_payload()`` (small and picklable).
 * ``multiproc_safe`` is False: wrap the service for several processes.
   Pickling the service drops the open h5py handle and its buffers (flush
-  first), and the copy never truncates the file (``overwrite_file`` only acts
-  in the original, at its first store).
+  first), and the copy never removes the file (``overwrite_file`` acts once,
+  when the original is created).
 
 Layout (read it with plain h5py; ``import hdf5plugin`` first for blosc)
 -----------------------------------------------------------------------
@@ -101,7 +101,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
     file_title : str, optional
         Title attribute of a new file.
     overwrite_file : bool
-        Replace an existing file at the first store.
+        Remove an existing file now, when the service is created (pypet's rule).
     complevel : int
         0 (no compression) to 9.
     complib : {'zlib', 'gzip', 'lzf', 'blosc'}
@@ -157,6 +157,19 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._filename = self._resolve(self._filename, trajectory.v_name)
         if trajectory is not None:
             self._add_config_to(trajectory)
+        if self.overwrite_file and self._filename is not None:
+            self._remove_old_file()
+
+    def _remove_old_file(self):
+        """``overwrite_file``: the file goes once, when the service is made, as in pypet.
+
+        Removing it at the first store instead would let a second service for
+        the same file wipe what the first one has stored since.
+        """
+        if os.path.exists(self._filename):
+            logger.info("overwrite_file: removing %s", self._filename)
+            os.remove(self._filename)
+        self.overwrite_file = False
 
     def _add_config_to(self, traj):
         """Record the settings as ``config.hdf5.*`` parameters of the trajectory, as pypet does."""
@@ -244,6 +257,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             if trajectory_name is None:
                 raise ValueError("the storage service has no filename and no trajectory name to derive one")
             self._filename = self._default_filename(trajectory_name)
+            if self.overwrite_file:
+                self._remove_old_file()
         if self._file is not None:
             if write and self._file.mode == "r":
                 self._close()
@@ -252,12 +267,10 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         if write:
             folder = os.path.dirname(os.path.abspath(self._filename))
             os.makedirs(folder, exist_ok=True)
-            mode = "w" if self.overwrite_file else "a"
             try:
-                self._file = h5py.File(self._filename, mode, libver=("earliest", "latest"))
+                self._file = h5py.File(self._filename, "a", libver=("earliest", "latest"))
             except OSError as error:
                 raise OSError(f"cannot open {self._filename!r} for writing: {error}") from error
-            self.overwrite_file = False
             if self.file_title is not None and "title" not in self._file.attrs:
                 self._file.attrs["title"] = self.file_title
         else:
