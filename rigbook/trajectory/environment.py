@@ -288,6 +288,7 @@ class Environment:
         return self._traj
 
     v_trajectory = trajectory
+    v_traj = trajectory
     traj = trajectory
 
     @property

@@ -129,7 +129,7 @@ class NNGroupNode(NNTreeNode):
         if name.startswith(_ATTRIBUTE_PREFIXES) or name in type(self).__dict__ or hasattr(type(self), name):
             object.__setattr__(self, name, value)
         elif isinstance(value, NNTreeNode):
-            if value.__dict__.get("_parent") is None and not value.v_is_root:
+            if value.__dict__.get("_parent") is None and value.__dict__.get("_root") is not value:
                 self._add_assigned(name, value)
             else:
                 self.f_add_link(name, value)
