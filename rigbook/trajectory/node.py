@@ -1,5 +1,6 @@
 """The base of every node of the trajectory tree (groups and leaves)."""
 
+import logging
 import re
 
 from rigbook.trajectory.annotations import Annotations
@@ -177,6 +178,11 @@ class NNTreeNode:
         return self.v_annotations.f_ann_to_str()
 
     f_ann_to_string = f_ann_to_str
+
+    @property
+    def _logger(self):
+        # pypet's nodes log through self._logger; custom leaves written for pypet use it.
+        return logging.getLogger(f"rigbook.trajectory.{type(self).__name__}")
 
     def f_get_class_name(self):
         """Class name of the node."""

@@ -31,6 +31,21 @@ class Result(BaseResult):
     def _check_item(self, name, item):
         codec.check_storable(item, f"item {name!r} of result {self._full_name!r}")
 
+    def _supports(self, item):
+        """pypet's hook: whether ``item`` can be stored (override it, or :meth:`_check_item`)."""
+        try:
+            self._check_item("item", item)
+        except TypeError:
+            return False
+        return True
+
+    def _require_supported(self, name, item):
+        if type(self)._supports is Result._supports:
+            self._check_item(name, item)  # the codec's message names what inside the item is wrong
+        elif not self._supports(item):
+            raise TypeError(f"item {name!r} of result {self._full_name!r}: {type(item).__name__} "
+                            f"is not supported by {type(self).__name__}")
+
     # items -------------------------------------------------------------------
     def f_translate_key(self, key):
         """Name of positional item ``key`` (0 is the result's name, i is ``name_i``)."""
@@ -53,7 +68,7 @@ class Result(BaseResult):
                 "without '/' and not starting with '__'")
         if name.startswith(("f_", "v_")) or name in ("func", "vars"):
             raise ValueError(f"item name {name!r} of result {self._full_name!r} is reserved by the trajectory API")
-        self._check_item(name, item)
+        self._require_supported(name, item)
         self._data[name] = item
 
     def f_get(self, *args):
@@ -89,11 +104,7 @@ class Result(BaseResult):
 
     def f_supports(self, item):
         """Whether ``item`` can be stored in this result."""
-        try:
-            self._check_item("item", item)
-        except TypeError:
-            return False
-        return True
+        return self._supports(item)
 
     def f_to_dict(self, copy=True):
         """Items as a dictionary."""

@@ -161,11 +161,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._remove_old_file()
 
     def _remove_old_file(self):
-        """``overwrite_file``: the file goes once, when the service is made, as in pypet.
-
-        Removing it at the first store instead would let a second service for
-        the same file wipe what the first one has stored since.
-        """
+        # pypet's rule: once, when the service is made; at the first store it would wipe
+        # what another service for the same file has stored since.
         if os.path.exists(self._filename):
             logger.info("overwrite_file: removing %s", self._filename)
             os.remove(self._filename)
@@ -504,7 +501,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         if "explored_data" in group:
             del group["explored_data"]
         values = record["range"]
-        append_column(group, "explored_data", list(range(len(values))), values, self._filters)
+        if values is not None:  # None: a custom _store keeps its range in items of its own
+            append_column(group, "explored_data", list(range(len(values))), values, self._filters)
 
     def _store_single_run(self, stuff, name, store_data=pc.STORE_DATA, store_final=False, **kwargs):
         from rigbook.trajectory.storing import RunPayload

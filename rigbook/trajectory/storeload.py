@@ -451,7 +451,15 @@ class TreeIO:
         if explored is not None:
             # pypet's protocol: ``_load(load_dict)`` finds the range as an ObjectTable column.
             items["explored_data"] = ObjectTable(data={"data": explored})
-        leaf._load(items)
+        # pypet-style parameters refuse _load while locked; loading is not a change by the user.
+        was_locked = getattr(leaf, "_locked", False)
+        if was_locked:
+            leaf._locked = False
+        try:
+            leaf._load(items)
+        finally:
+            if was_locked:
+                leaf._locked = True
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,
                          load_except=None, leaf=None, rel_exact=None):

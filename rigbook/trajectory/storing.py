@@ -3,6 +3,7 @@
 import logging
 
 from rigbook.storage.ids import validate_id
+from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
 from rigbook.trajectory.parameter import _range_values
@@ -59,7 +60,7 @@ def leaf_record(node):
     """
     items = node._store()
     explored = items.pop("explored_data", None)
-    if explored is None and getattr(node, "_explored_range", None):
+    if explored is None and getattr(node, "_explored_range", None) and _storable(node._explored_range):
         explored = node._explored_range  # a custom _store that left its range out still keeps it
     return {
         "full_name": node._full_name,
@@ -70,6 +71,14 @@ def leaf_record(node):
         "range": None if explored is None else _range_values(explored),
         "stored": node._stored,
     }
+
+
+def _storable(values):
+    try:
+        codec.check_storable(values)
+    except TypeError:
+        return False
+    return True
 
 
 def group_record(node):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rigbook.trajectory import ObjectTable, Parameter, SparseParameter, SparseResult, Trajectory
+from rigbook.trajectory import ObjectTable, Parameter, Result, SparseParameter, SparseResult, Trajectory
 
 sp = pytest.importorskip("scipy.sparse")
 
@@ -178,3 +178,92 @@ def test_object_table_cells_keep_their_types(tmp_path):
     assert type(back) is ObjectTable
     assert [type(v) for v in back["a"]] == [int, str, float]
     assert np.array_equal(back["b"][0], np.arange(2)) and back["b"][1] == (1, 2) and back["b"][2] is None
+
+
+class Quantity:
+    """A value with a unit, which the codec cannot store (like brian2's quantities)."""
+
+    def __init__(self, value, unit):
+        self.value, self.unit = value, unit
+
+    def __eq__(self, other):
+        return isinstance(other, Quantity) and (self.value, self.unit) == (other.value, other.unit)
+
+
+class QuantityParameter(Parameter):
+    """Written the way pypet's unit-aware parameters are: own items, own range table, lock checks."""
+
+    MARK = "__unit__"
+    __slots__ = ()
+
+    def f_supports(self, data):
+        return isinstance(data, Quantity) or super().f_supports(data)
+
+    def _values_of_same_type(self, a, b):
+        if isinstance(a, Quantity) or isinstance(b, Quantity):
+            return isinstance(a, Quantity) and isinstance(b, Quantity) and a.unit == b.unit
+        return super()._values_of_same_type(a, b)
+
+    def _store(self):
+        if not isinstance(self._data, Quantity):
+            return super()._store()
+        store_dict = {"data" + self.MARK: ObjectTable(data={"value": [self._default.value],
+                                                            "unit": [self._default.unit]})}
+        if self.f_has_range():
+            store_dict["explored_data" + self.MARK] = ObjectTable(
+                data={"value": [q.value for q in self._explored_range]})
+        self._locked = True
+        return store_dict
+
+    def _load(self, load_dict):
+        if self.v_locked:
+            raise RuntimeError(f"{self.v_full_name} is locked")
+        table = load_dict["data" + self.MARK]
+        unit = table["unit"][0]
+        self._data = self._default = Quantity(table["value"][0], unit)
+        if "explored_data" + self.MARK in load_dict:
+            self._explored_range = [Quantity(v, unit) for v in load_dict["explored_data" + self.MARK]["value"]]
+            self._explored = True
+        self._locked = True
+
+
+class QuantityResult(Result):
+    """pypet's Result hooks: ``_supports`` decides, ``self._logger`` is there."""
+
+    def _supports(self, item):
+        return isinstance(item, Quantity) or super()._supports(item)
+
+    def _store(self):
+        store_dict = {}
+        for key, value in self._data.items():
+            if isinstance(value, Quantity):
+                self._logger.debug("storing %s with its unit", key)
+                store_dict[key + "__unit__"] = ObjectTable(data={"value": [value.value], "unit": [value.unit]})
+            else:
+                store_dict[key] = value
+        return store_dict
+
+    def _load(self, load_dict):
+        for key, value in load_dict.items():
+            if key.endswith("__unit__"):
+                self._data[key[:-8]] = Quantity(value["value"][0], value["unit"][0])
+            else:
+                self._data[key] = value
+
+
+def test_unit_aware_parameter_and_result_port_unchanged(tmp_path):
+    path = tmp_path / "units.hdf5"
+    imports = [QuantityParameter, QuantityResult]
+    traj = Trajectory("t", add_time=False, filename=str(path), dynamic_imports=imports)
+    traj.f_add_parameter(QuantityParameter, "tau", Quantity(10.0, "ms"))
+    traj.f_explore({"tau": [Quantity(10.0, "ms"), Quantity(20.0, "ms")]})
+    traj.f_add_result(QuantityResult, "rate", Quantity(3.5, "Hz"), count=4)
+    traj.f_store()
+    loaded = _reload(path, dynamic_imports=imports)
+    tau = loaded.f_get("tau")
+    assert tau.f_get() == Quantity(10.0, "ms")
+    assert tau.f_get_range() == (Quantity(10.0, "ms"), Quantity(20.0, "ms"))
+    loaded.f_load_item(tau)  # loading again into the locked parameter must not trip its lock check
+    assert loaded.f_get("rate").f_get("rate") == Quantity(3.5, "Hz") and loaded.f_get("rate").count == 4
+    with pytest.raises(TypeError, match="'count'"):
+        loaded.f_get("rate").f_set(count=object())
