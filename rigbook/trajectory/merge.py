@@ -29,6 +29,18 @@ def _point_key(values):
         return repr(values)
 
 
+def _new_points(traj, compared, mine_cols, other_cols, n_self, candidates):
+    """The runs of ``candidates`` whose parameter point is not among this trajectory's runs."""
+    params = [traj._flat[n] for n in compared]
+    if all(type(p)._equal_values is BaseParameter._equal_values for p in params):
+        existing = {_point_key([mine_cols[n][i] for n in compared]) for i in range(n_self)}
+        return [j for j in candidates if _point_key([other_cols[n][j] for n in compared]) not in existing]
+    # A custom parameter's _equal_values decides (pypet's protocol), pair by pair.
+    return [j for j in candidates
+            if not any(all(p._equal_values(mine_cols[n][i], other_cols[n][j]) for p, n in zip(params, compared))
+                       for i in range(n_self))]
+
+
 def _copy_leaf(traj, leaf, new_full_name):
     cls = type(leaf)
     copy = cls(new_full_name, comment=leaf.v_comment)
@@ -89,8 +101,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
     selected = list(range(n_other))
     if remove_duplicates:
         compared = [n for n in explored if n != trial_name]
-        existing = {_point_key([mine_cols[n][i] for n in compared]) for i in range(n_self)}
-        selected = [j for j in selected if _point_key([other_cols[n][j] for n in compared]) not in existing]
+        selected = _new_points(traj, compared, mine_cols, other_cols, n_self, selected)
         if not selected:
             raise ValueError(f"no run of {other.v_name!r} would be merged: all are duplicates")
     if not explored:

@@ -267,3 +267,24 @@ def test_unit_aware_parameter_and_result_port_unchanged(tmp_path):
     assert loaded.f_get("rate").f_get("rate") == Quantity(3.5, "Hz") and loaded.f_get("rate").count == 4
     with pytest.raises(TypeError, match="'count'"):
         loaded.f_get("rate").f_set(count=object())
+
+
+class Rounded(Parameter):
+    """Values equal when they round to the same integer (a custom ``_equal_values``)."""
+
+    def _equal_values(self, a, b):
+        return round(a) == round(b)
+
+
+def test_merge_remove_duplicates_asks_the_parameters_equal_values(tmp_path):
+    def make(name, values):
+        traj = Trajectory(name, add_time=False, filename=str(tmp_path / f"{name}.hdf5"), dynamic_imports=[Rounded])
+        traj.f_add_parameter(Rounded, "v", values[0])
+        traj.f_explore({"v": values})
+        traj.f_store()
+        return traj
+
+    mine = make("mine", [1.0, 2.0])
+    other = make("other", [2.2, 3.0, 0.9])
+    mine.f_merge(other, remove_duplicates=True)
+    assert mine.f_get("v").f_get_range() == (1.0, 2.0, 3.0)
