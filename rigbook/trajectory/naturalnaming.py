@@ -24,6 +24,9 @@ def runs_predicate(indices):
     """Node predicate keeping, of the run groups, only those of ``indices`` (-1: ``run_ALL``)."""
     if isinstance(indices, (int, str)):
         indices = (indices,)
+    for item in indices:
+        if isinstance(item, str) and not RUN_NAME_PATTERN.match(item):
+            raise ValueError(f"predicate {indices!r}: {item!r} is neither a run index nor a run name")
     runs = {run_name(int(i)) if not isinstance(i, str) else i for i in indices}
     sets = {run_set_name(int(i)) for i in indices if not isinstance(i, str)}
 
@@ -340,9 +343,11 @@ class NNGroupNode(NNTreeNode):
                 value = self._root._fast_value(node)
             out[key] = value
         if nested:
+            # pypet: nested from a group starts with the group's children.
+            strip = len(self._full_name) + 1 if self._full_name else 0
             tree = {}
             for key, value in out.items():
-                parts = key.split(".")
+                parts = key[strip:].split(".")
                 level = tree
                 for part in parts[:-1]:
                     level = level.setdefault(part, {})

@@ -200,6 +200,11 @@ def test_predicate_tuple_keeps_only_the_named_runs():
     assert values == [0, 1, 2, 3]
     kept = [n.f_get() for n in traj.results.f_iter_nodes(predicate=(1, -1)) if n.v_is_leaf]
     assert sorted(kept) == [0, 1]
+    assert sorted(n.f_get() for n in traj.results.f_iter_leaves() if n.v_name == "r") == [0, 1, 2, 3]
+    kept = [n.f_get() for n in traj.results.f_iter_nodes(predicate=("run_00000002",)) if n.v_is_leaf]
+    assert kept == [2]
+    with pytest.raises(ValueError, match="'results'"):
+        list(traj.f_iter_nodes(predicate=("results",)))
 
 
 def test_predicate_function_spares_the_subtree():
@@ -318,7 +323,8 @@ def test_to_dict_nested_from_a_group():
     traj.f_add_parameter("g.a", 1)
     traj.f_add_parameter("g.h.b", 2)
     nested = traj.parameters.g.f_to_dict(nested=True, fast_access=True)
-    assert nested == {"parameters": {"g": {"a": 1, "h": {"b": 2}}}}
+    assert nested == {"a": 1, "h": {"b": 2}}  # pypet: from a group, keys start below it
+    assert traj.f_to_dict(nested=True, fast_access=True) == {"parameters": {"g": {"a": 1, "h": {"b": 2}}}}
     with pytest.raises(ValueError, match="short_names and nested"):
         traj.parameters.f_to_dict(nested=True, short_names=True)
 
