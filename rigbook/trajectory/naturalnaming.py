@@ -140,18 +140,34 @@ class NNGroupNode(NNTreeNode):
             item = self.f_get(name, shortcuts=self._root.v_shortcuts)
             if not item._is_leaf:
                 raise AttributeError(f"{item.v_full_name!r} is a group; only leaves take values")
+            if not item.v_is_parameter and not item.f_supports_fast_access():
+                raise AttributeError(f"cannot assign to result {item.v_full_name!r}: it holds several items "
+                                     "(or none named like it); use f_set")
             item.f_set(value)
+
+    def __setitem__(self, name, value):
+        """``group['a.b'] = value`` is ``group.a.b = value``."""
+        *path, last = name.split(".")
+        target = self
+        for part in path:
+            target = self._root._nn_resolve([target], part, natural=True)
+        setattr(target, last, value)
 
     def _add_assigned(self, name, node):
         """``group.name = node`` for a node in no tree: it is added as ``name`` (or ``name.sub...``)."""
+        name = pc.SHORTCUT_SET.get(name, name)
         own = node._full_name
+        if own and own != name and not own.startswith(name + "."):
+            raise AttributeError(
+                f"cannot assign {type(node).__name__} {own!r} to {name!r}: its name must be empty, "
+                f"{name!r} or start with {name + '.'!r}")
         if not own:
             node._set_full_name(name)
-        elif own.split(".")[0] != name:
-            raise AttributeError(
-                f"cannot assign {type(node).__name__} {own!r} to {name!r}: its name must be empty "
-                f"or start with {name!r}")
-        self._root._add_node(self, "LEAF" if node._is_leaf else "GROUP", (node,), {})
+        try:
+            self._root._add_node(self, "LEAF" if node._is_leaf else "GROUP", (node,), {})
+        except Exception:
+            node._set_full_name(own)  # a refused node keeps the name it came with
+            raise
 
     def __delattr__(self, name):
         if name in self._children or name in self._links:

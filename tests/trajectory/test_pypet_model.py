@@ -85,7 +85,30 @@ def test_assigned_node_whose_name_contradicts_the_attribute_is_refused():
     traj = Trajectory("t", add_time=False)
     with pytest.raises(AttributeError, match="'other'.*'p'"):
         traj.parameters.p = Parameter("other", 1)
-    assert "other" not in traj.parameters.f_get_children() and "p" not in traj.parameters.f_get_children()
+    with pytest.raises(AttributeError, match="'pp.q'.*'p'"):
+        traj.parameters.p = Parameter("pp.q", 1)  # 'pp' is not the group 'p'
+    assert traj.parameters.f_get_children() == {}
+
+
+def test_assigned_node_refused_by_the_tree_keeps_its_name():
+    traj = Trajectory("t", add_time=False)
+    traj.f_add_parameter("p", 1)
+    orphan = Parameter("", 2)
+    with pytest.raises(AttributeError, match="already exists"):
+        traj.parameters.p = orphan
+    assert orphan.v_full_name == ""
+
+
+def test_assigning_values_and_items():
+    traj = Trajectory("t", add_time=False)
+    traj.f_add_parameter("g.x", 1)
+    traj.f_add_result("several", a=1, b=2)
+    traj.parameters["g.x"] = 5
+    assert traj.x == 5
+    with pytest.raises(AttributeError, match="several items"):
+        traj.results.several = 3
+    traj.par.alias = traj.f_get("x")  # a node of the tree becomes a link
+    assert traj.parameters.f_has_link("alias")
 
 
 # ------------------------------------------------------------ 3. cyclic links
