@@ -409,16 +409,14 @@ class NNGroupNode(NNTreeNode):
         check_node_name(name)
         if name in self._children or name in self._links:
             raise AttributeError(f"{name!r} already exists below {self._full_name or 'the root'!r}")
-        self._links[name] = item
-        root.__dict__["_link_count"] += 1
+        root._set_link(self, name, item)
         return item
 
     def f_remove_link(self, name):
         """Remove a link."""
         if name not in self._links:
             raise ValueError(f"no link {name!r} below {self._full_name or 'the root'!r}")
-        del self._links[name]
-        self._root.__dict__["_link_count"] -= 1
+        self._root._drop_link(self, name)
 
     def f_remove_child(self, name, recursive=False, predicate=None):
         """Remove a direct child from memory (not from disk)."""

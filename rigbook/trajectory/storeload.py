@@ -399,7 +399,7 @@ class TreeIO:
         for node, links in pending_links:
             for link, target in links.items():
                 if link not in node._links and target in traj._flat:
-                    node._links[link] = traj._flat[target]
+                    traj._set_link(node, link, traj._flat[target])
 
     def _load_leaf_group(self, traj, group, full_name, mode, lock, load_only=None, load_except=None):
         existing = traj._flat.get(full_name)

@@ -95,6 +95,15 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 self.__dict__["_length"] = 1
                 self._add_run_info(1)
 
+    def _set_link(self, group, name, target):
+        """Hang link ``name`` to ``target`` below ``group`` (names already checked)."""
+        group._links[name] = target
+        self.__dict__["_link_count"] += 1
+
+    def _drop_link(self, group, name):
+        del group._links[name]
+        self.__dict__["_link_count"] -= 1
+
     def _remove_subtree(self, node, predicate=None):
         if predicate is not None and not predicate(node):
             return False
@@ -103,6 +112,8 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 self._remove_subtree(child, predicate)
             if node._children:
                 return False
+            for name in list(node._links):
+                self._drop_link(node, name)
         self._unregister(node)
         parent = node._parent
         if parent is not None:
@@ -299,12 +310,10 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
 
     def _shortcut_search(self, group, part, max_depth, explicit_runs, with_links=False):
         buckets = self._nn_index.get(part)
+        found = self._index_search(group, part, max_depth, explicit_runs, buckets) if buckets else []
         if with_links and self._link_count:
-            return self._nearest(self._index_search(group, part, max_depth, explicit_runs, buckets)
-                                 + self._link_search(group, part, max_depth))
-        if not buckets:
-            return []
-        return self._nearest(self._index_search(group, part, max_depth, explicit_runs, buckets))
+            return self._nearest(found + self._link_search(group, part, max_depth))
+        return [node for _, node in found]
 
     @staticmethod
     def _nearest(found):
@@ -340,8 +349,6 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
 
     def _index_search(self, group, part, max_depth, explicit_runs, buckets):
         """``(depth below group, node)`` of the indexed nodes named ``part`` at the smallest depth."""
-        if not buckets:
-            return []
         if self._idx >= 0:
             allowed = {"trajectory", self._crun, pc.RUN_NAME_DUMMY, group.__dict__.get("_rbranch", "trajectory"), part}
             allowed |= explicit_runs

@@ -517,3 +517,16 @@ def test_overwrite_file_removes_the_file_once_when_the_service_is_made(tmp_path)
     second.f_store()
     assert load(filename, name="first").a == 1
     assert load(filename, name="second").b == 2
+
+
+def test_links_loaded_from_disk_take_part_in_searches(tmp_path):
+    filename = tmp_path / "links.hdf5"
+    traj = link_tree()
+    traj.v_storage_service = Trajectory("x", add_time=False, filename=str(filename)).v_storage_service
+    traj.f_store()
+    loaded = load(filename, load_all=pc.LOAD_DATA)
+    assert loaded.parameters.l.x == 2
+    with pytest.raises(NotUniqueNodeError):
+        loaded.parameters.f_get("x")
+    loaded.parameters.f_remove_link("l")
+    assert loaded.parameters.f_get("x").f_get() == 1
