@@ -313,6 +313,13 @@ class Environment:
     v_timestamp = timestamp
 
     @property
+    def v_time(self):
+        """When the environment was created, formatted as pypet does (``2026_11_21_11h04m28s``)."""
+        from rigbook.trajectory.trajectory import format_time
+
+        return format_time(self._timestamp)
+
+    @property
     def resume_folder(self):
         """Where resumable explorations keep their state."""
         return self._resume_folder

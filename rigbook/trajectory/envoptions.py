@@ -26,6 +26,7 @@ UNSUPPORTED = {
     "sumatra_reason": ("", "Sumatra records"),
     "sumatra_label": (None, "Sumatra records"),
     "do_single_runs": (True, "environments that only post-process"),
+    "config": (None, "configuration files read by the environment"),
 }
 
 #: Old keyword -> the keyword pypet 0.6 maps it to (with a DeprecationWarning).

@@ -138,8 +138,14 @@ class BaseParameter(NNLeaf):
     def _check_value(self, data):
         codec.check_storable(data, f"value of parameter {self._full_name!r}")
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._own_supports = cls.f_supports is not BaseParameter.f_supports
+
+    _own_supports = False
+
     def _require_supported(self, data, what):
-        if type(self).f_supports is BaseParameter.f_supports:
+        if not self._own_supports:
             self._check_value(data)  # the codec's message names what inside the value is wrong
         elif not self.f_supports(data):
             raise TypeError(f"{what} of parameter {self._full_name!r}: {type(data).__name__} "
@@ -295,7 +301,7 @@ class BaseParameter(NNLeaf):
         if "data" in load_dict:
             self._default = self._data = self._convert_data(_unwrap_table(load_dict["data"]))
         if "explored_data" in load_dict:
-            self._explored_range = [self._convert_data(v) for v in _range_values(load_dict["explored_data"])]
+            self._explored_range = [self._convert_data(v) for v in range_values(load_dict["explored_data"])]
             self._explored = True
             if self._default is None and self._explored_range:
                 self._default = self._data = self._explored_range[0]
@@ -308,7 +314,7 @@ def _unwrap_table(value):
     return value
 
 
-def _range_values(explored):
+def range_values(explored):
     """The list of values of an ``explored_data`` entry (an ObjectTable's ``'data'`` column or a list)."""
     if isinstance(explored, pd.DataFrame):
         return list(explored["data"])
@@ -354,5 +360,5 @@ class PickleParameter(BaseParameter):
         if "data" in load_dict:
             self._default = self._data = pickle.loads(load_dict["data"])
         if "explored_data" in load_dict:
-            self._explored_range = [pickle.loads(v) for v in _range_values(load_dict["explored_data"])]
+            self._explored_range = [pickle.loads(v) for v in range_values(load_dict["explored_data"])]
             self._explored = True

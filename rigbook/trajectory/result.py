@@ -39,8 +39,14 @@ class Result(BaseResult):
             return False
         return True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._own_supports = cls._supports is not Result._supports
+
+    _own_supports = False
+
     def _require_supported(self, name, item):
-        if type(self)._supports is Result._supports:
+        if not self._own_supports:
             self._check_item(name, item)  # the codec's message names what inside the item is wrong
         elif not self._supports(item):
             raise TypeError(f"item {name!r} of result {self._full_name!r}: {type(item).__name__} "
@@ -84,7 +90,8 @@ class Result(BaseResult):
         data = self._data
         if not args:
             if len(data) == 1:
-                return next(iter(data.values()))
+                for value in data.values():
+                    return value
             if not data:
                 raise AttributeError(f"result {self._full_name!r} is empty")
             raise ValueError(f"result {self._full_name!r} has several items {sorted(data)}: name the one you want")

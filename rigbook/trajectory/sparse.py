@@ -9,7 +9,7 @@ only when such a leaf is used (``pip install rigbook[sparse]``).
 import numpy as np
 
 from rigbook.trajectory.objecttable import ObjectTable
-from rigbook.trajectory.parameter import Parameter, _range_values
+from rigbook.trajectory.parameter import Parameter, range_values
 from rigbook.trajectory.result import Result
 
 SPARSE_FORMATS = ("csr", "csc", "bsr", "dia")
@@ -127,7 +127,7 @@ class SparseParameter(Parameter):
         if "explored_data" in load_dict:
             matrices = {}
             explored = []
-            for i in _range_values(load_dict["explored_data"]):
+            for i in range_values(load_dict["explored_data"]):
                 i = int(i)
                 if i not in matrices:
                     matrices[i] = items_to_sparse(f"xspm{i}", load_dict)

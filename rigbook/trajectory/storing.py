@@ -6,7 +6,7 @@ from rigbook.storage.ids import validate_id
 from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
-from rigbook.trajectory.parameter import _range_values
+from rigbook.trajectory.parameter import range_values
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def leaf_record(node):
         "comment": node._comment,
         "annotations": node._annotations.f_to_dict() if node._annotations else None,
         "items": items,
-        "range": None if explored is None else _range_values(explored),
+        "range": None if explored is None else range_values(explored),
         "stored": node._stored,
     }
 

@@ -129,15 +129,21 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
 
     def _translate_wildcards(self, parts):
         wildcards = self._wildcards
-        return [wildcards.translate(p, self._idx) if p in wildcards else p for p in parts]
+        spellings = wildcards.spellings
+        return [wildcards.translate(p, self._idx) if p in spellings else p for p in parts]
 
     def _run_prefix(self, start, kind, branch, parts, branch_added):
         """pypet's automatic ``runs.run_XXXXXXXX`` for results and derived parameters added during a run."""
-        if (branch not in _RUN_BRANCHES or kind not in _RUN_KINDS or self._idx < 0 or not self._auto_run_prepend
-                or parts[0] == "runs" or any(self._wildcards.is_run_name(p) for p in parts)):
+        if self._idx < 0 or kind not in _RUN_KINDS or branch not in _RUN_BRANCHES or not self._auto_run_prepend:
             return parts
-        run = self.f_wildcard("$")
-        depth = start.v_depth
+        if parts[0] == "runs":
+            return parts
+        is_run_name = self._wildcards.is_run_name
+        for part in parts:
+            if is_run_name(part):
+                return parts
+        run = self._wildcards.translate("$", self._idx)
+        depth = 0 if start is self else start.v_depth
         if depth == 0 and branch_added:
             return [parts[0], "runs", run] + parts[1:]
         if depth == 1:
@@ -184,6 +190,7 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
         first = pc.SHORTCUT_SET.get(parts[0])
         if first is not None and start is self and branch in (None, first):
             parts[0] = first
+        named = parts  # what the caller wrote; the prefixes added below are valid names
         if start is self:
             if branch is None:
                 branch = parts[0] if parts[0] in GROUP_CLASSES else None
@@ -202,7 +209,7 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
         full_name = ".".join(full_parts)
         if len(full_parts) == 1 and full_name in GROUP_CLASSES and not is_group:
             raise ValueError(f"name {name!r} is the {full_name!r} branch itself; give the leaf a name below it")
-        for part in parts:
+        for part in named:
             check_node_name(part, full_name)
         group_class = GROUP_CLASSES.get(branch, NNGroupNode)
         node = start
@@ -249,13 +256,18 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
     def _translate(self, name):
         if not isinstance(name, str):
             raise TypeError(f"node names are strings, not {type(name).__name__}")
+        wildcards = self._wildcards
+        spellings = wildcards.spellings
+        if "." not in name:  # the common case of natural naming: one name
+            if name in pc.SHORTCUT_SET:
+                return [pc.SHORTCUT_SET[name]]
+            return [wildcards.translate(name, self._idx) if name in spellings else name]
         parts = name.split(".")
         out = []
-        wildcards = self._wildcards
         for part in parts:
             if part in pc.SHORTCUT_SET:
                 part = pc.SHORTCUT_SET[part]
-            elif part in wildcards:
+            elif part in spellings:
                 part = wildcards.translate(part, self._idx)
             out.append(part)
         return out
@@ -265,8 +277,6 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
             shortcuts = self._shortcuts
         if max_depth is None:
             max_depth = self._max_depth
-        if with_links is None:
-            with_links = self._with_links
         parts = self._translate(name)
         node = None
         if len(starts) == 1:
@@ -274,6 +284,8 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
             full = ".".join(parts) if start is self else f"{start._full_name}.{'.'.join(parts)}"
             node = self._flat.get(full)
         if node is None:
+            if with_links is None:
+                with_links = self._with_links
             explicit_runs = {p for p in parts if RUN_NAME_PATTERN.match(p)}
             current = starts
             for part in parts:

@@ -40,19 +40,17 @@ class Wildcards:
             if not callable(function):
                 raise TypeError(f"wildcard function for {spellings!r} must be callable, not {type(function).__name__}")
             self.functions[tuple(spellings)] = function
-        self._by_spelling = {s: f for spellings, f in self.functions.items() for s in spellings}
-
-    def __contains__(self, spelling):
-        return spelling in self._by_spelling
+        #: Every spelling to its function (``spelling in wildcards.spellings`` is the fast test).
+        self.spellings = {s: f for spellings, f in self.functions.items() for s in spellings}
 
     def translate(self, spelling, idx):
         """Name that ``spelling`` stands for in run ``idx`` (-1: outside runs)."""
         try:
-            function = self._by_spelling[spelling]
+            function = self.spellings[spelling]
         except KeyError:
-            raise ValueError(f"{spelling!r} is not a wildcard; known: {sorted(self._by_spelling)}") from None
+            raise ValueError(f"{spelling!r} is not a wildcard; known: {sorted(self.spellings)}") from None
         return function(idx)
 
     def is_run_name(self, name):
         """Whether ``name`` is a name some wildcard produces for a run (or its dummy)."""
-        return _RUN_OR_SET_NAME.match(name) is not None
+        return name.startswith("run_") and _RUN_OR_SET_NAME.match(name) is not None

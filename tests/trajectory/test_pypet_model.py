@@ -450,7 +450,7 @@ def test_environment_accepts_pypet_defaults_of_missing_features(tmp_path):
 @pytest.mark.parametrize("keyword, value", [
     ("use_scoop", True), ("niceness", 10), ("cpu_cap", 50.0), ("memory_cap", (80.0, 100.0)),
     ("swap_cap", 20.0), ("git_message", "commit!"), ("sumatra_project", "/p"), ("do_single_runs", False),
-    ("immediate_postproc", True),
+    ("immediate_postproc", True), ("config", "env.ini"),
 ])
 def test_environment_refuses_a_missing_feature_by_name(tmp_path, keyword, value):
     with pytest.raises(NotImplementedError, match=keyword):
