@@ -9,6 +9,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError
 from rigbook.trajectory.node import RUN_NAME_PATTERN
 from rigbook.trajectory.parameter import BaseParameter
+from rigbook.trajectory.wildcards import run_set_name
 
 logger = logging.getLogger(__name__)
 
@@ -299,16 +300,14 @@ class RunsMixin:
         branch = {"r": "results", "d": "derived_parameters"}.get(where, where)
         if branch not in ("results", "derived_parameters"):
             raise ValueError(f"where must be 'results' or 'derived_parameters', not {where!r}")
-        runs_group = self._children[branch]._children.get("runs")
         out = OrderedDict()
-        if runs_group is None:
-            return out
         flat = self._flat
         for idx in range(self._length):
             run_name = _run_name(idx)
             node = flat.get(f"{branch}.runs.{run_name}.{name}")
             if node is None:
-                group = runs_group._children.get(run_name)
+                # The run's group: below 'runs', or below its run set ('$set.$.name' in pypet).
+                group = flat.get(f"{branch}.runs.{run_name}") or flat.get(f"{branch}.{run_set_name(idx)}.{run_name}")
                 if group is None:
                     continue
                 try:

@@ -530,3 +530,12 @@ def test_links_loaded_from_disk_take_part_in_searches(tmp_path):
         loaded.parameters.f_get("x")
     loaded.parameters.f_remove_link("l")
     assert loaded.parameters.f_get("x").f_get() == 1
+
+
+def test_get_from_runs_finds_results_below_run_sets():
+    traj = explored()
+    for idx in range(3):
+        traj.v_idx = idx
+        traj.f_add_result("$set.$.myresult", idx * 2)
+    traj.f_restore_default()
+    assert list(traj.f_get_from_runs("myresult", fast_access=True).values()) == [0, 2, 4]
