@@ -220,6 +220,12 @@ class Environment:
             return pc.WRAP_MODE_LOCAL
         if wrap_mode is None:
             return pc.WRAP_MODE_LOCK
+        if wrap_mode == pc.WRAP_MODE_NONE:
+            if self._multiproc:
+                raise NotImplementedError(
+                    "wrap_mode 'NONE' (workers writing the file unprotected) is not available in Rigbook; "
+                    "use 'LOCK', 'QUEUE', 'PIPE' or 'LOCAL'")
+            return pc.WRAP_MODE_LOCK  # pypet's value for one process: nothing to wrap
         if wrap_mode not in WRAP_MODES:
             raise ValueError(f"wrap_mode must be one of {', '.join(WRAP_MODES)}, not {wrap_mode!r}")
         return wrap_mode

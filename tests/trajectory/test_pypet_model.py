@@ -539,3 +539,9 @@ def test_get_from_runs_finds_results_below_run_sets():
         traj.f_add_result("$set.$.myresult", idx * 2)
     traj.f_restore_default()
     assert list(traj.f_get_from_runs("myresult", fast_access=True).values()) == [0, 2, 4]
+
+
+def test_wrap_mode_none(tmp_path):
+    assert env(tmp_path, wrap_mode=pc.WRAP_MODE_NONE).trajectory is not None  # one process: nothing to wrap
+    with pytest.raises(NotImplementedError, match="'NONE'"):
+        env(tmp_path, wrap_mode=pc.WRAP_MODE_NONE, multiproc=True)
