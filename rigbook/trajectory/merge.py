@@ -117,7 +117,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
             if group is None:
                 continue
             prefix = group.v_full_name + "."
-            for leaf in list(group.f_iter_leaves()):
+            for leaf in list(group.f_iter_leaves(with_links=False)):
                 _copy_leaf(traj, leaf, f"{branch}.runs.{new_run}.{leaf.v_full_name[len(prefix):]}")
         info = dict(other._run_information[j])
         info.update(idx=new_idx, name=new_run)
@@ -130,7 +130,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
     if merge_config:
         copied_branches.append("config")
     for branch in copied_branches:
-        for leaf in list(other._children[branch].f_iter_leaves()):
+        for leaf in list(other._children[branch].f_iter_leaves(with_links=False)):
             full = leaf.v_full_name
             if leaf.v_run_branch != "trajectory" or full in traj._flat:
                 continue
@@ -161,7 +161,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
             for branch in ("results", "derived_parameters"):
                 group = other._flat.get(f"{branch}.runs.{pc.FORMATTED_RUN_NAME % j}")
                 if group is not None:
-                    moved.extend(group.f_iter_leaves())
+                    moved.extend(group.f_iter_leaves(with_links=False))
         stored = [leaf for leaf in moved if leaf.v_stored]
         if stored and other.v_storage_service is not None and other._traj_stored and not delete_other_trajectory:
             other.f_delete_items(stored)

@@ -218,7 +218,7 @@ class TreeIO:
         traj = group._root
         nodes = [group] if group is not traj else []
         if recursive:
-            nodes += list(group.f_iter_nodes(max_depth=max_depth))
+            nodes += list(group.f_iter_nodes(max_depth=max_depth, with_links=False))
             if store_data == pc.STORE_DATA_SKIPPING:
                 nodes = [n for n in nodes if not n._stored]
         self._store_nodes(tgroup, traj, nodes, store_data)

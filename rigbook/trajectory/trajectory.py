@@ -285,12 +285,12 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
 
     def f_lock_parameters(self):
         """Lock every parameter."""
-        for node in self.parameters.f_iter_leaves():
+        for node in self.parameters.f_iter_leaves(with_links=False):
             node.f_lock()
 
     def f_lock_derived_parameters(self):
         """Lock every derived parameter."""
-        for node in self.derived_parameters.f_iter_leaves():
+        for node in self.derived_parameters.f_iter_leaves(with_links=False):
             if isinstance(node, BaseParameter):
                 node.f_lock()
 
@@ -303,7 +303,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
         if fast_access and not copy:
             raise ValueError("fast_access=True needs copy=True")
         out = {}
-        for node in self._children[branch].f_iter_leaves():
+        for node in self._children[branch].f_iter_leaves(with_links=False):
             if only is not None and not only(node):
                 continue
             out[node._full_name] = node.f_get() if fast_access and node.f_supports_fast_access() else node

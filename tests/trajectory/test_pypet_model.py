@@ -545,3 +545,22 @@ def test_wrap_mode_none(tmp_path):
     assert env(tmp_path, wrap_mode=pc.WRAP_MODE_NONE).trajectory is not None  # one process: nothing to wrap
     with pytest.raises(NotImplementedError, match="'NONE'"):
         env(tmp_path, wrap_mode=pc.WRAP_MODE_NONE, multiproc=True)
+
+
+def test_links_do_not_leak_into_branch_dictionaries_and_overviews(tmp_path):
+    import h5py
+
+    filename = tmp_path / "overview.hdf5"
+    traj = Trajectory("t", add_time=False, filename=str(filename))
+    traj.f_add_parameter("p", 1)
+    traj.f_add_result("deep.group.r", 2)
+    traj.results.f_add_link("to_params", traj.parameters)
+    traj.parameters.f_add_link("to_results", traj.results)
+    assert list(traj.f_get_results()) == ["results.deep.group.r"]
+    assert list(traj.f_get_parameters()) == ["parameters.p"]
+    traj.f_lock_parameters()
+    traj.f_store()
+    with h5py.File(filename, "r") as f:
+        overview = f["t/_overview/results_overview"]
+        text = str(overview[...]) if hasattr(overview, "shape") else str({k: overview[k][...] for k in overview})
+    assert "deep.group.r" in text and "parameters.p" not in text
