@@ -109,6 +109,9 @@ class NNTreeNode:
     @property
     def v_run_branch(self):
         """Name of the run this node hangs below (``run_00000003``), or ``'trajectory'``."""
+        known = self.__dict__.get("_rbranch")  # kept by the tree for every attached node
+        if known is not None:
+            return known
         for part in self._full_name.split("."):
             if RUN_NAME_PATTERN.match(part):
                 return part

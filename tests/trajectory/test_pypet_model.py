@@ -564,3 +564,18 @@ def test_links_do_not_leak_into_branch_dictionaries_and_overviews(tmp_path):
         overview = f["t/_overview/results_overview"]
         text = str(overview[...]) if hasattr(overview, "shape") else str({k: overview[k][...] for k in overview})
     assert "deep.group.r" in text and "parameters.p" not in text
+
+
+def add_to_run_set(traj):
+    traj.f_add_result("$set.$.myresult", traj.x * 3)
+
+
+def test_run_set_results_are_stored_and_loaded(tmp_path):
+    filename = tmp_path / "sets.hdf5"
+    environment = Environment(trajectory="t", filename=str(filename), log_config=None, report_progress=False)
+    environment.trajectory.f_add_parameter("x", 1)
+    environment.trajectory.f_explore({"x": [1, 2, 3]})
+    environment.run(add_to_run_set)
+    loaded = load(filename, load_all=pc.LOAD_DATA)
+    assert loaded.f_get("results.run_set_00000.run_00000002.myresult").f_get() == 9
+    assert list(loaded.f_get_from_runs("myresult", fast_access=True).values()) == [3, 6, 9]
