@@ -157,7 +157,6 @@ class Environment:
         delete_resume = renamed.get("delete_resume", delete_resume)
         freeze_input = renamed.get("freeze_input", freeze_input)
         storage_service = renamed.get("storage_service", storage_service)
-        dynamic_imports = renamed.get("dynamic_imports", dynamic_imports)
         properties = {key: kwargs.pop(key) for key in list(kwargs)
                       if key not in _SERVICE_OPTIONS and _is_trajectory_property(key)}
         unknown = set(kwargs) - set(_SERVICE_OPTIONS)

@@ -36,7 +36,6 @@ RENAMED = {
     "delete_continue": "delete_resume",
     "freeze_pool_input": "freeze_input",
     "use_hdf5": "storage_service",
-    "dynamically_imported_classes": "dynamic_imports",
 }
 
 #: Old keywords pypet 0.6 drops (with a DeprecationWarning).
