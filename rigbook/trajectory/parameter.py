@@ -309,7 +309,7 @@ class BaseParameter(NNLeaf):
 
 def _unwrap_table(value):
     """pypet-style leaves store a single value as ``ObjectTable(data={'data': [value]})``."""
-    if isinstance(value, pd.DataFrame) and list(value.columns) == ["data"] and len(value) == 1:
+    if isinstance(value, ObjectTable) and list(value.columns) == ["data"] and len(value) == 1:
         return value["data"].iloc[0]
     return value
 

@@ -288,3 +288,27 @@ def test_merge_remove_duplicates_asks_the_parameters_equal_values(tmp_path):
     other = make("other", [2.2, 3.0, 0.9])
     mine.f_merge(other, remove_duplicates=True)
     assert mine.f_get("v").f_get_range() == (1.0, 2.0, 3.0)
+
+
+def test_a_data_frame_value_is_not_mistaken_for_a_pypet_table(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "frame.hdf5"
+    frame = pd.DataFrame({"data": [5]})
+    traj = Trajectory("t", add_time=False, filename=str(path))
+    traj.f_add_parameter("f", frame)
+    traj.f_store()
+    back = _reload(path).f
+    assert isinstance(back, pd.DataFrame) and back["data"].tolist() == [5]
+
+
+def test_pypet_style_single_value_table_is_unwrapped(tmp_path):
+    class Tabled(Parameter):
+        def _store(self):
+            return {"data": ObjectTable(data={"data": [self._default]})}
+
+    path = tmp_path / "tabled.hdf5"
+    traj = Trajectory("t", add_time=False, filename=str(path), dynamic_imports=[Tabled])
+    traj.f_add_parameter(Tabled, "v", 7)
+    traj.f_store()
+    assert _reload(path, dynamic_imports=[Tabled]).v == 7
