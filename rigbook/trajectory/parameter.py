@@ -65,6 +65,12 @@ class BaseParameter(NNLeaf):
         if data is not None:
             self.f_set(data)
 
+    def __setstate__(self, state):
+        if "_range" in state:  # pickled by an older Rigbook (a resume recipe): None meant not explored
+            old = state.pop("_range")
+            state["_explored_range"] = list(old) if old is not None else []
+        self.__dict__.update(state)
+
     # state -------------------------------------------------------------------
     v_is_parameter = True
 

@@ -139,6 +139,12 @@ class SparseParameter(Parameter):
 class SparseResult(Result):
     """A result whose items may also be scipy.sparse matrices (csr, csc, bsr or dia)."""
 
+    def f_set_single(self, name, item):
+        if _MARK in str(name):
+            raise AttributeError(f"item name {name!r} of {self._full_name!r} contains {_MARK!r}, "
+                                 "which marks the parts of stored sparse matrices")
+        super().f_set_single(name, item)
+
     def _check_item(self, name, item):
         if not is_supported_sparse(item):
             super()._check_item(name, item)

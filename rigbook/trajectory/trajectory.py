@@ -253,6 +253,14 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # A trajectory pickled by an older Rigbook (a resume recipe) lacks these settings.
+        d = self.__dict__
+        if "_wildcards" not in d:
+            d["_wildcards"] = Wildcards()
+        for key, default in (("_auto_run_prepend", True), ("_no_clobber", False), ("_with_links", True)):
+            d.setdefault(key, default)
+        if "_link_count" not in d:
+            d["_link_count"] = sum(len(n._links) for n in self._flat.values() if not n._is_leaf) + len(self._links)
 
     def __repr__(self):
         return f"<Trajectory {self._traj_name!r}: {self._length} run(s)>"

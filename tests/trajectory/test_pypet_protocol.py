@@ -312,3 +312,26 @@ def test_pypet_style_single_value_table_is_unwrapped(tmp_path):
     traj.f_add_parameter(Tabled, "v", 7)
     traj.f_store()
     assert _reload(path, dynamic_imports=[Tabled]).v == 7
+
+
+def test_sparse_result_refuses_item_names_with_its_marker():
+    result = SparseResult("r")
+    with pytest.raises(AttributeError, match="__spsp__"):
+        result.f_set(**{"a__spsp__data": 1})
+
+
+def test_trajectory_pickled_by_an_older_rigbook_still_works():
+    import pickle
+
+    traj = Trajectory("t", add_time=False)
+    traj.f_add_parameter("x", 1)
+    traj.f_explore({"x": [1, 2]})
+    state = traj.__dict__.copy()
+    for key in ("_wildcards", "_auto_run_prepend", "_no_clobber", "_with_links", "_link_count"):
+        state.pop(key)
+    param = traj.f_get("x")
+    param.__dict__["_range"] = param.__dict__.pop("_explored_range")  # the old attribute name
+    old = Trajectory.__new__(Trajectory)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    old.v_idx = 1
+    assert old.x == 2 and old.f_wildcard("$") == "run_00000001"
