@@ -442,6 +442,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
 
     def _write_meta(self, tgroup, traj):
         attrs = tgroup.attrs
+        attrs["__links__"] = json.dumps({name: target.v_full_name for name, target in traj._links.items()})
         attrs["rigbook_format"] = FORMAT_VERSION
         attrs["rigbook_version"] = traj.v_version
         attrs["name"] = traj.v_name
@@ -588,6 +589,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         for branch in ("results", "derived_parameters"):
             if modes[branch] != pc.LOAD_NOTHING:
                 self._load_run_leaves(traj, tgroup, branch, modes[branch])
+                self._load_run_links(traj, tgroup, branch)
+        self._load_links(traj, traj, json.loads(attrs.get("__links__", "{}")))
         explored = {}
         for full in explored_order:
             node = traj._flat.get(full)

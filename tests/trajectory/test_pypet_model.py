@@ -579,3 +579,28 @@ def test_run_set_results_are_stored_and_loaded(tmp_path):
     loaded = load(filename, load_all=pc.LOAD_DATA)
     assert loaded.f_get("results.run_set_00000.run_00000002.myresult").f_get() == 9
     assert list(loaded.f_get_from_runs("myresult", fast_access=True).values()) == [3, 6, 9]
+
+
+def multiply_through_links(traj):
+    traj.f_add_result("runs.$.z", traj.mylink1 * traj.mylink2)
+    traj.res.runs.crun.f_add_link("para_x", traj.f_get("par.x"))
+    traj.f_add_link("res.runs.crun.sub.para_y", traj.f_get("par.y"))
+
+
+@pytest.mark.parametrize("options", [{}, {"multiproc": True, "ncores": 2, "wrap_mode": pc.WRAP_MODE_QUEUE}])
+def test_links_at_the_root_and_in_runs_are_stored(tmp_path, options):
+    filename = tmp_path / "links14.hdf5"
+    environment = Environment(trajectory="t", filename=str(filename), log_config=None, report_progress=False,
+                              **options)
+    traj = environment.trajectory
+    traj.f_add_parameter("x", 1)
+    traj.f_add_parameter("y", 1)
+    traj.f_add_link("mylink1", traj.f_get("x"))
+    traj.f_add_link("mylink2", traj.f_get("y"))
+    traj.f_explore({"x": [1, 2, 3], "y": [6, 7, 8]})
+    environment.run(multiply_through_links)
+    loaded = load_trajectory(name="t", filename=str(filename), load_all=pc.LOAD_DATA)
+    loaded.v_idx = 2
+    assert loaded.mylink1 == 3 and loaded.mylink2 == 8
+    assert loaded.res.crun.z == 24
+    assert loaded.res.crun.para_x == 3 and loaded.res.crun.sub.para_y == 8
