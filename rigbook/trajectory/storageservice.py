@@ -79,6 +79,7 @@ from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
+from rigbook.trajectory.h5links import restore_links, restore_run_links
 from rigbook.trajectory.h5runinfo import RunInfoIO
 from rigbook.trajectory.storeload import TreeIO
 
@@ -589,8 +590,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         for branch in ("results", "derived_parameters"):
             if modes[branch] != pc.LOAD_NOTHING:
                 self._load_run_leaves(traj, tgroup, branch, modes[branch])
-                self._load_run_links(traj, tgroup, branch)
-        self._load_links(traj, traj, json.loads(attrs.get("__links__", "{}")))
+                restore_run_links(traj, tgroup, branch)
+        restore_links(traj, traj, json.loads(attrs.get("__links__", "{}")))
         explored = {}
         for full in explored_order:
             node = traj._flat.get(full)

@@ -12,6 +12,7 @@ from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError
 from rigbook.trajectory.h5columns import append_column, delete_rows, read_column, rows_of_run
+from rigbook.trajectory.h5links import RUN_LINKS, append_run_links, restore_links
 from rigbook.trajectory.node import RUN_NAME_PATTERN
 from rigbook.trajectory.objecttable import ObjectTable
 from rigbook.trajectory.overview import write_overviews
@@ -19,7 +20,7 @@ from rigbook.trajectory.storing import group_record, is_run_node_name, leaf_reco
 
 logger = logging.getLogger(__name__)
 
-_SPECIAL_GROUPS = ("_run_data", "_runs", "_overview", "_run_links")
+_SPECIAL_GROUPS = ("_run_data", "_runs", "_overview", RUN_LINKS)
 _META_ATTRS = ("__leaf__", "__class__", "__comment__", "__items__", "__annotations__", "__links__")
 
 
@@ -81,10 +82,8 @@ class TreeIO:
     def _write_group_record(self, tgroup, record):
         if is_run_node_name(record["full_name"]):
             if record["links"]:
-                # Run groups are no HDF5 groups (runs are stored column-wise): their links go to a column.
                 branch, idx, _ = _run_split(record["full_name"])
-                append_column(tgroup.require_group("_run_links"), branch, [idx],
-                              [json.dumps([record["full_name"], record["links"]])], self._filters)
+                append_run_links(tgroup, branch, idx, record["full_name"], record["links"], self._filters)
             return
         group = tgroup.require_group(record["full_name"].replace(".", "/"))
         group.attrs["__class__"] = record["class"]
@@ -402,7 +401,7 @@ class TreeIO:
                 pending_links.append((node, json.loads(child.attrs["__links__"])))
             self._load_children(traj, child, child_full, mode_of, max_depth, lock, depth + 1)
         for node, links in pending_links:
-            self._load_links(traj, node, links)
+            restore_links(traj, node, links)
 
     def _load_leaf_group(self, traj, group, full_name, mode, lock, load_only=None, load_except=None):
         existing = traj._flat.get(full_name)
@@ -463,21 +462,6 @@ class TreeIO:
         finally:
             if was_locked:
                 leaf._locked = True
-
-    @staticmethod
-    def _load_links(traj, group, links):
-        for name, target in links.items():
-            if name not in group._links and target in traj._flat:
-                traj._set_link(group, name, traj._flat[target])
-
-    def _load_run_links(self, traj, tgroup, branch):
-        """Links below the run groups of ``branch`` (see :meth:`_write_group_record`)."""
-        column = tgroup.get(f"_run_links/{branch}")
-        if column is None:
-            return
-        for row in read_column(column)[1]:
-            full_name, links = json.loads(row)
-            self._load_links(traj, traj._ensure_group(full_name), links)
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,
                          load_except=None, leaf=None, rel_exact=None):
