@@ -26,15 +26,15 @@ run gets a new forked process instead of a pool worker.
 """
 
 import logging
-import logging.config
 import multiprocessing
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.envlogging import DEFAULT_LOGGING, LogSetup, StdoutRedirect
+from rigbook.trajectory.envoptions import take_pypet_options
 from rigbook.trajectory.multiproccontext import MultiprocContext  # noqa: F401  (pypet scripts import it from here)
 from rigbook.trajectory.postprocessing import PostProcessing, parse_pipeline_result
 from rigbook.trajectory.processperrun import process_per_run
@@ -47,13 +47,10 @@ from rigbook.trajectory.runmodes import (
     LockMode,
     RunJob,
     WriterMode,
-    _StdoutToLog,
 )
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_LOGGING = "DEFAULT"
 
 _SERVICE_OPTIONS = (
     "file_title", "overwrite_file", "encoding", "complevel", "complib", "shuffle", "fletcher32",
@@ -67,90 +64,6 @@ def _pool_context():
     # elsewhere the platform's default start method is the only choice.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
-class _ConsoleHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a record arrives (it may be replaced later)."""
-
-    def __init__(self):
-        super().__init__()
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-class _LogSetup:
-    """The handlers an environment adds, so disable_logging removes exactly those."""
-
-    def __init__(self, log_config, log_folder, trajectory_name, env_name, log_level):
-        self.handlers = []
-        self._logger = logging.getLogger("rigbook.trajectory")
-        self._old_level = self._logger.level
-        if log_config is None or log_config is False:
-            return
-        if isinstance(log_config, dict):
-            logging.config.dictConfig(log_config)
-            return
-        if isinstance(log_config, (str, os.PathLike)) and log_config != DEFAULT_LOGGING:
-            if not Path(log_config).is_file():
-                raise FileNotFoundError(f"log_config {str(log_config)!r} is neither 'DEFAULT', None, a dict nor a file")
-            logging.config.fileConfig(log_config, disable_existing_loggers=False)
-            return
-        folder = Path(log_folder) / trajectory_name
-        folder.mkdir(parents=True, exist_ok=True)
-        formatter = logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s: %(message)s")
-        file_handler = logging.FileHandler(folder / f"{env_name}.log", encoding="utf-8")
-        file_handler.setFormatter(formatter)
-        file_handler.setLevel(log_level)
-        console = _ConsoleHandler()
-        console.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
-        console.setLevel(max(log_level, logging.INFO))
-        self.handlers = [file_handler, console]
-        for handler in self.handlers:
-            self._logger.addHandler(handler)
-        if self._logger.level == logging.NOTSET or self._logger.level > log_level:
-            self._logger.setLevel(log_level)
-
-    @property
-    def log_file(self):
-        """The log file written with the default configuration, else None."""
-        for handler in self.handlers:
-            if isinstance(handler, logging.FileHandler):
-                return Path(handler.baseFilename)
-        return None
-
-    def remove(self):
-        for handler in self.handlers:
-            self._logger.removeHandler(handler)
-            handler.close()
-        if self.handlers:
-            self._logger.setLevel(self._old_level)
-        self.handlers = []
-
-
-class _StdoutRedirect:
-    """``log_stdout``: what the script prints goes to the log until ``disable_logging``, as in pypet."""
-
-    def __init__(self, enabled):
-        self._previous = None
-        self._redirect = None
-        if enabled:
-            self._previous = sys.stdout
-            self._redirect = _StdoutToLog(logging.getLogger("rigbook.trajectory.stdout"))
-            sys.stdout = self._redirect
-
-    def restore(self):
-        if self._redirect is None:
-            return
-        self._redirect.flush()
-        if sys.stdout is self._redirect:
-            sys.stdout = self._previous
-        self._redirect = self._previous = None
 
 
 class Environment:
@@ -188,7 +101,7 @@ class Environment:
     multiproc : bool
         Run on a pool of ``ncores`` worker processes.
     ncores : int
-        Worker processes.
+        Worker processes; 0 means one per core.
     use_pool : bool
         With ``multiproc``: ``True`` runs on a pool of ``ncores`` processes
         (each run's inputs are pickled to reach them); ``False`` forks a new
@@ -229,8 +142,15 @@ class Environment:
         Keep the HDF5 file open from the first run to the last (one process
         or LOCAL mode). ``False`` opens and closes it for every store, as
         the reference system does; only useful as a baseline.
+    wildcard_functions : dict, optional
+        Extra wildcards of a new trajectory (see :mod:`~rigbook.trajectory.wildcards`).
+    port, timeout
+        Address and lock timeout of the NETLOCK / NETQUEUE wrap modes.
     **kwargs
-        HDF5StorageService options: ``file_title``, ``overwrite_file``,
+        pypet's keywords for features Rigbook lacks, at their defaults (see
+        :mod:`~rigbook.trajectory.envoptions`), pypet's deprecated names,
+        trajectory properties (``v_with_links=False`` or ``with_links=False``),
+        and HDF5StorageService options: ``file_title``, ``overwrite_file``,
         ``encoding``, ``complevel``, ``complib``, ``shuffle``, ``fletcher32``,
         ``pandas_format``, ``purge_duplicate_comments``, ``summary_tables``,
         ``small_overview_tables``, ``large_overview_tables``,
@@ -243,15 +163,28 @@ class Environment:
                  report_progress=True, multiproc=False, ncores=1, use_pool=True, freeze_input=False,
                  wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
                  graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
-                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False, **kwargs):
-        # Names older pypet scripts use for the same settings.
-        resumable = kwargs.pop("continuable", resumable)
-        resume_folder = kwargs.pop("continue_folder", resume_folder)
+                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False,
+                 wildcard_functions=None, port=None, timeout=None, **kwargs):
+        renamed = take_pypet_options(kwargs)
+        resumable = renamed.get("resumable", resumable)
+        resume_folder = renamed.get("resume_folder", resume_folder)
+        delete_resume = renamed.get("delete_resume", delete_resume)
+        freeze_input = renamed.get("freeze_input", freeze_input)
+        storage_service = renamed.get("storage_service", storage_service)
+        properties = {key: kwargs.pop(key) for key in list(kwargs)
+                      if key not in _SERVICE_OPTIONS and _is_trajectory_property(key)}
         unknown = set(kwargs) - set(_SERVICE_OPTIONS)
         if unknown:
             raise TypeError(f"Environment() got unexpected keyword arguments {sorted(unknown)}")
+        if ncores == 0 and not isinstance(ncores, bool):
+            ncores = os.cpu_count() or 1  # pypet: 0 means every core
         if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 1:
-            raise ValueError(f"ncores must be a positive integer, not {ncores!r}")
+            raise ValueError(f"ncores must be a positive integer or 0 (all cores), not {ncores!r}")
+        if port is not None and wrap_mode not in (pc.WRAP_MODE_NETLOCK, pc.WRAP_MODE_NETQUEUE):
+            raise ValueError(f"port={port!r} is only used by the NETLOCK and NETQUEUE wrap modes, not {wrap_mode!r}")
+        #: Where NETLOCK / NETQUEUE serve (a port number or a tcp:// URL), and their lock timeout.
+        self._port = port
+        self._timeout = timeout
         self._executor = executor
         self._multiproc = bool(multiproc) or executor is not None
         self._wrap_mode = self._check_wrap_mode(wrap_mode)
@@ -276,16 +209,18 @@ class Environment:
         self._postprocessing = None
 
         self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
-                                           dynamically_imported_classes, filename, storage_service, kwargs)
+                                           dynamically_imported_classes, filename, storage_service, kwargs,
+                                           wildcard_functions)
+        self._traj.f_set_properties(**properties)
         self._name, self._hexsha = environment_identity(self._traj.v_name, self._timestamp)
         self._traj.__dict__["_environment_name"] = self._name
         self._traj.__dict__["_environment_hexsha"] = self._hexsha
         data_folder = Path(self._traj.v_filename).parent if getattr(self._traj, "v_filename", None) else Path.cwd()
         self._resume_folder = Path(resume_folder) if resume_folder is not None else data_folder / "resume"
-        self._logs = _LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
+        self._logs = LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
                                self._name, log_level)
         self._add_config(git_repository)
-        self._stdout = _StdoutRedirect(self._log_stdout)
+        self._stdout = StdoutRedirect(self._log_stdout)
         logger.info("Environment %s created for trajectory %s", self._name, self._traj.v_name)
 
     # ------------------------------------------------------------ setup
@@ -300,18 +235,24 @@ class Environment:
             return pc.WRAP_MODE_LOCAL
         if wrap_mode is None:
             return pc.WRAP_MODE_LOCK
+        if wrap_mode == pc.WRAP_MODE_NONE:
+            if self._multiproc:
+                raise NotImplementedError(
+                    "wrap_mode 'NONE' (workers writing the file unprotected) is not available in Rigbook; "
+                    "use 'LOCK', 'QUEUE', 'PIPE' or 'LOCAL'")
+            return pc.WRAP_MODE_LOCK  # pypet's value for one process: nothing to wrap
         if wrap_mode not in WRAP_MODES:
             raise ValueError(f"wrap_mode must be one of {', '.join(WRAP_MODES)}, not {wrap_mode!r}")
         return wrap_mode
 
     def _make_trajectory(self, trajectory, add_time, comment, dynamic_imports, dynamically_imported_classes,
-                         filename, storage_service, service_options):
+                         filename, storage_service, service_options, wildcard_functions=None):
         from rigbook.trajectory.trajectory import Trajectory
 
         if isinstance(trajectory, str):
             traj = Trajectory(trajectory, add_time=add_time, comment=comment,
                               dynamically_imported_classes=dynamically_imported_classes,
-                              dynamic_imports=dynamic_imports)
+                              dynamic_imports=dynamic_imports, wildcard_functions=wildcard_functions)
         elif isinstance(trajectory, Trajectory):
             traj = trajectory
         else:
@@ -369,6 +310,7 @@ class Environment:
         return self._traj
 
     v_trajectory = trajectory
+    v_traj = trajectory
     traj = trajectory
 
     @property
@@ -391,6 +333,13 @@ class Environment:
         return self._timestamp
 
     v_timestamp = timestamp
+
+    @property
+    def v_time(self):
+        """When the environment was created, formatted as pypet does (``2026_11_21_11h04m28s``)."""
+        from rigbook.trajectory.trajectory import format_time
+
+        return format_time(self._timestamp)
 
     @property
     def resume_folder(self):
@@ -433,8 +382,11 @@ class Environment:
 
     f_run = run
 
-    def run_map(self, func, iter_args=None, iter_kwargs=None):
-        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i``."""
+    def run_map(self, func, *iter_args, **iter_kwargs):
+        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i`` (pypet's signature).
+
+        Every positional and keyword argument is an iterable with one value per run.
+        """
         iter_args, iter_kwargs = self._per_run_arguments(iter_args, iter_kwargs)
         return self._execute(func, (), {}, iter_args, iter_kwargs)
 
@@ -724,5 +676,21 @@ class Environment:
             traj.f_get_run_information(idx, copy=False)["completed"] = 0
         return summary
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # pypet: leaving the with-block closes the environment's log files.
+        self.disable_logging()
+        return False
+
     def __repr__(self):
         return f"<Environment {self._name} for {self._traj!r}>"
+
+
+def _is_trajectory_property(key):
+    """Whether ``key`` (with or without ``v_``) is a settable trajectory property (pypet passes those on)."""
+    from rigbook.trajectory.trajectory import Trajectory
+
+    prop = getattr(Trajectory, key if key.startswith("v_") else "v_" + key, None)
+    return isinstance(prop, property) and prop.fset is not None

@@ -1,5 +1,6 @@
 """The base of every node of the trajectory tree (groups and leaves)."""
 
+import logging
 import re
 
 from rigbook.trajectory.annotations import Annotations
@@ -108,6 +109,9 @@ class NNTreeNode:
     @property
     def v_run_branch(self):
         """Name of the run this node hangs below (``run_00000003``), or ``'trajectory'``."""
+        known = self.__dict__.get("_rbranch")  # kept by the tree for every attached node
+        if known is not None:
+            return known
         for part in self._full_name.split("."):
             if RUN_NAME_PATTERN.match(part):
                 return part
@@ -119,6 +123,14 @@ class NNTreeNode:
         return self._is_leaf
 
     v_leaf = v_is_leaf
+
+    @property
+    def v_is_group(self):
+        """Whether the node is a group (the root included)."""
+        return not self._is_leaf
+
+    #: Whether the node is a parameter (parameters say True).
+    v_is_parameter = False
 
     @property
     def v_is_root(self):
@@ -169,6 +181,11 @@ class NNTreeNode:
         return self.v_annotations.f_ann_to_str()
 
     f_ann_to_string = f_ann_to_str
+
+    @property
+    def _logger(self):
+        # pypet's nodes log through self._logger; custom leaves written for pypet use it.
+        return logging.getLogger(f"rigbook.trajectory.{type(self).__name__}")
 
     def f_get_class_name(self):
         """Class name of the node."""

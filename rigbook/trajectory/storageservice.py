@@ -23,8 +23,8 @@ Contract (the Environment and the multiprocessing wrappers rely on it)
   be the trajectory or ``traj._run_payload()`` (small and picklable).
 * ``multiproc_safe`` is False: wrap the service for several processes.
   Pickling the service drops the open h5py handle and its buffers (flush
-  first), and the copy never truncates the file (``overwrite_file`` only acts
-  in the original, at its first store).
+  first), and the copy never removes the file (``overwrite_file`` acts once,
+  when the original is created).
 
 Layout (read it with plain h5py; ``import hdf5plugin`` first for blosc)
 -----------------------------------------------------------------------
@@ -79,6 +79,7 @@ from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
+from rigbook.trajectory.h5links import restore_links, restore_run_links
 from rigbook.trajectory.h5runinfo import RunInfoIO
 from rigbook.trajectory.storeload import TreeIO
 
@@ -101,7 +102,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
     file_title : str, optional
         Title attribute of a new file.
     overwrite_file : bool
-        Replace an existing file at the first store.
+        Remove an existing file now, when the service is created (pypet's rule).
     complevel : int
         0 (no compression) to 9.
     complib : {'zlib', 'gzip', 'lzf', 'blosc'}
@@ -157,6 +158,16 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._filename = self._resolve(self._filename, trajectory.v_name)
         if trajectory is not None:
             self._add_config_to(trajectory)
+        if self.overwrite_file and self._filename is not None:
+            self._remove_old_file()
+
+    def _remove_old_file(self):
+        # pypet's rule: once, when the service is made; at the first store it would wipe
+        # what another service for the same file has stored since.
+        if os.path.exists(self._filename):
+            logger.info("overwrite_file: removing %s", self._filename)
+            os.remove(self._filename)
+        self.overwrite_file = False
 
     def _add_config_to(self, traj):
         """Record the settings as ``config.hdf5.*`` parameters of the trajectory, as pypet does."""
@@ -244,6 +255,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             if trajectory_name is None:
                 raise ValueError("the storage service has no filename and no trajectory name to derive one")
             self._filename = self._default_filename(trajectory_name)
+            if self.overwrite_file:
+                self._remove_old_file()
         if self._file is not None:
             if write and self._file.mode == "r":
                 self._close()
@@ -252,12 +265,10 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         if write:
             folder = os.path.dirname(os.path.abspath(self._filename))
             os.makedirs(folder, exist_ok=True)
-            mode = "w" if self.overwrite_file else "a"
             try:
-                self._file = h5py.File(self._filename, mode, libver=("earliest", "latest"))
+                self._file = h5py.File(self._filename, "a", libver=("earliest", "latest"))
             except OSError as error:
                 raise OSError(f"cannot open {self._filename!r} for writing: {error}") from error
-            self.overwrite_file = False
             if self.file_title is not None and "title" not in self._file.attrs:
                 self._file.attrs["title"] = self.file_title
         else:
@@ -432,6 +443,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
 
     def _write_meta(self, tgroup, traj):
         attrs = tgroup.attrs
+        attrs["__links__"] = json.dumps({name: target.v_full_name for name, target in traj._links.items()})
         attrs["rigbook_format"] = FORMAT_VERSION
         attrs["rigbook_version"] = traj.v_version
         attrs["name"] = traj.v_name
@@ -472,6 +484,9 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 seen = {id(n) for n in nodes}
                 nodes += [n for n in traj._flat.values() if n._stored and n._is_leaf and id(n) not in seen
                           and not n._full_name.startswith(("results.runs.run_", "derived_parameters.runs.run_"))]
+        if max_depth is not None:
+            # pypet: nodes deeper than max_depth below the root wait for a later store.
+            nodes = [n for n in nodes if n.v_depth <= max_depth]
         self._store_nodes(tgroup, traj, nodes, store_data)
         self._flush_buffer()
         if self.small_overview_tables or self.summary_tables:
@@ -488,7 +503,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         if "explored_data" in group:
             del group["explored_data"]
         values = record["range"]
-        append_column(group, "explored_data", list(range(len(values))), values, self._filters)
+        if values is not None:  # None: a custom _store keeps its range in items of its own
+            append_column(group, "explored_data", list(range(len(values))), values, self._filters)
 
     def _store_single_run(self, stuff, name, store_data=pc.STORE_DATA, store_final=False, **kwargs):
         from rigbook.trajectory.storing import RunPayload
@@ -543,7 +559,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
 
     def _load_trajectory(self, traj, name, trajectory_index=None, as_new=False, load_parameters=pc.LOAD_DATA,
                          load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
-                         load_other_data=pc.LOAD_SKELETON, force=False, recursive=True, max_depth=None, **kwargs):
+                         load_other_data=pc.LOAD_SKELETON, force=False, recursive=True, max_depth=None,
+                         with_run_information=True, **kwargs):
         if trajectory_index is not None and name is not None and name == traj.v_name:
             name = None
         tgroup = self._traj_group(name if trajectory_index is None else None, trajectory_index)
@@ -573,6 +590,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         for branch in ("results", "derived_parameters"):
             if modes[branch] != pc.LOAD_NOTHING:
                 self._load_run_leaves(traj, tgroup, branch, modes[branch])
+                restore_run_links(traj, tgroup, branch)
+        restore_links(traj, traj, json.loads(attrs.get("__links__", "{}")))
         explored = {}
         for full in explored_order:
             node = traj._flat.get(full)
@@ -584,7 +603,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         d["_length"] = length
         traj._add_run_info(traj._length)
         if not as_new:
-            self._read_run_information(tgroup, traj)
+            if with_run_information:
+                self._read_run_information(tgroup, traj)
             d["_traj_stored"] = True
             d["_explored_stored_length"] = traj._length
 

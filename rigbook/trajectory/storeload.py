@@ -1,7 +1,6 @@
 """Writing and reading tree nodes for the HDF5 storage service (the layout is in storageservice.py)."""
 
 import importlib
-import inspect
 import json
 import logging
 import sys
@@ -13,13 +12,15 @@ from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError
 from rigbook.trajectory.h5columns import append_column, delete_rows, read_column, rows_of_run
+from rigbook.trajectory.h5links import RUN_LINKS, append_run_links, restore_links
 from rigbook.trajectory.node import RUN_NAME_PATTERN
+from rigbook.trajectory.objecttable import ObjectTable
 from rigbook.trajectory.overview import write_overviews
 from rigbook.trajectory.storing import group_record, is_run_node_name, leaf_record
 
 logger = logging.getLogger(__name__)
 
-_SPECIAL_GROUPS = ("_run_data", "_runs", "_overview")
+_SPECIAL_GROUPS = ("_run_data", "_runs", "_overview", RUN_LINKS)
 _META_ATTRS = ("__leaf__", "__class__", "__comment__", "__items__", "__annotations__", "__links__")
 
 
@@ -30,9 +31,9 @@ def _attr_str(attrs, key, default=""):
 
 def resolve_class(name, traj):
     """Leaf class stored as ``name`` (Rigbook's own, a dynamic import of ``traj``, or an imported module's)."""
-    from rigbook.trajectory import parameter, result
+    from rigbook.trajectory import parameter, result, sparse
 
-    for module in (parameter, result):
+    for module in (parameter, result, sparse):
         cls = getattr(module, name, None)
         if isinstance(cls, type):
             return cls
@@ -47,21 +48,6 @@ def resolve_class(name, traj):
     if module_name in sys.modules and hasattr(sys.modules[module_name], class_name):
         return getattr(sys.modules[module_name], class_name)
     raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / dynamically_imported_classes")
-
-
-_TAKES_RANGE = {}
-
-
-def _takes_range(cls):
-    """Whether ``cls._load`` accepts the exploration range as a second argument."""
-    known = _TAKES_RANGE.get(cls)
-    if known is None:
-        try:
-            known = len(inspect.signature(cls._load).parameters) >= 3
-        except (TypeError, ValueError):
-            known = False
-        _TAKES_RANGE[cls] = known
-    return known
 
 
 def _run_split(full_name):
@@ -95,6 +81,9 @@ class TreeIO:
 
     def _write_group_record(self, tgroup, record):
         if is_run_node_name(record["full_name"]):
+            if record["links"]:
+                branch, idx, _ = _run_split(record["full_name"])
+                append_run_links(tgroup, branch, idx, record["full_name"], record["links"], self._filters)
             return
         group = tgroup.require_group(record["full_name"].replace(".", "/"))
         group.attrs["__class__"] = record["class"]
@@ -233,7 +222,7 @@ class TreeIO:
         traj = group._root
         nodes = [group] if group is not traj else []
         if recursive:
-            nodes += list(group.f_iter_nodes(max_depth=max_depth))
+            nodes += list(group.f_iter_nodes(max_depth=max_depth, with_links=False))
             if store_data == pc.STORE_DATA_SKIPPING:
                 nodes = [n for n in nodes if not n._stored]
         self._store_nodes(tgroup, traj, nodes, store_data)
@@ -412,9 +401,7 @@ class TreeIO:
                 pending_links.append((node, json.loads(child.attrs["__links__"])))
             self._load_children(traj, child, child_full, mode_of, max_depth, lock, depth + 1)
         for node, links in pending_links:
-            for link, target in links.items():
-                if link not in node._links and target in traj._flat:
-                    node._links[link] = traj._flat[target]
+            restore_links(traj, node, links)
 
     def _load_leaf_group(self, traj, group, full_name, mode, lock, load_only=None, load_except=None):
         existing = traj._flat.get(full_name)
@@ -463,16 +450,18 @@ class TreeIO:
         explored = None
         if "explored_data" in group and hasattr(leaf, "f_has_range"):
             _, explored = read_column(group["explored_data"])
-        if _takes_range(type(leaf)):
-            was_locked = leaf._locked
-            leaf.__dict__["_locked"] = False
-            leaf._load(items, explored)
-            leaf.__dict__["_locked"] = was_locked
-        else:
-            # pypet-style custom leaves: ``_load(load_dict)`` gets the range as 'explored_data'.
-            if explored is not None:
-                items["explored_data"] = explored
+        if explored is not None:
+            # pypet's protocol: ``_load(load_dict)`` finds the range as an ObjectTable column.
+            items["explored_data"] = ObjectTable(data={"data": explored})
+        # pypet-style parameters refuse _load while locked; loading is not a change by the user.
+        was_locked = getattr(leaf, "_locked", False)
+        if was_locked:
+            leaf._locked = False
+        try:
             leaf._load(items)
+        finally:
+            if was_locked:
+                leaf._locked = True
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,
                          load_except=None, leaf=None, rel_exact=None):

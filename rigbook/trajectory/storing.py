@@ -3,8 +3,10 @@
 import logging
 
 from rigbook.storage.ids import validate_id
+from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
+from rigbook.trajectory.parameter import range_values
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +52,33 @@ def class_path(cls):
 
 
 def leaf_record(node):
-    """Everything the storage service needs to write a leaf (no reference to the node itself)."""
-    record = {
+    """Everything the storage service needs to write a leaf (no reference to the node itself).
+
+    A parameter's ``_store()`` may return its exploration range under
+    ``'explored_data'`` (pypet's protocol: an ObjectTable with a ``'data'``
+    column, or a list): it is written as the range column, not as an item.
+    """
+    items = node._store()
+    explored = items.pop("explored_data", None)
+    if explored is None and getattr(node, "_explored_range", None) and _storable(node._explored_range):
+        explored = node._explored_range  # a custom _store that left its range out still keeps it
+    return {
         "full_name": node._full_name,
         "class": class_path(type(node)),
         "comment": node._comment,
         "annotations": node._annotations.f_to_dict() if node._annotations else None,
-        "items": node._store(),
-        "range": None,
+        "items": items,
+        "range": None if explored is None else range_values(explored),
         "stored": node._stored,
     }
-    if getattr(node, "_range", None) is not None:
-        pickled = getattr(node, "_pickled_range", None)
-        record["range"] = pickled() if pickled is not None else list(node._range)
-    return record
+
+
+def _storable(values):
+    try:
+        codec.check_storable(values)
+    except TypeError:
+        return False
+    return True
 
 
 def group_record(node):
@@ -174,7 +189,7 @@ class StoringMixin:
             pc.TRAJECTORY, self, trajectory_name=name, trajectory_index=index, as_new=as_new,
             load_parameters=load_parameters, load_derived_parameters=load_derived_parameters,
             load_results=load_results, load_other_data=load_other_data, force=force,
-            recursive=recursive, max_depth=max_depth)
+            recursive=recursive, max_depth=max_depth, with_run_information=with_run_information)
         return self
 
     def f_load_skeleton(self):
@@ -225,27 +240,36 @@ class StoringMixin:
         jobs = [(pc.DELETE, node, args, dict(kwargs, recursive=recursive, remove_empty_groups=remove_empty_groups))
                 for node in nodes]
         self._storage("store", pc.LIST, jobs)
-        for node in nodes:
-            if kwargs.get("delete_only") is None:
+        delete_only = kwargs.get("delete_only")
+        if delete_only is None:
+            for node in nodes:
                 node.__dict__["_stored"] = False
-        if remove_from_trajectory:
-            if kwargs.get("delete_only") is not None:
-                if kwargs.get("remove_from_item", True):
-                    for node in nodes:
-                        for part in kwargs["delete_only"] if not isinstance(kwargs["delete_only"], str) else [kwargs["delete_only"]]:
-                            if node._is_leaf and hasattr(node, "f_remove") and part in node.f_to_dict(copy=False):
-                                node.f_remove(part)
-            else:
+            if remove_from_trajectory:
                 self.f_remove_items(nodes, recursive=True, remove_empty_groups=remove_empty_groups)
+        elif kwargs.get("remove_from_item", False) or remove_from_trajectory:
+            # The deleted parts go from the item in memory too; the rest of it stays.
+            parts = [delete_only] if isinstance(delete_only, str) else list(delete_only)
+            for node in nodes:
+                if node._is_leaf and hasattr(node, "f_remove"):
+                    node.f_remove(*[p for p in parts if p in node.f_to_dict(copy=False)])
 
     def f_backup(self, backup_filename=None, **kwargs):
         """Copy the stored trajectory into ``backup_filename`` (default: ``backup_<name>.hdf5`` beside the file)."""
         self._storage("store", pc.BACKUP, self, backup_filename=backup_filename, **kwargs)
 
-    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None):
-        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew."""
+    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None,
+                  new_storage_service=None, filename=None, file_title=None):
+        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew.
+
+        pypet 0.6 spells the file ``filename=`` (and its title ``file_title=``),
+        or passes a whole ``new_storage_service``.
+        """
         if new_file_tile is not None and new_file_title is None:
             new_file_title = new_file_tile
+        new_filename = new_filename if new_filename is not None else filename
+        new_file_title = new_file_title if new_file_title is not None else file_title
+        if new_storage_service is not None:
+            self.__dict__["_storage_service"] = new_storage_service
         if new_name is not None:
             validate_id(new_name, "trajectory name")
             if "." in new_name:
