@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 
-from rigbook.trajectory import codec
+from rigbook.trajectory import codec, trust
 from rigbook.trajectory.errors import ParameterLockedException
 from rigbook.trajectory.node import NNLeaf
 
@@ -253,7 +253,8 @@ class ArrayParameter(Parameter):
 class PickleParameter(BaseParameter):
     """A parameter holding any picklable object; stored pickled, unpickled on load.
 
-    Loading runs code from the file: only load files you trust.
+    Its pickles are signed (:mod:`rigbook.trajectory.trust`): loading one
+    that this user's Rigbook did not write needs ``allow_pickle=True``.
     """
 
     def __init__(self, full_name, data=None, comment="", protocol=pickle.HIGHEST_PROTOCOL):
@@ -269,19 +270,19 @@ class PickleParameter(BaseParameter):
     def _store(self):
         out = {}
         if self._default is not None:
-            out["data"] = pickle.dumps(self._default, protocol=self.v_protocol)
+            out["data"] = trust.dumps(self._default, protocol=self.v_protocol)
         out["protocol"] = self.v_protocol
         return out
 
     def _pickled_range(self):
-        return None if self._range is None else [pickle.dumps(v, protocol=self.v_protocol) for v in self._range]
+        return None if self._range is None else [trust.dumps(v, protocol=self.v_protocol) for v in self._range]
 
     def _load(self, items, explored_range=None):
         d = self.__dict__
         if "protocol" in items:
             d["v_protocol"] = int(items["protocol"])
         if "data" in items:
-            d["_default"] = d["_data"] = pickle.loads(items["data"])
+            d["_default"] = d["_data"] = trust.loads(items["data"], self._full_name)
         if explored_range is not None:
-            d["_range"] = [pickle.loads(v) for v in explored_range]
+            d["_range"] = [trust.loads(v, f"{self._full_name} (explored range)") for v in explored_range]
             d["_explored"] = True

@@ -75,7 +75,7 @@ import time
 import h5py
 import numpy as np
 
-from rigbook.trajectory import codec
+from rigbook.trajectory import codec, trust
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
@@ -374,8 +374,12 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         finally:
             self._done()
 
-    def load(self, msg, stuff_to_load, *args, **kwargs):
-        """Load into ``stuff_to_load`` as message ``msg`` says (see the module docstring)."""
+    def load(self, msg, stuff_to_load, *args, allow_pickle=False, **kwargs):
+        """Load into ``stuff_to_load`` as message ``msg`` says (see the module docstring).
+
+        Pickled items load only if this user's Rigbook signed them, or with
+        ``allow_pickle=True`` (see :mod:`rigbook.trajectory.trust`).
+        """
         filename = kwargs.pop("filename", None)
         if filename is not None and filename != self._filename:
             self._close()
@@ -389,7 +393,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._flush_buffer()
         self._open(False, name)
         try:
-            return getattr(self, handler)(stuff_to_load, name, *args, **kwargs)
+            with trust.allowing_pickles(allow_pickle):
+                return getattr(self, handler)(stuff_to_load, name, *args, **kwargs)
         finally:
             self._done()
 

@@ -77,6 +77,11 @@ def group_record(node):
     }
 
 
+def _pickle_option(allow_pickle):
+    """``allow_pickle`` for the service only when asked, so services that never unpickle need not know it."""
+    return {"allow_pickle": True} if allow_pickle else {}
+
+
 class StoringMixin:
     """f_store / f_load and friends; everything goes through ``v_storage_service``."""
 
@@ -153,8 +158,13 @@ class StoringMixin:
                load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
                load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
                dynamically_imported_classes=None, dynamic_imports=None, load_data=None,
-               recursive=True, max_depth=None, with_run_information=True, with_meta_data=True):
-        """Load a trajectory from the storage service (by name, or by index in the file)."""
+               recursive=True, max_depth=None, with_run_information=True, with_meta_data=True,
+               allow_pickle=False):
+        """Load a trajectory from the storage service (by name, or by index in the file).
+
+        Pickled items load only if this user's Rigbook wrote them, unless
+        ``allow_pickle=True`` (unpickling data from someone else can run their code).
+        """
         if filename is not None and filename != self.v_filename:
             from rigbook.trajectory.storageservice import HDF5StorageService
 
@@ -174,7 +184,7 @@ class StoringMixin:
             pc.TRAJECTORY, self, trajectory_name=name, trajectory_index=index, as_new=as_new,
             load_parameters=load_parameters, load_derived_parameters=load_derived_parameters,
             load_results=load_results, load_other_data=load_other_data, force=force,
-            recursive=recursive, max_depth=max_depth)
+            recursive=recursive, max_depth=max_depth, **_pickle_option(allow_pickle))
         return self
 
     def f_load_skeleton(self):
@@ -187,8 +197,11 @@ class StoringMixin:
         """Load one item (see :meth:`f_load_items`)."""
         self.f_load_items([item], *args, **kwargs)
 
-    def f_load_items(self, iterator, *args, only_empties=False, **kwargs):
-        """Load the data of leaves in memory (``load_only=`` / ``load_except=`` for parts)."""
+    def f_load_items(self, iterator, *args, only_empties=False, allow_pickle=False, **kwargs):
+        """Load the data of leaves in memory (``load_only=`` / ``load_except=`` for parts).
+
+        ``allow_pickle=True`` unpickles items this user's Rigbook did not write.
+        """
         if isinstance(iterator, (str, NNTreeNode)):
             iterator = [iterator]
         if kwargs.get("load_only") is not None and kwargs.get("load_except") is not None:
@@ -200,7 +213,7 @@ class StoringMixin:
                 continue
             jobs.append((pc.LEAF if node._is_leaf else pc.GROUP, node, args, dict(kwargs)))
         if jobs:
-            self._storage("load", pc.LIST, jobs)
+            self._storage("load", pc.LIST, jobs, **_pickle_option(allow_pickle))
 
     def _auto_load_node(self, group, name):
         parts = self._translate(name)

@@ -365,11 +365,12 @@ class SingleRun(Trajectory):
 def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD_DATA,
                     load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
                     load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
-                    dynamic_imports=None, new_name="my_trajectory", add_time=True, **kwargs):
+                    dynamic_imports=None, new_name="my_trajectory", add_time=True, allow_pickle=False, **kwargs):
     """Create a trajectory and load it from ``filename`` (pypet 0.6's helper).
 
     With ``as_new`` the trajectory is called ``new_name`` (plus the time with
-    ``add_time``) and only its parameters are loaded.
+    ``add_time``) and only its parameters are loaded. ``allow_pickle=True``
+    unpickles items this user's Rigbook did not write (only for files you trust).
     """
     if name is None and index is None:
         raise ValueError("give the name or the index of the trajectory to load")
@@ -377,7 +378,7 @@ def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD
                       dynamic_imports=dynamic_imports, **kwargs)
     traj.f_load(name=name, index=index, as_new=as_new, load_parameters=load_parameters,
                 load_derived_parameters=load_derived_parameters, load_results=load_results,
-                load_other_data=load_other_data, load_all=load_all, force=force)
+                load_other_data=load_other_data, load_all=load_all, force=force, allow_pickle=allow_pickle)
     return traj
 
 
