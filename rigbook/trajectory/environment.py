@@ -31,14 +31,7 @@ from pathlib import Path
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
-from rigbook.trajectory.runmodes import (
-    WRAP_MODES,
-    InProcessMode,
-    LocalMode,
-    LockMode,
-    RunJob,
-    WriterMode,
-)
+from rigbook.trajectory.runmodes import InProcessMode, ModeSettings, RunJob, wrap_mode_class
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
 
 logger = logging.getLogger(__name__)
@@ -164,8 +157,20 @@ class Environment:
         Hand the trajectory, function and arguments to each worker once,
         instead of with every run.
     wrap_mode : str
-        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'`` or
-        ``'LOCAL'`` (default and only choice with ``executor``).
+        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'``,
+        ``'NETLOCK'``, ``'NETQUEUE'`` or ``'LOCAL'`` (default and only
+        choice with ``executor``); see :mod:`rigbook.trajectory.runmodes`.
+    url : str, optional
+        NETLOCK / NETQUEUE: where the lock server or the writer listens,
+        e.g. ``'tcp://192.168.1.5:7777'`` so that workers on other machines
+        reach it. Default: this machine only (``tcp://127.0.0.1``) on
+        ``port``.
+    port : int, optional
+        NETLOCK / NETQUEUE: the port on this machine when ``url`` is not
+        given; a free one is chosen by default.
+    timeout : float, optional
+        NETLOCK: a lock held longer than this many seconds is freed (its
+        holder died); see :class:`~rigbook.trajectory.netlock.TimeOutLockerServer`.
     queue_maxsize : int
         Bound of the QUEUE mode's queue (-1: unbounded).
     gc_interval : int, optional
@@ -207,6 +212,7 @@ class Environment:
                  log_config=DEFAULT_LOGGING, log_stdout=False, log_folder=None, log_level=logging.INFO,
                  report_progress=True, multiproc=False, ncores=1, use_pool=True, freeze_input=False,
                  wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
+                 url=None, port=None, timeout=None,
                  graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
                  storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False, **kwargs):
         # Names older pypet scripts use for the same settings.
@@ -220,6 +226,10 @@ class Environment:
         self._executor = executor
         self._multiproc = bool(multiproc) or executor is not None
         self._wrap_mode = self._check_wrap_mode(wrap_mode)
+        self._url = self._check_url(url, port)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        self._lock_timeout = timeout
         self._ncores = ncores
         self._use_pool = use_pool
         self._freeze_input = bool(freeze_input)
@@ -254,18 +264,24 @@ class Environment:
     # ------------------------------------------------------------ setup
 
     def _check_wrap_mode(self, wrap_mode):
-        if self._executor is not None:
-            if wrap_mode not in (None, pc.WRAP_MODE_LOCAL):
-                raise ValueError(
-                    f"wrap_mode {wrap_mode!r} cannot be used with an executor: its workers cannot share the "
-                    "writer's queue or lock; use WRAP_MODE_LOCAL (the parent stores what they return)"
-                )
-            return pc.WRAP_MODE_LOCAL
+        """The mode class for ``wrap_mode`` (LOCAL with an executor, LOCK otherwise by default)."""
+        executor = self._executor is not None
         if wrap_mode is None:
-            return pc.WRAP_MODE_LOCK
-        if wrap_mode not in WRAP_MODES:
-            raise ValueError(f"wrap_mode must be one of {', '.join(WRAP_MODES)}, not {wrap_mode!r}")
-        return wrap_mode
+            wrap_mode = pc.WRAP_MODE_LOCAL if executor else pc.WRAP_MODE_LOCK
+        return wrap_mode_class(wrap_mode, executor=executor)
+
+    @staticmethod
+    def _check_url(url, port):
+        """The NETLOCK / NETQUEUE URL: ``url``, or loopback on ``port``, or None (loopback, any port)."""
+        if url is not None and port is not None:
+            raise ValueError(f"give url ({url!r}) or port ({port!r}), not both")
+        if port is not None:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+                raise ValueError(f"port must be an integer from 1 to 65535, not {port!r}")
+            return f"tcp://127.0.0.1:{port}"
+        if url is not None and (not isinstance(url, str) or "://" not in url):
+            raise ValueError(f"url must be a ZeroMQ address such as 'tcp://127.0.0.1:7777', not {url!r}")
+        return url
 
     def _make_trajectory(self, trajectory, add_time, comment, dynamic_imports, dynamically_imported_classes,
                          filename, storage_service, service_options):
@@ -304,7 +320,7 @@ class Environment:
             "automatic_storing": self._automatic_storing,
             "multiproc": self._multiproc,
             "ncores": self._ncores,
-            "wrap_mode": self._wrap_mode if self._multiproc else "NONE",
+            "wrap_mode": self._wrap_mode.wrap_mode if self._multiproc else pc.WRAP_MODE_NONE,
             "freeze_input": self._freeze_input,
             "executor": type(self._executor).__name__ if self._executor is not None else "",
             "resumable": self._resumable,
@@ -452,15 +468,11 @@ class Environment:
     f_continue = resume
 
     def _make_mode(self, service, context, resumable):
-        flush = resumable
-        keep_open = self._keep_file_open
-        if not self._multiproc:
-            return InProcessMode(service, self._traj.v_name, flush=flush, keep_open=keep_open)
-        if self._wrap_mode == pc.WRAP_MODE_LOCAL:
-            return LocalMode(service, self._traj.v_name, self._gc_interval, flush=flush, keep_open=keep_open)
-        if self._wrap_mode == pc.WRAP_MODE_LOCK:
-            return LockMode(service, context)
-        return WriterMode(self._wrap_mode, service, context, self._gc_interval, self._queue_maxsize)
+        settings = ModeSettings(self._traj.v_name, flush=resumable, keep_open=self._keep_file_open,
+                                gc_interval=self._gc_interval, queue_maxsize=self._queue_maxsize,
+                                url=self._url, timeout=self._lock_timeout)
+        mode_class = self._wrap_mode if self._multiproc else InProcessMode
+        return mode_class(service, context, settings)
 
     def _execute(self, func, args, kwargs, iter_args=None, iter_kwargs=None, resume_state=None,
                  overwrite_runs=frozenset()):
@@ -513,7 +525,7 @@ class Environment:
             # Workers get their storage from the mode, never a copy of the parent's open service.
             traj.v_storage_service = None
         job = RunJob(traj, func, args, kwargs, iter_args, iter_kwargs,
-                     wrap_mode=mode.wrap_mode, automatic_storing=self._automatic_storing,
+                     mode=type(mode) if pooled else None, automatic_storing=self._automatic_storing,
                      clean_up_runs=self._clean_up_runs, log_stdout=self._log_stdout,
                      overwrite_runs=overwrite_runs, journal=resume_state is not None)
         completed_info = []

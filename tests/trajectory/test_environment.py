@@ -406,7 +406,7 @@ def test_logging_can_be_switched_off(tmp_path, capsys):
 
 
 def test_bad_settings_are_refused_with_the_culprit_named(tmp_path):
-    with pytest.raises(ValueError, match="wrap_mode must be one of LOCK, QUEUE, PIPE, LOCAL, not 'BOGUS'"):
+    with pytest.raises(ValueError, match="wrap_mode must be one of LOCAL, LOCK, NETLOCK, QUEUE, PIPE, NETQUEUE, not 'BOGUS'"):
         make_env(tmp_path, multiproc=True, wrap_mode="BOGUS")
     with pytest.raises(ValueError, match="ncores must be a positive integer, not 0"):
         make_env(tmp_path, ncores=0)
