@@ -44,6 +44,13 @@ from rigbook.trajectory.storagewriter import (  # noqa: F401  (pypet keeps them 
     StoreFailure,
 )
 
+from rigbook.trajectory.netlock import (  # noqa: F401,E402  (pypet keeps its network locks here too)
+    ForkAwareLockerClient,
+    LockerClient,
+    LockerServer,
+    TimeOutLockerServer,
+)
+
 logger = logging.getLogger(__name__)
 
 
