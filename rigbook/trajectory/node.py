@@ -1,11 +1,9 @@
 """The base of every node of the trajectory tree (groups and leaves)."""
 
-import re
-
 from rigbook.trajectory.annotations import Annotations
 from rigbook.trajectory.codec import utf8_ok
+from rigbook.trajectory.records import RUN_NAME_PATTERN  # noqa: F401  (the record format owns run names)
 
-RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
 _RESERVED_PREFIXES = ("f_", "v_", "_")
 _RESERVED_NAMES = {"func", "vars", "crun", "par", "dpar", "conf", "res"}
 

@@ -80,6 +80,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
 from rigbook.trajectory.h5runinfo import RunInfoIO
+from rigbook.trajectory.records import RunPayload, leaf_record
 from rigbook.trajectory.storeload import TreeIO
 
 logger = logging.getLogger(__name__)
@@ -483,7 +484,6 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._write_overviews(tgroup, traj)
 
     def _write_explored(self, tgroup, node):
-        from rigbook.trajectory.storing import leaf_record
 
         record = leaf_record(node)
         path = node.v_full_name.replace(".", "/")
@@ -496,7 +496,6 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         append_column(group, "explored_data", list(range(len(values))), values, self._filters)
 
     def _store_single_run(self, stuff, name, store_data=pc.STORE_DATA, store_final=False, **kwargs):
-        from rigbook.trajectory.storing import RunPayload
 
         if isinstance(stuff, RunPayload):
             payload = stuff

@@ -13,9 +13,8 @@ from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError
 from rigbook.trajectory.h5columns import append_column, delete_rows, read_column, rows_of_run
-from rigbook.trajectory.node import RUN_NAME_PATTERN
 from rigbook.trajectory.overview import write_overviews
-from rigbook.trajectory.storing import group_record, is_run_node_name, leaf_record
+from rigbook.trajectory.records import RUN_NAME_PATTERN, group_record, is_run_node_name, leaf_record
 
 logger = logging.getLogger(__name__)
 
@@ -316,10 +315,8 @@ class TreeIO:
     # ----------------------------------------------------------------------- deleting
     def _delete(self, item, name, delete_only=None, remove_from_item=False, recursive=False,
                 remove_empty_groups=False, **kwargs):
-        from rigbook.trajectory.trajectory import Trajectory
-
         self._flush_buffer()
-        if isinstance(item, Trajectory):
+        if item.v_is_root:  # the whole trajectory
             if item.v_name in self._file:
                 del self._file[item.v_name]
                 self._groups.pop(item.v_name, None)

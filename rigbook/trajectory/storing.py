@@ -4,77 +4,16 @@ import logging
 
 from rigbook.storage.ids import validate_id
 from rigbook.trajectory import pypetconstants as pc
-from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
+from rigbook.trajectory.node import NNTreeNode
+from rigbook.trajectory.records import (  # noqa: F401  (their home before records.py)
+    RunPayload,
+    class_path,
+    group_record,
+    is_run_node_name,
+    leaf_record,
+)
 
 logger = logging.getLogger(__name__)
-
-
-class RunPayload:
-    """What one run adds: its new leaves as records and its run information (picklable, small).
-
-    ``store(SINGLE_RUN, payload)`` stores it exactly as ``store(SINGLE_RUN, traj)``
-    would, so a queue or pipe sender can ship this instead of the whole trajectory.
-    """
-
-    __slots__ = ("trajectory_name", "idx", "records", "groups", "run_information", "store_final")
-
-    def __init__(self, trajectory_name, idx, records, groups, run_information, store_final):
-        self.trajectory_name = trajectory_name
-        self.idx = idx
-        self.records = records
-        self.groups = groups
-        self.run_information = run_information
-        self.store_final = store_final
-
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
-
-    @property
-    def v_name(self):
-        """Name of the trajectory the run belongs to."""
-        return self.trajectory_name
-
-    v_trajectory_name = v_name
-
-
-def class_path(cls):
-    """Name stored for a leaf class: bare for Rigbook's own classes, ``module.Class`` otherwise."""
-    module = cls.__module__
-    if module.startswith("rigbook.trajectory"):
-        return cls.__name__
-    return f"{module}.{cls.__qualname__}"
-
-
-def leaf_record(node):
-    """Everything the storage service needs to write a leaf (no reference to the node itself)."""
-    record = {
-        "full_name": node._full_name,
-        "class": class_path(type(node)),
-        "comment": node._comment,
-        "annotations": node._annotations.f_to_dict() if node._annotations else None,
-        "items": node._store(),
-        "range": None,
-        "stored": node._stored,
-    }
-    if getattr(node, "_range", None) is not None:
-        pickled = getattr(node, "_pickled_range", None)
-        record["range"] = pickled() if pickled is not None else list(node._range)
-    return record
-
-
-def group_record(node):
-    """Comment, annotations and links of a group."""
-    return {
-        "full_name": node._full_name,
-        "class": type(node).__name__,
-        "comment": node._comment,
-        "annotations": node._annotations.f_to_dict() if node._annotations else None,
-        "links": {name: target.v_full_name for name, target in node._links.items()},
-    }
 
 
 def _pickle_option(allow_pickle):
@@ -279,10 +218,3 @@ class StoringMixin:
             self._unstored.update(self._flat)
             self.__dict__["_traj_stored"] = False
             self.__dict__["_explored_stored_length"] = 0
-
-
-def is_run_node_name(full_name):
-    """Whether ``full_name`` lies inside a run (``results.runs.run_00000001...``), stored column-wise."""
-    parts = full_name.split(".", 3)
-    return (len(parts) >= 3 and parts[0] in ("results", "derived_parameters") and parts[1] == "runs"
-            and RUN_NAME_PATTERN.match(parts[2]) is not None and parts[2] != pc.RUN_NAME_DUMMY)

@@ -1,0 +1,102 @@
+"""What a trajectory hands its storage service: records of nodes and runs, no model objects.
+
+The storage service (:mod:`storageservice`, :mod:`storeload`) reads these
+and never imports the model (trajectory, tree, parameter, result); the model
+builds them. Keeping the format here is what lets the two sides be written,
+read and tested without each other.
+
+Records
+-------
+leaf record (dict)
+    ``full_name``, ``class`` (see :func:`class_path`), ``comment``,
+    ``annotations`` (dict or None), ``items`` (what the leaf's ``_store()``
+    returned), ``range`` (the exploration range or None), ``stored`` (was
+    stored before).
+group record (dict)
+    ``full_name``, ``class``, ``comment``, ``annotations``, ``links``
+    (link name -> full name of its target).
+:class:`RunPayload`
+    What one run adds: its leaf and group records and its run information.
+"""
+
+import re
+
+from rigbook.trajectory import pypetconstants as pc
+
+#: Name of a run group: ``run_`` and eight digits, or ``run_ALL``.
+RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
+
+
+class RunPayload:
+    """What one run adds: its new leaves as records and its run information (picklable, small).
+
+    ``store(SINGLE_RUN, payload)`` stores it exactly as ``store(SINGLE_RUN, traj)``
+    would, so a queue or pipe sender can ship this instead of the whole trajectory.
+    """
+
+    __slots__ = ("trajectory_name", "idx", "records", "groups", "run_information", "store_final")
+
+    def __init__(self, trajectory_name, idx, records, groups, run_information, store_final):
+        self.trajectory_name = trajectory_name
+        self.idx = idx
+        self.records = records
+        self.groups = groups
+        self.run_information = run_information
+        self.store_final = store_final
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    @property
+    def v_name(self):
+        """Name of the trajectory the run belongs to."""
+        return self.trajectory_name
+
+    v_trajectory_name = v_name
+
+
+def class_path(cls):
+    """Name stored for a leaf class: bare for Rigbook's own classes, ``module.Class`` otherwise."""
+    module = cls.__module__
+    if module.startswith("rigbook.trajectory"):
+        return cls.__name__
+    return f"{module}.{cls.__qualname__}"
+
+
+def leaf_record(node):
+    """Everything the storage service needs to write a leaf (no reference to the node itself)."""
+    record = {
+        "full_name": node._full_name,
+        "class": class_path(type(node)),
+        "comment": node._comment,
+        "annotations": node._annotations.f_to_dict() if node._annotations else None,
+        "items": node._store(),
+        "range": None,
+        "stored": node._stored,
+    }
+    if getattr(node, "_range", None) is not None:
+        pickled = getattr(node, "_pickled_range", None)
+        record["range"] = pickled() if pickled is not None else list(node._range)
+    return record
+
+
+def group_record(node):
+    """Comment, annotations and links of a group."""
+    return {
+        "full_name": node._full_name,
+        "class": type(node).__name__,
+        "comment": node._comment,
+        "annotations": node._annotations.f_to_dict() if node._annotations else None,
+        "links": {name: target.v_full_name for name, target in node._links.items()},
+    }
+
+
+def is_run_node_name(full_name):
+    """Whether ``full_name`` lies inside a run (``results.runs.run_00000001...``), stored column-wise."""
+    parts = full_name.split(".", 3)
+    return (len(parts) >= 3 and parts[0] in ("results", "derived_parameters") and parts[1] == "runs"
+            and RUN_NAME_PATTERN.match(parts[2]) is not None and parts[2] != pc.RUN_NAME_DUMMY)
