@@ -203,6 +203,16 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             "derived_parameters_per_run": self.derived_parameters_per_run,
         }
 
+    def for_file(self, filename, **overrides):
+        """A new service with these settings for another file (``f_load(filename=...)``, ``f_migrate``).
+
+        ``file_title`` is not carried over, ``overwrite_file`` never is.
+        """
+        settings = self.settings()
+        settings.update(filename=filename, file_title=None)
+        settings.update(overrides)
+        return type(self)(**settings)
+
     @property
     def filename(self):
         """Path of the HDF5 file."""
@@ -464,10 +474,9 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         tgroup = self._traj_group(name, create=True)
         self._write_meta(tgroup, traj)
         self._write_run_information(tgroup, traj)
-        traj.__dict__["_traj_stored"] = True
         for node in traj._explored_parameters.values():
             self._write_explored(tgroup, node)
-        traj.__dict__["_explored_stored_length"] = traj._length
+        traj._set_stored_state(stored=True, explored_length=traj._length)
         if only_init:
             return
         if store_data == pc.OVERWRITE_DATA:

@@ -1,10 +1,12 @@
 """Storage side of the trajectory API: f_store, f_load, items, delete, backup, migrate."""
 
+import importlib
 import logging
+import sys
 
 from rigbook.storage.ids import validate_id
 from rigbook.trajectory import pypetconstants as pc
-from rigbook.trajectory.node import NNTreeNode
+from rigbook.trajectory.node import NNLeaf, NNTreeNode
 from rigbook.trajectory.records import (  # noqa: F401  (their home before records.py)
     RunPayload,
     class_path,
@@ -50,7 +52,7 @@ class StoringMixin:
     def _mark_stored(self, nodes):
         unstored = self._unstored
         for node in nodes:
-            node.__dict__["_stored"] = True
+            node._set_stored()
             unstored.pop(node._full_name, None)
 
     def _unstored_run_nodes(self, run_name=None):
@@ -67,6 +69,63 @@ class StoringMixin:
         if mark_stored:
             self._mark_stored(nodes)
         return payload
+
+    def _set_stored_state(self, stored, explored_length):
+        """Whether the trajectory is in its file, and how many runs of its exploration are.
+
+        The storage service calls this after writing the trajectory; ``f_migrate`` resets it.
+        """
+        self.__dict__["_traj_stored"] = bool(stored)
+        self.__dict__["_explored_stored_length"] = int(explored_length)
+
+    def _service_for_file(self, filename, **overrides):
+        """A service like this trajectory's, for another file (the default HDF5 service if it has none)."""
+        service = self._storage_service
+        if service is not None and hasattr(service, "for_file"):
+            return service.for_file(filename, **overrides)
+        from rigbook.trajectory.storageservice import HDF5StorageService
+
+        return HDF5StorageService(filename=filename, **overrides)
+
+    def _resolve_leaf_class(self, name):
+        """The leaf class a file names: Rigbook's own, one of ``dynamic_imports``, or one already imported.
+
+        Only leaf classes qualify: a file naming any other class (one whose
+        constructor could do anything) is refused rather than instantiated.
+
+        Raises
+        ------
+        ImportError
+            If no such class is known.
+        TypeError
+            If the name is a class, but not a leaf class.
+        """
+        from rigbook.trajectory import parameter, result
+
+        cls = None
+        for module in (parameter, result):
+            candidate = getattr(module, name, None)
+            if isinstance(candidate, type):
+                cls = candidate
+                break
+        for item in () if cls is not None else self._dynamic_imports:
+            if isinstance(item, type):
+                if f"{item.__module__}.{item.__qualname__}" == name or item.__name__ == name:
+                    cls = item
+                    break
+            elif item == name or item.rpartition(".")[2] == name:
+                module_name, _, class_name = item.rpartition(".")
+                cls = getattr(importlib.import_module(module_name), class_name)
+                break
+        if cls is None:
+            module_name, _, class_name = name.rpartition(".")
+            cls = getattr(sys.modules.get(module_name), class_name, None) if module_name else None
+        if cls is None:
+            raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / "
+                              "dynamically_imported_classes")
+        if not (isinstance(cls, type) and issubclass(cls, NNLeaf)):
+            raise TypeError(f"the file names {name!r} as a leaf class, but it is not a parameter or result class")
+        return cls
 
     def _check_stored(self):
         if not self._traj_stored:
@@ -105,9 +164,7 @@ class StoringMixin:
         ``allow_pickle=True`` (unpickling data from someone else can run their code).
         """
         if filename is not None and filename != self.v_filename:
-            from rigbook.trajectory.storageservice import HDF5StorageService
-
-            self.__dict__["_storage_service"] = HDF5StorageService(filename=filename)
+            self.v_storage_service = self._service_for_file(filename)
         self.f_add_to_dynamic_imports(dynamically_imported_classes)
         self.f_add_to_dynamic_imports(dynamic_imports)
         if load_data is not None and load_all is None:
@@ -179,7 +236,7 @@ class StoringMixin:
         self._storage("store", pc.LIST, jobs)
         for node in nodes:
             if kwargs.get("delete_only") is None:
-                node.__dict__["_stored"] = False
+                node._set_stored(False)
         if remove_from_trajectory:
             if kwargs.get("delete_only") is not None:
                 if kwargs.get("remove_from_item", True):
@@ -204,17 +261,10 @@ class StoringMixin:
                 raise ValueError(f"invalid trajectory name {new_name!r}: '.' is not allowed")
             self.__dict__["_traj_name"] = new_name
         if new_filename is not None:
-            from rigbook.trajectory.storageservice import HDF5StorageService
-
-            old = self._storage_service
-            settings = old.settings() if isinstance(old, HDF5StorageService) else {}
-            settings.pop("filename", None)
-            settings.pop("file_title", None)
-            self.__dict__["_storage_service"] = HDF5StorageService(filename=new_filename, file_title=new_file_title, **settings)
+            self.v_storage_service = self._service_for_file(new_filename, file_title=new_file_title)
         if not in_store:
             for node in self._flat.values():
-                node.__dict__["_stored"] = False
+                node._set_stored(False)
             self._unstored.clear()
             self._unstored.update(self._flat)
-            self.__dict__["_traj_stored"] = False
-            self.__dict__["_explored_stored_length"] = 0
+            self._set_stored_state(stored=False, explored_length=0)
