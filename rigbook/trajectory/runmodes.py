@@ -214,7 +214,7 @@ class RunJob:
             if hasattr(service, "tag"):
                 service.tag = idx
         # f_store() inside the run function stores this run's data only.
-        traj.__dict__["_is_run"] = True
+        traj._set_in_run(True)
         start = time.time()
         outcome = None
         stored = None
@@ -248,7 +248,7 @@ class RunJob:
             try:
                 self._clean_up(traj, idx)
             finally:
-                traj.__dict__["_is_run"] = False
+                traj._set_in_run(False)
                 traj.f_restore_default()
                 if service is not None:
                     traj.v_storage_service = original_service

@@ -53,6 +53,10 @@ def _new_run_info(idx):
 class RunsMixin:
     """Exploration and single-run behaviour of the trajectory."""
 
+    def _set_in_run(self, in_run):
+        """Whether a run function is executing: then ``f_store()`` stores only the current run's data."""
+        self.__dict__["_is_run"] = bool(in_run)
+
     def _add_run_info(self, new_length):
         info = self._run_information
         while len(info) < max(new_length, 1):
