@@ -31,8 +31,9 @@ from pathlib import Path
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
-from rigbook.trajectory.runmodes import InProcessMode, ModeSettings, RunJob, wrap_mode_class
+from rigbook.trajectory.runmodes import RunJob
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
+from rigbook.trajectory.wrapmodes import InProcessMode, ModeSettings, wrap_mode_class
 
 logger = logging.getLogger(__name__)
 
