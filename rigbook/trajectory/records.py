@@ -17,6 +17,13 @@ group record (dict)
     (link name -> full name of its target).
 :class:`RunPayload`
     What one run adds: its leaf and group records and its run information.
+
+The default service
+-------------------
+A trajectory created with a ``filename`` and no service gets an instance of
+the class registered with :func:`register_default_service`
+(:class:`~rigbook.trajectory.HDF5StorageService` registers itself), so the
+model never imports the service that stores it.
 """
 
 import re
@@ -25,6 +32,28 @@ from rigbook.trajectory import pypetconstants as pc
 
 #: Name of a run group: ``run_`` and eight digits, or ``run_ALL``.
 RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
+
+_default_service_class = None
+
+
+def register_default_service(service_class):
+    """Make ``service_class(filename=..., **options)`` the service of trajectories given only a filename."""
+    global _default_service_class
+    _default_service_class = service_class
+    return service_class
+
+
+def default_service_class():
+    """The class :func:`register_default_service` registered.
+
+    Raises
+    ------
+    RuntimeError
+        If none was (``import rigbook.trajectory`` registers the HDF5 service).
+    """
+    if _default_service_class is None:
+        raise RuntimeError("no default storage service is registered: import rigbook.trajectory first")
+    return _default_service_class
 
 
 class RunPayload:

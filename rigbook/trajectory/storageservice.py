@@ -80,7 +80,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
 from rigbook.trajectory.h5runinfo import RunInfoIO
-from rigbook.trajectory.records import RunPayload, leaf_record
+from rigbook.trajectory.records import RunPayload, leaf_record, register_default_service
 from rigbook.trajectory.storeload import TreeIO
 
 logger = logging.getLogger(__name__)
@@ -605,5 +605,7 @@ def run_name_of(idx):
     """``run_%08d``."""
     return pc.FORMATTED_RUN_NAME % idx
 
+
+register_default_service(HDF5StorageService)
 
 __all__ = ["HDF5StorageService", "FORMAT_VERSION", "codec"]

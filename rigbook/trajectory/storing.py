@@ -10,6 +10,7 @@ from rigbook.trajectory.node import NNLeaf, NNTreeNode
 from rigbook.trajectory.records import (  # noqa: F401  (their home before records.py)
     RunPayload,
     class_path,
+    default_service_class,
     group_record,
     is_run_node_name,
     leaf_record,
@@ -79,13 +80,11 @@ class StoringMixin:
         self.__dict__["_explored_stored_length"] = int(explored_length)
 
     def _service_for_file(self, filename, **overrides):
-        """A service like this trajectory's, for another file (the default HDF5 service if it has none)."""
+        """A service like this trajectory's, for another file (the default service if it has none)."""
         service = self._storage_service
         if service is not None and hasattr(service, "for_file"):
             return service.for_file(filename, **overrides)
-        from rigbook.trajectory.storageservice import HDF5StorageService
-
-        return HDF5StorageService(filename=filename, **overrides)
+        return default_service_class()(filename=filename, **overrides)
 
     def _resolve_leaf_class(self, name):
         """The leaf class a file names: Rigbook's own, one of ``dynamic_imports``, or one already imported.

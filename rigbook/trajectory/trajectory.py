@@ -125,9 +125,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
                 storage_service = storage_service(filename=filename, trajectory=self, **kwargs)
             d["_storage_service"] = storage_service
         elif filename is not None:
-            from rigbook.trajectory.storageservice import HDF5StorageService
-
-            d["_storage_service"] = HDF5StorageService(filename=filename, trajectory=self, **kwargs)
+            d["_storage_service"] = self._service_for_file(filename, trajectory=self, **kwargs)
 
     # identity ---------------------------------------------------------------------
     @property

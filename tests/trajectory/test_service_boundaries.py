@@ -60,3 +60,16 @@ def test_loading_from_another_file_keeps_the_service_settings(tmp_path):
     assert other.v_filename == str(tmp_path / "a.hdf5")
     assert other.v_storage_service.complevel == 3
     assert other.p == 1
+
+
+@pytest.mark.parametrize("module", ["trajectory", "storing", "runs", "tree", "node", "parameter", "result"])
+def test_the_model_is_given_its_service_and_imports_none(module):
+    assert imported_modules(PACKAGE / f"{module}.py") & {"storageservice", "storeload", "h5columns"} == set()
+
+
+def test_a_trajectory_given_only_a_filename_gets_the_registered_default_service(tmp_path):
+    from rigbook.trajectory import HDF5StorageService
+
+    traj = Trajectory("t", add_time=False, filename=str(tmp_path / "t.hdf5"), complevel=4)
+    assert type(traj.v_storage_service) is HDF5StorageService
+    assert traj.v_storage_service.complevel == 4
