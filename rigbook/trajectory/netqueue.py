@@ -28,13 +28,14 @@ config folder (``rigbook.trajectory.trust.secret_path()``), or point
 Requires ``pyzmq`` (``pip install rigbook[net]``).
 """
 
+import contextlib
 import logging
 import os
 import pickle
 
 from rigbook.trajectory import trust
 from rigbook.trajectory.netlock import DEFAULT_URL, _zmq, bind, split_envelope
-from rigbook.trajectory.storagewriter import _Writer
+from rigbook.trajectory.storagewriter import StorageWriter
 from rigbook.trajectory.wrappers import _Sender
 
 logger = logging.getLogger(__name__)
@@ -105,31 +106,45 @@ class NetQueueStorageServiceSender(_Sender):
         self._socket = self._context = None
 
 
-class NetQueueStorageServiceWriter(_Writer):
-    """Writer side of ``WRAP_MODE_NETQUEUE``: listens on a URL, the only one that touches the file.
+class NetQueueChannel:
+    """Signed store requests arriving on a ZeroMQ socket; each is acknowledged on receipt.
 
     Parameters
     ----------
-    storage_service : object
-        The real service.
     url : str
-        Where to listen; without a port a free one is chosen (see :attr:`url`
-        and ``ready_connection``).
-    gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval
-        As for :class:`~rigbook.trajectory.storagewriter.QueueStorageServiceWriter`.
+        Where to listen; without a port a free one is chosen.
     ready_connection : multiprocessing.connection.Connection, optional
         Receives the bound URL once senders can connect.
     """
 
-    def __init__(self, storage_service, url=DEFAULT_URL, gc_interval=None, reply_queue=None, max_buffer_size=1000,
-                 stop_event=None, flush_interval=0.5, ready_connection=None):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval)
+    def __init__(self, url=DEFAULT_URL, ready_connection=None):
         self.url = url
         self.ready_connection = ready_connection
+        #: How many requests were refused (unsigned or signed with another key).
         self.refused = 0
         self._socket = None
 
-    def _receive(self, timeout):
+    @contextlib.contextmanager
+    def listening(self):
+        """Bind (and report the URL) for the duration of the writer's run."""
+        zmq = _zmq()
+        context = zmq.Context()
+        self._socket = context.socket(zmq.ROUTER)
+        self._socket.setsockopt(zmq.LINGER, 1000)
+        try:
+            self.url = bind(self._socket, self.url)
+            logger.info("Storage writer listening on %s", self.url)
+            if self.ready_connection is not None:
+                self.ready_connection.send(self.url)
+                self.ready_connection.close()
+            yield self
+        finally:
+            self._socket.close()
+            context.term()
+            self._socket = None
+
+    def receive(self, timeout):
+        """The next signed message, or None if none (valid) came within ``timeout`` seconds."""
         if not self._socket.poll(None if timeout is None else int(timeout * 1000)):
             return None
         envelope, body = split_envelope(self._socket.recv_multipart())
@@ -141,23 +156,33 @@ class NetQueueStorageServiceWriter(_Writer):
         self._socket.send_multipart(envelope + [RECEIVED])
         return pickle.loads(body[1])
 
-    def _has_pending(self):
+    def has_pending(self):
+        """Whether another message is already waiting."""
         return bool(self._socket.poll(0))
 
-    def run(self, watch_parent=False):
-        """Listen, store requests until stopped, then close; see ``_Writer.run``."""
-        zmq = _zmq()
-        context = zmq.Context()
-        self._socket = context.socket(zmq.ROUTER)
-        self._socket.setsockopt(zmq.LINGER, 1000)
-        try:
-            self.url = bind(self._socket, self.url)
-            logger.info("Storage writer listening on %s", self.url)
-            if self.ready_connection is not None:
-                self.ready_connection.send(self.url)
-                self.ready_connection.close()
-            return super().run(watch_parent)
-        finally:
-            self._socket.close()
-            context.term()
-            self._socket = None
+
+class NetQueueStorageServiceWriter(StorageWriter):
+    """Writer side of ``WRAP_MODE_NETQUEUE``: a :class:`StorageWriter` listening on a URL.
+
+    Parameters
+    ----------
+    storage_service : object
+        The real service.
+    url : str
+        Where to listen; without a port a free one is chosen (reported to
+        ``ready_connection``).
+    gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval
+        See :class:`~rigbook.trajectory.storagewriter.StorageWriter`.
+    ready_connection : multiprocessing.connection.Connection, optional
+        Receives the bound URL once senders can connect.
+    """
+
+    def __init__(self, storage_service, url=DEFAULT_URL, gc_interval=None, reply_queue=None, max_buffer_size=1000,
+                 stop_event=None, flush_interval=0.5, ready_connection=None):
+        super().__init__(storage_service, NetQueueChannel(url, ready_connection), gc_interval, reply_queue,
+                         max_buffer_size, stop_event, flush_interval)
+
+    @property
+    def url(self):
+        """Where the writer listens (the bound URL once running)."""
+        return self.channel.url
