@@ -70,10 +70,18 @@ def split_envelope(frames):
     return frames[:delimiter + 1], frames[delimiter + 1:]
 
 
+def _has_port(url):
+    return ":" in url.rsplit("/", 1)[-1]
+
+
 def bind(zmq_socket, url):
-    """Bind ``zmq_socket`` to ``url``; a URL without a port gets a free one. Returns the bound URL."""
-    host_part = url.rsplit("/", 1)[-1]
-    if url.startswith("tcp://") and ":" not in host_part:
+    """Bind ``zmq_socket`` to ``url``; a URL without a port gets a free one. Returns the bound URL.
+
+    pypet's default ``'tcp://'`` (no host) means this machine only: ``tcp://127.0.0.1``.
+    """
+    if url == "tcp://":
+        url = DEFAULT_URL
+    if url.startswith("tcp://") and not _has_port(url):
         zmq_socket.bind_to_random_port(url)
     else:
         zmq_socket.bind(url)
@@ -300,6 +308,9 @@ class LockerClient:
         """
         if self._socket is not None:
             return
+        if self.url.startswith("tcp://") and not _has_port(self.url):
+            raise ValueError(f"a lock client needs the server's URL with its port, e.g. 'tcp://127.0.0.1:7777', "
+                             f"not {self.url!r} (LockerServer.url has it once the server runs)")
         zmq = _zmq()
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.REQ)

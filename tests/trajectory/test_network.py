@@ -265,6 +265,13 @@ def test_lock_wrapper_over_a_network_lock_stores_from_several_processes(lock_ser
     assert {loaded.f_get(f"results.from_{i}").f_get() for i in range(3)} == {0, 1, 2}
 
 
+def test_pypets_default_url_serves_this_machine_and_a_client_needs_the_port(lock_server):
+    url = lock_server(LockerServer("tcp://"))
+    assert url.startswith("tcp://127.0.0.1:")
+    with pytest.raises(ValueError, match="needs the server's URL with its port"):
+        LockerClient("tcp://127.0.0.1").acquire()
+
+
 # ---------------------------------------------------------------- the queue classes
 
 
