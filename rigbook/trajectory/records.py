@@ -26,6 +26,7 @@ the class registered with :func:`register_default_service`
 model never imports the service that stores it.
 """
 
+import datetime
 import re
 
 from rigbook.trajectory import pypetconstants as pc
@@ -34,6 +35,11 @@ from rigbook.trajectory import pypetconstants as pc
 RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
 
 _default_service_class = None
+
+
+def format_time(timestamp):
+    """pypet's human-readable time of names and run information: ``2026_11_21_11h04m28s``."""
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y_%m_%d_%Hh%Mm%Ss")
 
 
 def register_default_service(service_class):

@@ -14,6 +14,14 @@ import time
 
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.runner import RunOutcome
+from rigbook.trajectory.wrapmodes import (  # noqa: F401  (their home before wrapmodes.py)
+    WRAP_MODES,
+    InProcessMode,
+    LocalMode,
+    LockMode,
+    WriterMode,
+    install_worker_service,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -189,14 +197,3 @@ class RunJob:
             runs = traj._children[branch]._children.get("runs")
             if runs is not None and run_name in runs._children:
                 runs.f_remove_child(run_name, recursive=True)
-
-
-# Their home before wrapmodes.py (scripts and branches that import them from here keep working).
-from rigbook.trajectory.wrapmodes import (  # noqa: E402,F401
-    WRAP_MODES,
-    InProcessMode,
-    LocalMode,
-    LockMode,
-    WriterMode,
-    install_worker_service,
-)

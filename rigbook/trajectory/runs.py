@@ -9,6 +9,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError
 from rigbook.trajectory.node import RUN_NAME_PATTERN
 from rigbook.trajectory.parameter import BaseParameter
+from rigbook.trajectory.records import format_time
 
 logger = logging.getLogger(__name__)
 
@@ -264,8 +265,6 @@ class RunsMixin:
 
     def _set_start(self):
         """Record the start of the current run."""
-        from rigbook.trajectory.trajectory import format_time
-
         info = self._run_information[self._idx]
         now = time.time()
         info["timestamp"] = now

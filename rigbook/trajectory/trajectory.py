@@ -25,7 +25,6 @@ For the Environment (issue 7):
   may be replaced by any object with ``store``/``load`` (a wrapper).
 """
 
-import datetime
 import logging
 import platform
 import time
@@ -36,6 +35,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError, PresettingError
 from rigbook.trajectory.node import NNTreeNode
 from rigbook.trajectory.parameter import BaseParameter, Parameter
+from rigbook.trajectory.records import format_time
 from rigbook.trajectory.result import Result
 from rigbook.trajectory.runs import RunsMixin
 from rigbook.trajectory.storing import StoringMixin
@@ -48,11 +48,6 @@ _SERVICE_KEYWORDS = {
     "pandas_format", "purge_duplicate_comments", "summary_tables", "small_overview_tables",
     "large_overview_tables", "results_per_run", "derived_parameters_per_run", "display_time",
 }
-
-
-def format_time(timestamp):
-    """pypet's human-readable time: ``2026_11_21_11h04m28s``."""
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y_%m_%d_%Hh%Mm%Ss")
 
 
 class Trajectory(StoringMixin, RunsMixin, TreeRoot):

@@ -73,3 +73,8 @@ def test_a_trajectory_given_only_a_filename_gets_the_registered_default_service(
     traj = Trajectory("t", add_time=False, filename=str(tmp_path / "t.hdf5"), complevel=4)
     assert type(traj.v_storage_service) is HDF5StorageService
     assert traj.v_storage_service.complevel == 4
+
+
+@pytest.mark.parametrize("module", ["runs", "storing", "storeload", "storageservice", "records"])
+def test_no_part_imports_the_trajectory_it_belongs_to(module):
+    assert "trajectory" not in imported_modules(PACKAGE / f"{module}.py")
