@@ -312,6 +312,50 @@ def test_netqueue_writer_refuses_requests_signed_with_another_key(tmp_path):
         assert process.join(DEADLINE) == 0  # nothing was stored
 
 
+REMOTE_WORKER = """
+import sys
+from rigbook.trajectory import NetQueueStorageServiceSender, Trajectory
+
+url, name = sys.argv[1], sys.argv[2]
+traj = Trajectory(name, add_time=False)
+traj.f_add_parameter("x", 3)
+traj.f_add_result("answer", 42, comment="sent from another interpreter")
+sender = NetQueueStorageServiceSender(url, reply_timeout=60)
+traj.v_storage_service = sender
+traj.f_store()
+sender.close()
+"""
+
+
+def test_a_worker_elsewhere_stores_through_the_writers_url(tmp_path):
+    """A fresh interpreter (as on another machine, sharing the key file) needs only the URL."""
+    import subprocess
+    import sys
+
+    filename = tmp_path / "remote.hdf5"
+    ready_end, ready_sender = FORK.Pipe(duplex=False)
+    stop = FORK.Event()
+    writer = NetQueueStorageServiceWriter(HDF5StorageService(filename=str(filename)),
+                                          ready_connection=ready_sender, stop_event=stop)
+    process = StorageWriterProcess(writer, FORK).start()
+    ready_sender.close()
+    try:
+        assert ready_end.poll(DEADLINE)
+        url = ready_end.recv()
+        script = tmp_path / "worker.py"
+        script.write_text(REMOTE_WORKER)
+        done = subprocess.run([sys.executable, str(script), url, "remote"], env=dict(os.environ),
+                              capture_output=True, text=True, timeout=DEADLINE)
+        assert done.returncode == 0, done.stderr
+    finally:
+        stop.set()
+        stored = process.join(DEADLINE)
+    assert stored == 1
+    loaded = Trajectory(filename=str(filename))
+    loaded.f_load(name="remote", load_all=pc.LOAD_DATA)
+    assert loaded.results.answer == 42 and loaded.x == 3
+
+
 def test_a_sender_whose_writer_is_gone_says_so(tmp_path):
     with zmq.Context() as context, context.socket(zmq.REP) as probe:
         port = probe.bind_to_random_port("tcp://127.0.0.1")
