@@ -423,7 +423,7 @@ class Environment:
 
     f_run_map = run_map
 
-    def resume(self, trajectory_name=None, resume_folder=None):
+    def resume(self, trajectory_name=None, resume_folder=None, allow_pickle=False):
         """Run every run an interrupted exploration did not complete.
 
         Parameters
@@ -432,6 +432,9 @@ class Environment:
             The trajectory to resume; this environment's by default.
         resume_folder : str, optional
             Where its resume files are; this environment's by default.
+        allow_pickle : bool
+            Unpickle resume files this user's Rigbook did not sign (see
+            :mod:`rigbook.trajectory.trust`); only for folders you trust.
 
         Returns
         -------
@@ -439,7 +442,7 @@ class Environment:
             ``(run index, returned value)`` of the runs done now.
         """
         name = trajectory_name or self._traj.v_name
-        state = ResumeState(resume_folder or self._resume_folder, name).load()
+        state = ResumeState(resume_folder or self._resume_folder, name, allow_pickle=allow_pickle).load()
         recipe = state.read_recipe()
         traj = recipe["trajectory"]
         service = self._traj.v_storage_service

@@ -74,10 +74,14 @@ class ResumeState:
         The parent folder (created if needed).
     trajectory_name : str
         The trajectory's name; its state lives in a sub-folder of that name.
+    allow_pickle : bool
+        Unpickle the recipe and journal even if this user's Rigbook did not
+        sign them (a resume folder from before signatures, or from someone else).
     """
 
-    def __init__(self, resume_folder, trajectory_name):
+    def __init__(self, resume_folder, trajectory_name, allow_pickle=False):
         validate_id(trajectory_name, "trajectory name")
+        self.allow_pickle = bool(allow_pickle)
         self.folder = Path(resume_folder) / trajectory_name
         self.trajectory_name = trajectory_name
         self.total = 0
@@ -117,11 +121,11 @@ class ResumeState:
         with atomic_open(self.recipe_path, "wb") as f:
             f.write(data)
 
-    def read_recipe(self, allow_pickle=False):
+    def read_recipe(self, allow_pickle=None):
         """Unpickle the recipe written by :meth:`write_recipe`.
 
         Only a recipe this user's Rigbook signed is unpickled, unless
-        ``allow_pickle`` (unpickling runs code from the file).
+        ``allow_pickle`` (default: the state's own; unpickling runs code from the file).
 
         Raises
         ------
@@ -132,7 +136,8 @@ class ResumeState:
             raise FileNotFoundError(
                 f"no exploration to resume for trajectory {self.trajectory_name!r}: {self.recipe_path} does not exist"
             )
-        return trust.loads(self.recipe_path.read_bytes(), str(self.recipe_path), allow_pickle)
+        allow = self.allow_pickle if allow_pickle is None else allow_pickle
+        return trust.loads(self.recipe_path.read_bytes(), str(self.recipe_path), allow)
 
     def start(self, total, completed=()):
         """Begin (or begin again) with ``total`` runs, of which ``completed`` are done.
@@ -156,11 +161,13 @@ class ResumeState:
         self._journal.write(_RECORD_HEADER.pack(len(body), zlib.crc32(body)) + body)
         self._journal.flush()
 
-    def read_journal(self, allow_pickle=False):
+    def read_journal(self, allow_pickle=None):
         """Run index -> data of every whole record in the journal (a torn tail is skipped).
 
-        Records are unpickled only if this user's Rigbook signed them, unless ``allow_pickle``.
+        Records are unpickled only if this user's Rigbook signed them, unless
+        ``allow_pickle`` (default: the state's own).
         """
+        allow = self.allow_pickle if allow_pickle is None else allow_pickle
         runs = {}
         if not self.journal_path.is_file():
             return runs
@@ -174,7 +181,7 @@ class ResumeState:
                 if len(body) < length or zlib.crc32(body) != crc:
                     logger.warning("Ignoring a torn record at the end of %s", self.journal_path)
                     break
-                idx, data = trust.loads(body, f"{self.journal_path} (record {len(runs)})", allow_pickle)
+                idx, data = trust.loads(body, f"{self.journal_path} (record {len(runs)})", allow)
                 runs[idx] = data
         return runs
 

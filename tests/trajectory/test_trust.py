@@ -154,6 +154,29 @@ def test_resume_recipe_of_another_user_is_refused(tmp_path, other_user):
         state.read_journal()
     assert state.read_recipe(allow_pickle=True) == {"func": len}
     assert state.read_journal(allow_pickle=True) == {0: {"data": 1}}
+    trusting = ResumeState(tmp_path / "resume", "traj", allow_pickle=True)
+    assert trusting.read_recipe() == {"func": len}
+    assert trusting.read_journal() == {0: {"data": 1}}
+
+
+def _double(traj):
+    traj.f_add_result("z", traj.x * 2)
+
+
+def test_resuming_an_exploration_of_another_user_needs_allow_pickle(tmp_path, other_user):
+    def make():
+        env = Environment("res", filename=str(tmp_path / "res.hdf5"), report_progress=False, log_config=None,
+                          resumable=True, delete_resume=False)
+        env.trajectory.f_add_parameter("x", 0)
+        env.trajectory.f_explore({"x": [1, 2, 3]})
+        return env
+
+    with other_user:
+        env = make()
+        env.run(_double)
+    with pytest.raises(UntrustedPickleError, match="recipe.pkl"):
+        env.resume()
+    assert env.resume(allow_pickle=True) == []  # nothing left to do, but the recipe was read
 
 
 def test_own_resume_files_load(tmp_path):
