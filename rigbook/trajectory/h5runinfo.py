@@ -116,9 +116,7 @@ class RunInfoIO:
         finish = group["finish_timestamp"][:n].tolist()
         strings = {c: group[c].asstr()[:n].tolist() for c in ("time", "runtime", "parameter_summary", "short_environment_hexsha")}
         for i in range(n) if only is None else only:
-            info = traj._run_information[i]
-            info["completed"] = completed[i]
-            info["timestamp"] = timestamp[i]
-            info["finish_timestamp"] = finish[i]
+            info = {"idx": i, "completed": completed[i], "timestamp": timestamp[i], "finish_timestamp": finish[i]}
             for column, values in strings.items():
                 info[column] = values[i]
+            traj._update_run_information(info)

@@ -54,6 +54,22 @@ def _new_run_info(idx):
 class RunsMixin:
     """Exploration and single-run behaviour of the trajectory."""
 
+    def _restore_exploration(self, length, explored=None):
+        """Take the length (and, if given, the explored parameters) of a trajectory being loaded.
+
+        Parameters
+        ----------
+        length : int
+            Number of runs.
+        explored : dict, optional
+            Full name -> parameter, in exploration order; replaces the current ones.
+        """
+        if explored is not None:
+            self._explored_parameters.clear()
+            self._explored_parameters.update(explored)
+        self.__dict__["_length"] = int(length)
+        self._add_run_info(self._length)
+
     def _set_in_run(self, in_run):
         """Whether a run function is executing: then ``f_store()`` stores only the current run's data."""
         self.__dict__["_is_run"] = bool(in_run)

@@ -562,22 +562,19 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         tgroup = self._traj_group(name if trajectory_index is None else None, trajectory_index)
         self._check_format(tgroup, force)
         attrs = tgroup.attrs
-        d = traj.__dict__
         length = int(attrs.get("length", 1))
-        for item in json.loads(attrs.get("dynamic_imports", "[]")):
-            if item not in [x if isinstance(x, str) else f"{x.__module__}.{x.__qualname__}" for x in traj._dynamic_imports]:
-                traj._dynamic_imports.append(item)
+        known = [x if isinstance(x, str) else f"{x.__module__}.{x.__qualname__}" for x in traj._dynamic_imports]
+        traj.f_add_to_dynamic_imports([item for item in json.loads(attrs.get("dynamic_imports", "[]"))
+                                       if item not in known])
         if as_new:
             load_derived_parameters = load_results = load_other_data = pc.LOAD_NOTHING
         else:
-            d["_traj_name"] = str(attrs["name"])
-            d["_comment"] = str(attrs.get("comment", ""))
-            d["_timestamp"] = float(attrs.get("timestamp", 0.0))
-            d["_time"] = str(attrs.get("time", ""))
-            d["_python"] = str(attrs.get("python", ""))
-            d["_version"] = str(attrs.get("rigbook_version", ""))
-            d["_environment_hexsha"] = str(attrs.get("environment_hexsha", "")) or None
-            d["_environment_name"] = str(attrs.get("environment_name", "")) or None
+            traj._restore_identity(
+                name=str(attrs["name"]), comment=str(attrs.get("comment", "")),
+                timestamp=float(attrs.get("timestamp", 0.0)), time=str(attrs.get("time", "")),
+                python=str(attrs.get("python", "")), version=str(attrs.get("rigbook_version", "")),
+                environment_hexsha=str(attrs.get("environment_hexsha", "")) or None,
+                environment_name=str(attrs.get("environment_name", "")) or None)
         modes = {"config": load_parameters, "parameters": load_parameters,
                  "derived_parameters": load_derived_parameters, "results": load_results}
         explored_order = json.loads(attrs.get("explored_parameters", "[]"))
@@ -591,15 +588,11 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             node = traj._flat.get(full)
             if node is not None and node.f_has_range():
                 explored[full] = node
-        if explored_order and load_parameters != pc.LOAD_NOTHING:
-            traj._explored_parameters.clear()
-            traj._explored_parameters.update(explored)
-        d["_length"] = length
-        traj._add_run_info(traj._length)
+        replace_explored = bool(explored_order) and load_parameters != pc.LOAD_NOTHING
+        traj._restore_exploration(length, explored if replace_explored else None)
         if not as_new:
             self._read_run_information(tgroup, traj)
-            d["_traj_stored"] = True
-            d["_explored_stored_length"] = traj._length
+            traj._set_stored_state(stored=True, explored_length=length)
 
 def run_name_of(idx):
     """``run_%08d``."""

@@ -79,6 +79,13 @@ class StoringMixin:
         self.__dict__["_traj_stored"] = bool(stored)
         self.__dict__["_explored_stored_length"] = int(explored_length)
 
+    def _restore_identity(self, name, comment, timestamp, time, python, version, environment_hexsha,
+                          environment_name):
+        """Take the identity stored with a trajectory being loaded (the storage service calls this)."""
+        self.__dict__.update(_traj_name=name, _comment=comment, _timestamp=timestamp, _time=time, _python=python,
+                             _version=version, _environment_hexsha=environment_hexsha,
+                             _environment_name=environment_name)
+
     def _service_for_file(self, filename, **overrides):
         """A service like this trajectory's, for another file (the default service if it has none)."""
         service = self._storage_service
