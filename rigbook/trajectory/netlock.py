@@ -190,7 +190,8 @@ class LockerServer:
                         logger.warning("Lock server ignored a malformed request of %d frames", len(body))
                         continue
                     command, lock_name, client_id = body
-                    serving = self._handle(envelope, command, lock_name.decode(), client_id.decode())
+                    serving = self._handle(envelope, command, lock_name.decode(errors="replace"),
+                                           client_id.decode(errors="replace"))
                 self._tick()
             for queue in self._waiting.values():
                 for envelope, _ in queue:
