@@ -434,9 +434,46 @@ class ForkAwareLockerClient(LockerClient):
         return super()._request(command, timeout)
 
 
+def report_listening(ready_connection, url):
+    """Tell the process waiting in :func:`wait_until_listening` that ``url`` is bound."""
+    ready_connection.send(("listening", url))
+
+
+def report_failure(ready_connection, exc):
+    """Tell the process waiting in :func:`wait_until_listening` why binding failed."""
+    try:
+        ready_connection.send(("failed", f"{type(exc).__name__}: {exc}"))
+    except OSError:
+        pass  # nobody waits any more
+
+
+def wait_until_listening(ready, timeout, what, url):
+    """The bound URL reported by a server process, or an error saying why it did not listen.
+
+    Raises
+    ------
+    TimeoutError
+        If nothing was reported within ``timeout`` seconds.
+    OSError
+        If the server could not bind ``url`` (the port is taken...) or died first.
+    """
+    if not ready.poll(timeout):
+        raise TimeoutError(f"{what} did not start listening on {url} within {timeout:g} s")
+    try:
+        status, detail = ready.recv()
+    except EOFError:
+        raise OSError(f"{what} stopped before listening on {url}") from None
+    if status != "listening":
+        raise OSError(f"{what} could not listen on {url}: {detail}")
+    return detail
+
+
 def _serve(server, ready_connection):
     try:
-        server.run(on_ready=ready_connection.send)
+        server.run(on_ready=lambda url: report_listening(ready_connection, url))
+    except Exception as exc:
+        report_failure(ready_connection, exc)
+        raise
     finally:
         ready_connection.close()
 
@@ -465,21 +502,19 @@ class LockerServerProcess:
 
         Raises
         ------
-        RuntimeError
-            If it does not listen within ``timeout`` seconds (the port is taken...).
+        OSError
+            If it cannot listen on its URL (the port is taken...).
+        TimeoutError
+            If it does not listen within ``timeout`` seconds.
         """
         self.process.start()
         self._ready_sender.close()
-        if not self._ready.poll(timeout):
+        try:
+            self.url = wait_until_listening(self._ready, timeout, "the lock server", self._server.url)
+        except OSError:  # TimeoutError too
             self.process.terminate()
             self.process.join()
-            raise RuntimeError(f"the lock server for {self._server.url} did not start within {timeout:g} s")
-        try:
-            self.url = self._ready.recv()
-        except EOFError:
-            self.process.join()
-            raise RuntimeError(f"the lock server could not listen on {self._server.url} "
-                               f"(exit code {self.process.exitcode}); see the log") from None
+            raise
         return self.url
 
     def stop(self, timeout=10.0):

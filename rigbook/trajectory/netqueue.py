@@ -34,7 +34,7 @@ import os
 import pickle
 
 from rigbook.trajectory import trust
-from rigbook.trajectory.netlock import DEFAULT_URL, _zmq, bind, split_envelope
+from rigbook.trajectory.netlock import DEFAULT_URL, _zmq, bind, report_failure, report_listening, split_envelope
 from rigbook.trajectory.storagewriter import StorageWriter
 from rigbook.trajectory.wrappers import _Sender
 
@@ -132,10 +132,15 @@ class NetQueueChannel:
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 1000)
         try:
-            self.url = bind(self._socket, self.url)
+            try:
+                self.url = bind(self._socket, self.url)
+            except Exception as exc:
+                if self.ready_connection is not None:
+                    report_failure(self.ready_connection, exc)
+                raise
             logger.info("Storage writer listening on %s", self.url)
             if self.ready_connection is not None:
-                self.ready_connection.send(self.url)
+                report_listening(self.ready_connection, self.url)
                 self.ready_connection.close()
             yield self
         finally:

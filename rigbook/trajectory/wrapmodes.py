@@ -36,6 +36,7 @@ from rigbook.trajectory.wrappers import (
     QueueStorageServiceWriter,
     ReferenceStore,
     ReferenceWrapper,
+    StorageWriterError,
     StorageWriterProcess,
 )
 
@@ -409,24 +410,33 @@ class NetQueueMode(WriterMode):
         from rigbook.trajectory.netqueue import NetQueueStorageServiceWriter
 
         self._ready, self._ready_sender = context.Pipe(duplex=False)
-        writer = NetQueueStorageServiceWriter(service, settings.url or DEFAULT_URL, settings.gc_interval,
+        self._requested_url = settings.url or DEFAULT_URL
+        writer = NetQueueStorageServiceWriter(service, self._requested_url, settings.gc_interval,
                                               reply_queue=self.replies, stop_event=self.stop_event,
                                               ready_connection=self._ready_sender)
         self.url = None
         return writer, None
 
     def start(self):
-        """Start the writer and wait until it listens; workers get a sender of its URL."""
+        """Start the writer and wait until it listens; workers get a sender of its URL.
+
+        Raises
+        ------
+        OSError
+            If the writer cannot listen on its URL (the port is taken...) in time.
+        """
+        from rigbook.trajectory.netlock import wait_until_listening
         from rigbook.trajectory.netqueue import NetQueueStorageServiceSender
 
         super().start()
         self._ready_sender.close()  # the writer's copy only: a writer that dies is an EOF here
         try:
-            url = self._ready.recv() if self._ready.poll(self.START_TIMEOUT) else None
-        except EOFError:
-            url = None
-        if url is None:
-            self.close()  # raises the writer's own error (e.g. the port is taken) if it reported one
-            raise RuntimeError(f"the NETQUEUE storage writer did not start listening within {self.START_TIMEOUT:g} s")
-        self.url = url
-        self._sender_arguments = (NetQueueStorageServiceSender, url)
+            self.url = wait_until_listening(self._ready, self.START_TIMEOUT, "the NETQUEUE storage writer",
+                                            self._requested_url)
+        except OSError:
+            try:
+                self.close()
+            except StorageWriterError:
+                pass  # it failed for the reason raised here
+            raise
+        self._sender_arguments = (NetQueueStorageServiceSender, self.url)

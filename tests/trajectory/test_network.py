@@ -24,6 +24,7 @@ from rigbook.trajectory.netlock import (  # noqa: E402
     LockExpiredError,
     LockServerError,
     TimeOutLockerServer,
+    wait_until_listening,
 )
 from rigbook.trajectory.netqueue import NetQueueStorageServiceSender, NetQueueStorageServiceWriter  # noqa: E402
 from rigbook.trajectory.storageservice import HDF5StorageService  # noqa: E402
@@ -105,6 +106,15 @@ def test_netlock_with_a_given_port_and_timeout(tmp_path):
     env.run(store_pid)
     assert load(tmp_path).f_get_from_runs("square", fast_access=True, use_indices=True) == {
         i: i * i for i in range(6)}
+
+
+@pytest.mark.parametrize("wrap_mode", [pc.WRAP_MODE_NETLOCK, pc.WRAP_MODE_NETQUEUE])
+def test_a_port_in_use_is_an_oserror_naming_it(tmp_path, wrap_mode):
+    with zmq.Context() as context, context.socket(zmq.REP) as taken:
+        port = taken.bind_to_random_port("tcp://127.0.0.1")
+        env = make_env(tmp_path, runs=2, wrap_mode=wrap_mode, port=port)
+        with pytest.raises(OSError, match=f"could not listen on tcp://127.0.0.1:{port}: .*Address already in use"):
+            env.run(store_pid)
 
 
 def test_bad_network_settings_name_the_culprit(tmp_path):
@@ -299,8 +309,7 @@ def test_netqueue_writer_refuses_requests_signed_with_another_key(tmp_path):
     process = StorageWriterProcess(writer, FORK).start()
     ready_sender.close()
     try:
-        assert ready_end.poll(DEADLINE)
-        url = ready_end.recv()
+        url = wait_until_listening(ready_end, DEADLINE, "the writer", "tcp://127.0.0.1")
         outcome = FORK.Queue()
         stranger = FORK.Process(target=_send_signed_with_another_key,
                                 args=(url, str(tmp_path / "stranger-config"), outcome))
@@ -340,8 +349,7 @@ def test_a_worker_elsewhere_stores_through_the_writers_url(tmp_path):
     process = StorageWriterProcess(writer, FORK).start()
     ready_sender.close()
     try:
-        assert ready_end.poll(DEADLINE)
-        url = ready_end.recv()
+        url = wait_until_listening(ready_end, DEADLINE, "the writer", "tcp://127.0.0.1")
         script = tmp_path / "worker.py"
         script.write_text(REMOTE_WORKER)
         done = subprocess.run([sys.executable, str(script), url, "remote"], env=dict(os.environ),
