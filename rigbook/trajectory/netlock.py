@@ -97,9 +97,10 @@ class LockerServer:
     url : str
         Where to listen, e.g. ``'tcp://127.0.0.1:7777'``; without a port a
         free one is chosen (its URL is :attr:`url` once :meth:`run` bound it).
+        pypet's default ``'tcp://'`` means this machine only, any free port.
     """
 
-    def __init__(self, url=DEFAULT_URL):
+    def __init__(self, url="tcp://"):
         self.url = url
         self._holders = {}
         self._waiting = collections.defaultdict(collections.deque)
@@ -265,7 +266,8 @@ class LockerClient:
     Parameters
     ----------
     url : str
-        The server's URL, e.g. ``'tcp://127.0.0.1:7777'``.
+        The server's URL with its port, e.g. ``'tcp://127.0.0.1:7777'``
+        (the default ``'tcp://'`` is pypet's, and must be replaced).
     lock_name : str
         Which of the server's locks this client acquires.
     connect_timeout : float
@@ -279,7 +281,7 @@ class LockerClient:
     :class:`ForkAwareLockerClient` where that can happen.
     """
 
-    def __init__(self, url=DEFAULT_URL, lock_name=DEFAULT_LOCK_NAME, connect_timeout=30.0):
+    def __init__(self, url="tcp://", lock_name=DEFAULT_LOCK_NAME, connect_timeout=30.0):
         self.url = url
         self.lock_name = lock_name
         self.connect_timeout = float(connect_timeout)
@@ -407,7 +409,7 @@ class ForkAwareLockerClient(LockerClient):
     client name, so the server never confuses parent and child).
     """
 
-    def __init__(self, url=DEFAULT_URL, lock_name=DEFAULT_LOCK_NAME, connect_timeout=30.0):
+    def __init__(self, url="tcp://", lock_name=DEFAULT_LOCK_NAME, connect_timeout=30.0):
         super().__init__(url, lock_name, connect_timeout)
         self._pid = None
 
