@@ -90,6 +90,13 @@ def _create_secret(path):
             pass  # another process made it first: use theirs
     finally:
         os.unlink(temporary)
+    # The key's name must survive a power cut too, or files signed with it stop loading.
+    with contextlib.suppress(OSError):  # folders cannot be fsynced everywhere (Windows)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def secret():
