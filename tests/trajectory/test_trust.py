@@ -194,3 +194,26 @@ def test_tampered_signature_is_refused(tmp_path):
     blob[-2] ^= 0xFF  # the pickle changed after signing
     with pytest.raises(UntrustedPickleError, match="'x.y'"):
         trust.loads(bytes(blob), "x.y")
+
+
+def _key_of_this_process(start, keys):
+    trust._secrets.clear()  # as a fresh process: nothing cached
+    start.wait(30)
+    keys.put(trust.secret())
+
+
+def test_processes_creating_the_key_at_once_all_get_the_same_one(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start, keys = context.Event(), context.Queue()
+    processes = [context.Process(target=_key_of_this_process, args=(start, keys)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    start.set()
+    found = [keys.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join(30)
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+    assert len(set(found)) == 1 and found[0] == trust.secret_path().read_bytes()
+    assert [p.name for p in trust.secret_path().parent.iterdir()] == ["trust.key"]  # no temporary left
