@@ -493,7 +493,6 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._write_overviews(tgroup, traj)
 
     def _write_explored(self, tgroup, node):
-
         record = leaf_record(node)
         path = node.v_full_name.replace(".", "/")
         group = tgroup.require_group(path)
@@ -505,7 +504,6 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         append_column(group, "explored_data", list(range(len(values))), values, self._filters)
 
     def _store_single_run(self, stuff, name, store_data=pc.STORE_DATA, store_final=False, **kwargs):
-
         if isinstance(stuff, RunPayload):
             payload = stuff
             store_final = store_final or payload.store_final
