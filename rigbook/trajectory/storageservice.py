@@ -79,7 +79,7 @@ from rigbook.trajectory import codec, trust
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
-from rigbook.trajectory.h5runinfo import RunInfoIO
+from rigbook.trajectory.h5runinfo import RunInfoTable
 from rigbook.trajectory.records import RunPayload, leaf_record, register_default_service
 from rigbook.trajectory.storeload import TreeIO
 
@@ -91,7 +91,7 @@ _FLUSH_ROWS = 20000
 _FLUSH_SECONDS = 1.0
 
 
-class HDF5StorageService(RunInfoIO, TreeIO):
+class HDF5StorageService(TreeIO):
     """Stores trajectories in HDF5 files with h5py; see the module docstring for contract and layout.
 
     Parameters
@@ -148,7 +148,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         self._keep_open = False
         self._buffer = ColumnBuffer()
         self._leaf_heads = {}
-        self._run_rows = {}
+        self._run_info = RunInfoTable()
         self._groups = {}
         self._last_flush = time.monotonic()
         self._filters = self._make_filters()
@@ -242,7 +242,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         state["overwrite_file"] = False
         state["_buffer"] = ColumnBuffer()
         state["_leaf_heads"] = {}
-        state["_run_rows"] = {}
+        state["_run_info"] = RunInfoTable()
         state["_groups"] = {}
         return state
 
@@ -285,8 +285,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             return
         if self._buffer:
             self._buffer.flush(self._file, self._filters)
-        if self._run_rows:
-            self._flush_run_rows()
+        if self._run_info.pending:
+            self._run_info.flush(self._file)
 
     def _close(self):
         if self._file is None:
@@ -297,7 +297,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         finally:
             self._buffer.clear()
             self._leaf_heads.clear()
-            self._run_rows.clear()
+            self._run_info.clear()
             self._groups.clear()
             self._file.close()
             self._file = None
@@ -473,7 +473,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 "another name (f_migrate(new_name=...), or in_store=True if it is the same trajectory)")
         tgroup = self._traj_group(name, create=True)
         self._write_meta(tgroup, traj)
-        self._write_run_information(tgroup, traj)
+        self._run_info.write_all(tgroup, traj)
         for node in traj._explored_parameters.values():
             self._write_explored(tgroup, node)
         traj._set_stored_state(stored=True, explored_length=traj._length)
@@ -515,12 +515,12 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         for record in payload.records:
             self._write_record(tgroup, record, store_data)
         if store_final and payload.run_information is not None:
-            self._write_run_row(tgroup, payload.run_information)
+            self._run_info.queue(tgroup, payload.run_information)
 
     def _prepare_merge(self, traj, name, changed_parameters=None, old_length=None, **kwargs):
         tgroup = self._traj_group(name)
         self._write_meta(tgroup, traj)
-        self._write_run_information(tgroup, traj)
+        self._run_info.write_all(tgroup, traj)
         for node in traj._explored_parameters.values():
             self._write_explored(tgroup, node)
 
@@ -589,7 +589,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         replace_explored = bool(explored_order) and load_parameters != pc.LOAD_NOTHING
         traj._restore_exploration(length, explored if replace_explored else None)
         if not as_new:
-            self._read_run_information(tgroup, traj)
+            self._run_info.read(tgroup, traj)
             traj._set_stored_state(stored=True, explored_length=length)
 
 def run_name_of(idx):
