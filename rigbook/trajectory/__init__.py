@@ -57,4 +57,12 @@ from rigbook.trajectory.wrappers import (  # noqa: F401,E402
     StorageWriterError,
     StorageWriterProcess,
 )
+from rigbook.trajectory.netlock import (  # noqa: F401,E402  (pyzmq is imported on first use)
+    ForkAwareLockerClient,
+    LockerClient,
+    LockerServer,
+    TimeOutLockerServer,
+)
+from rigbook.trajectory.netqueue import NetQueueStorageServiceSender, NetQueueStorageServiceWriter  # noqa: F401,E402
+from rigbook.trajectory.trust import UntrustedPickleError  # noqa: F401,E402
 # --- end running explorations ---

@@ -40,15 +40,9 @@ from rigbook.trajectory.postprocessing import PostProcessing, parse_pipeline_res
 from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
-from rigbook.trajectory.runmodes import (
-    WRAP_MODES,
-    InProcessMode,
-    LocalMode,
-    LockMode,
-    RunJob,
-    WriterMode,
-)
+from rigbook.trajectory.runmodes import RunJob
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
+from rigbook.trajectory.wrapmodes import WRAP_MODES, InProcessMode, ModeSettings, wrap_mode_class
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +106,20 @@ class Environment:
         Hand the trajectory, function and arguments to each worker once,
         instead of with every run.
     wrap_mode : str
-        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'`` or
-        ``'LOCAL'`` (default and only choice with ``executor``).
+        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'``,
+        ``'NETLOCK'``, ``'NETQUEUE'`` or ``'LOCAL'`` (default and only
+        choice with ``executor``); see :mod:`rigbook.trajectory.runmodes`.
+    url : str, optional
+        NETLOCK / NETQUEUE: where the lock server or the writer listens,
+        e.g. ``'tcp://192.168.1.5:7777'`` so that workers on other machines
+        reach it. Default: this machine only (``tcp://127.0.0.1``) on
+        ``port``.
+    port : int, optional
+        NETLOCK / NETQUEUE: the port on this machine when ``url`` is not
+        given; a free one is chosen by default.
+    timeout : float, optional
+        NETLOCK: a lock held longer than this many seconds is freed (its
+        holder died); see :class:`~rigbook.trajectory.netlock.TimeOutLockerServer`.
     queue_maxsize : int
         Bound of the QUEUE mode's queue (-1: unbounded).
     gc_interval : int, optional
@@ -162,9 +168,10 @@ class Environment:
                  log_config=DEFAULT_LOGGING, log_stdout=False, log_folder=None, log_level=logging.INFO,
                  report_progress=True, multiproc=False, ncores=1, use_pool=True, freeze_input=False,
                  wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
+                 url=None, port=None, timeout=None,
                  graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
                  storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False,
-                 wildcard_functions=None, port=None, timeout=None, **kwargs):
+                 wildcard_functions=None, **kwargs):
         renamed = take_pypet_options(kwargs)
         resumable = renamed.get("resumable", resumable)
         resume_folder = renamed.get("resume_folder", resume_folder)
@@ -180,14 +187,24 @@ class Environment:
             ncores = os.cpu_count() or 1  # pypet: 0 means every core
         if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 1:
             raise ValueError(f"ncores must be a positive integer or 0 (all cores), not {ncores!r}")
-        if port is not None and wrap_mode not in (pc.WRAP_MODE_NETLOCK, pc.WRAP_MODE_NETQUEUE):
-            raise ValueError(f"port={port!r} is only used by the NETLOCK and NETQUEUE wrap modes, not {wrap_mode!r}")
+        network = wrap_mode in (pc.WRAP_MODE_NETLOCK, pc.WRAP_MODE_NETQUEUE)
+        for name, value in (("url", url), ("port", port), ("timeout", timeout)):
+            if value is not None and not network:
+                # pypet's defaults pass; a value would silently do nothing in another mode.
+                raise ValueError(f"{name}={value!r} is only used by the NETLOCK and NETQUEUE wrap modes, "
+                                 f"not {wrap_mode!r}")
+        if isinstance(port, str) and url is None:
+            url, port = port, None  # pypet also takes the whole address as port='tcp://host:port'
         #: Where NETLOCK / NETQUEUE serve (a port number or a tcp:// URL), and their lock timeout.
         self._port = port
         self._timeout = timeout
         self._executor = executor
         self._multiproc = bool(multiproc) or executor is not None
         self._wrap_mode = self._check_wrap_mode(wrap_mode)
+        self._url = self._check_url(url, port)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        self._lock_timeout = timeout
         self._ncores = ncores
         self._use_pool = use_pool
         self._freeze_input = bool(freeze_input)
@@ -226,24 +243,31 @@ class Environment:
     # ------------------------------------------------------------ setup
 
     def _check_wrap_mode(self, wrap_mode):
-        if self._executor is not None:
-            if wrap_mode not in (None, pc.WRAP_MODE_LOCAL):
-                raise ValueError(
-                    f"wrap_mode {wrap_mode!r} cannot be used with an executor: its workers cannot share the "
-                    "writer's queue or lock; use WRAP_MODE_LOCAL (the parent stores what they return)"
-                )
-            return pc.WRAP_MODE_LOCAL
+        """The mode class for ``wrap_mode`` (LOCAL with an executor, LOCK otherwise by default)."""
+        executor = self._executor is not None
         if wrap_mode is None:
-            return pc.WRAP_MODE_LOCK
-        if wrap_mode == pc.WRAP_MODE_NONE:
+            wrap_mode = pc.WRAP_MODE_LOCAL if executor else pc.WRAP_MODE_LOCK
+        elif wrap_mode == pc.WRAP_MODE_NONE:
             if self._multiproc:
+                others = "', '".join(name for name in WRAP_MODES if name != pc.WRAP_MODE_NONE)
                 raise NotImplementedError(
-                    "wrap_mode 'NONE' (workers writing the file unprotected) is not available in Rigbook; "
-                    "use 'LOCK', 'QUEUE', 'PIPE' or 'LOCAL'")
-            return pc.WRAP_MODE_LOCK  # pypet's value for one process: nothing to wrap
-        if wrap_mode not in WRAP_MODES:
-            raise ValueError(f"wrap_mode must be one of {', '.join(WRAP_MODES)}, not {wrap_mode!r}")
-        return wrap_mode
+                    f"wrap_mode 'NONE' (workers writing the file unprotected) is not available in Rigbook; "
+                    f"use '{others}'")
+            wrap_mode = pc.WRAP_MODE_LOCK  # pypet's value for one process: nothing to wrap
+        return wrap_mode_class(wrap_mode, executor=executor)
+
+    @staticmethod
+    def _check_url(url, port):
+        """The NETLOCK / NETQUEUE URL: ``url``, or loopback on ``port``, or None (loopback, any port)."""
+        if url is not None and port is not None:
+            raise ValueError(f"give url ({url!r}) or port ({port!r}), not both")
+        if port is not None:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+                raise ValueError(f"port must be an integer from 1 to 65535, not {port!r}")
+            return f"tcp://127.0.0.1:{port}"
+        if url is not None and (not isinstance(url, str) or "://" not in url):
+            raise ValueError(f"url must be a ZeroMQ address such as 'tcp://127.0.0.1:7777', not {url!r}")
+        return url
 
     def _make_trajectory(self, trajectory, add_time, comment, dynamic_imports, dynamically_imported_classes,
                          filename, storage_service, service_options, wildcard_functions=None):
@@ -283,7 +307,7 @@ class Environment:
             "multiproc": self._multiproc,
             "ncores": self._ncores,
             "use_pool": bool(self._use_pool),
-            "wrap_mode": self._wrap_mode if self._multiproc else "NONE",
+            "wrap_mode": self._wrap_mode.wrap_mode if self._multiproc else pc.WRAP_MODE_NONE,
             "freeze_input": self._freeze_input,
             "executor": type(self._executor).__name__ if self._executor is not None else "",
             "resumable": self._resumable,
@@ -449,7 +473,7 @@ class Environment:
             self._postprocessing = PostProcessing.from_step(postproc_step)
         return run_step
 
-    def resume(self, trajectory_name=None, resume_folder=None):
+    def resume(self, trajectory_name=None, resume_folder=None, allow_pickle=False):
         """Run every run an interrupted exploration did not complete.
 
         Parameters
@@ -458,6 +482,9 @@ class Environment:
             The trajectory to resume; this environment's by default.
         resume_folder : str, optional
             Where its resume files are; this environment's by default.
+        allow_pickle : bool
+            Unpickle resume files this user's Rigbook did not sign (see
+            :mod:`rigbook.trajectory.trust`); only for folders you trust.
 
         Returns
         -------
@@ -465,7 +492,7 @@ class Environment:
             ``(run index, returned value)`` of the runs done now.
         """
         name = trajectory_name or self._traj.v_name
-        state = ResumeState(resume_folder or self._resume_folder, name).load()
+        state = ResumeState(resume_folder or self._resume_folder, name, allow_pickle=allow_pickle).load()
         recipe = state.read_recipe()
         traj = recipe["trajectory"]
         service = self._traj.v_storage_service
@@ -495,15 +522,11 @@ class Environment:
     f_continue = resume
 
     def _make_mode(self, service, context, resumable):
-        flush = resumable
-        keep_open = self._keep_file_open
-        if not self._multiproc:
-            return InProcessMode(service, self._traj.v_name, flush=flush, keep_open=keep_open)
-        if self._wrap_mode == pc.WRAP_MODE_LOCAL:
-            return LocalMode(service, self._traj.v_name, self._gc_interval, flush=flush, keep_open=keep_open)
-        if self._wrap_mode == pc.WRAP_MODE_LOCK:
-            return LockMode(service, context)
-        return WriterMode(self._wrap_mode, service, context, self._gc_interval, self._queue_maxsize)
+        settings = ModeSettings(self._traj.v_name, flush=resumable, keep_open=self._keep_file_open,
+                                gc_interval=self._gc_interval, queue_maxsize=self._queue_maxsize,
+                                url=self._url, timeout=self._lock_timeout)
+        mode_class = self._wrap_mode if self._multiproc else InProcessMode
+        return mode_class(service, context, settings)
 
     def _execute(self, func, args, kwargs, iter_args=None, iter_kwargs=None, resume_state=None,
                  overwrite_runs=frozenset()):
@@ -613,7 +636,7 @@ class Environment:
             # Workers get their storage from the mode, never a copy of the parent's open service.
             traj.v_storage_service = None
         job = RunJob(traj, func, args, kwargs, iter_args, iter_kwargs,
-                     wrap_mode=mode.wrap_mode, automatic_storing=self._automatic_storing,
+                     mode=type(mode) if pooled else None, automatic_storing=self._automatic_storing,
                      clean_up_runs=self._clean_up_runs, log_stdout=self._log_stdout,
                      overwrite_runs=overwrite_runs, journal=resume_state is not None)
         completed_info = []

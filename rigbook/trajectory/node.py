@@ -1,12 +1,12 @@
 """The base of every node of the trajectory tree (groups and leaves)."""
 
+import contextlib
 import logging
-import re
 
 from rigbook.trajectory.annotations import Annotations
 from rigbook.trajectory.codec import utf8_ok
+from rigbook.trajectory.records import RUN_NAME_PATTERN  # noqa: F401  (the record format owns run names)
 
-RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
 _RESERVED_PREFIXES = ("f_", "v_", "_")
 _RESERVED_NAMES = {"func", "vars", "crun", "par", "dpar", "conf", "res"}
 
@@ -194,6 +194,21 @@ class NNTreeNode:
     def _set_full_name(self, full_name):
         self.__dict__["_full_name"] = full_name
         self.__dict__["_name"] = full_name.rpartition(".")[2]
+
+    # storage protocol: what a storage service may change on a node, and nothing else
+    def _set_stored(self, stored=True):
+        """Record whether the node is on disk (storage services and the trajectory call this)."""
+        self.__dict__["_stored"] = bool(stored)
+
+    @contextlib.contextmanager
+    def _unlocked(self):
+        """Let a storage service empty and refill a locked leaf; the lock is back afterwards."""
+        was_locked = self.__dict__.get("_locked", False)
+        self.__dict__["_locked"] = False
+        try:
+            yield self
+        finally:
+            self.__dict__["_locked"] = was_locked
 
 
 class NNLeaf(NNTreeNode):

@@ -37,3 +37,10 @@ class ObjectTable(pd.DataFrame):
     @property
     def _constructor(self):
         return ObjectTable
+
+
+def range_values(explored):
+    """The list of values of an ``explored_data`` entry (an ObjectTable's ``'data'`` column or a list)."""
+    if isinstance(explored, pd.DataFrame):
+        return list(explored["data"])
+    return list(explored)

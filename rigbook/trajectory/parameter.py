@@ -4,12 +4,11 @@ import logging
 import pickle
 
 import numpy as np
-import pandas as pd
 
-from rigbook.trajectory import codec
+from rigbook.trajectory import codec, trust
 from rigbook.trajectory.errors import ParameterLockedException
 from rigbook.trajectory.node import NNLeaf
-from rigbook.trajectory.objecttable import ObjectTable
+from rigbook.trajectory.objecttable import ObjectTable, range_values  # noqa: F401  (range_values: its old home)
 
 logger = logging.getLogger(__name__)
 
@@ -320,13 +319,6 @@ def _unwrap_table(value):
     return value
 
 
-def range_values(explored):
-    """The list of values of an ``explored_data`` entry (an ObjectTable's ``'data'`` column or a list)."""
-    if isinstance(explored, pd.DataFrame):
-        return list(explored["data"])
-    return list(explored)
-
-
 class Parameter(BaseParameter):
     """The standard parameter: any value Rigbook stores exactly (see :mod:`codec`)."""
 
@@ -338,7 +330,8 @@ class ArrayParameter(Parameter):
 class PickleParameter(BaseParameter):
     """A parameter holding any picklable object; stored pickled, unpickled on load.
 
-    Loading runs code from the file: only load files you trust.
+    Its pickles are signed (:mod:`rigbook.trajectory.trust`): loading one
+    that this user's Rigbook did not write needs ``allow_pickle=True``.
     """
 
     def __init__(self, full_name, data=None, comment="", protocol=pickle.HIGHEST_PROTOCOL):
@@ -354,17 +347,19 @@ class PickleParameter(BaseParameter):
     def _store(self):
         store_dict = {"protocol": self.v_protocol}
         if self._default is not None:
-            store_dict["data"] = pickle.dumps(self._default, protocol=self.v_protocol)
+            store_dict["data"] = trust.dumps(self._default, protocol=self.v_protocol)
         if self._explored_range:
-            pickled = [pickle.dumps(v, protocol=self.v_protocol) for v in self._explored_range]
+            pickled = [trust.dumps(v, protocol=self.v_protocol) for v in self._explored_range]
             store_dict["explored_data"] = ObjectTable(data={"data": pickled})
         return store_dict
 
     def _load(self, load_dict):
+        # Signed pickles only, unless the load was asked with allow_pickle=True (trust.allowing_pickles).
         if "protocol" in load_dict:
             self.__dict__["v_protocol"] = int(load_dict["protocol"])
         if "data" in load_dict:
-            self._default = self._data = pickle.loads(load_dict["data"])
+            self._default = self._data = trust.loads(load_dict["data"], self._full_name)
         if "explored_data" in load_dict:
-            self._explored_range = [pickle.loads(v) for v in range_values(load_dict["explored_data"])]
+            self._explored_range = [trust.loads(v, f"{self._full_name} (explored range)")
+                                    for v in range_values(load_dict["explored_data"])]
             self._explored = True

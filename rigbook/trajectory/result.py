@@ -3,7 +3,7 @@
 import logging
 import pickle
 
-from rigbook.trajectory import codec
+from rigbook.trajectory import codec, trust
 from rigbook.trajectory.node import NNLeaf
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ class Result(BaseResult):
 class PickleResult(Result):
     """A result whose items may be any picklable object; stored pickled, unpickled on load.
 
-    Loading runs code from the file: only load files you trust.
+    Its pickles are signed (:mod:`rigbook.trajectory.trust`): loading one
+    that this user's Rigbook did not write needs ``allow_pickle=True``.
     """
 
     def __init__(self, full_name, *args, comment="", protocol=pickle.HIGHEST_PROTOCOL, **kwargs):
@@ -200,7 +201,7 @@ class PickleResult(Result):
             raise TypeError(f"item {name!r} of {self._full_name!r} cannot be pickled: {error}") from error
 
     def _store(self):
-        out = {name: pickle.dumps(item, protocol=self.v_protocol) for name, item in self._data.items()}
+        out = {name: trust.dumps(item, protocol=self.v_protocol) for name, item in self._data.items()}
         out["__protocol"] = self.v_protocol
         return out
 
@@ -209,4 +210,4 @@ class PickleResult(Result):
             if name == "__protocol":
                 self.__dict__["v_protocol"] = int(raw)
             else:
-                self._data[name] = pickle.loads(raw)
+                self._data[name] = trust.loads(raw, f"{self._full_name}.{name}")

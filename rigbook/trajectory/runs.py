@@ -9,6 +9,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError
 from rigbook.trajectory.node import RUN_NAME_PATTERN
 from rigbook.trajectory.parameter import BaseParameter
+from rigbook.trajectory.records import format_time
 from rigbook.trajectory.wildcards import run_set_name
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,26 @@ def _new_run_info(idx):
 
 class RunsMixin:
     """Exploration and single-run behaviour of the trajectory."""
+
+    def _restore_exploration(self, length, explored=None):
+        """Take the length (and, if given, the explored parameters) of a trajectory being loaded.
+
+        Parameters
+        ----------
+        length : int
+            Number of runs.
+        explored : dict, optional
+            Full name -> parameter, in exploration order; replaces the current ones.
+        """
+        if explored is not None:
+            self._explored_parameters.clear()
+            self._explored_parameters.update(explored)
+        self.__dict__["_length"] = int(length)
+        self._add_run_info(self._length)
+
+    def _set_in_run(self, in_run):
+        """Whether a run function is executing: then ``f_store()`` stores only the current run's data."""
+        self.__dict__["_is_run"] = bool(in_run)
 
     def _add_run_info(self, new_length):
         info = self._run_information
@@ -263,8 +284,6 @@ class RunsMixin:
 
     def _set_start(self):
         """Record the start of the current run."""
-        from rigbook.trajectory.trajectory import format_time
-
         info = self._run_information[self._idx]
         now = time.time()
         info["timestamp"] = now

@@ -25,7 +25,6 @@ For the Environment (issue 7):
   may be replaced by any object with ``store``/``load`` (a wrapper).
 """
 
-import datetime
 import logging
 import platform
 import time
@@ -36,6 +35,7 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError, PresettingError
 from rigbook.trajectory.node import NNTreeNode
 from rigbook.trajectory.parameter import BaseParameter, Parameter
+from rigbook.trajectory.records import format_time
 from rigbook.trajectory.result import Result
 from rigbook.trajectory.runs import RunsMixin
 from rigbook.trajectory.storing import StoringMixin
@@ -49,11 +49,6 @@ _SERVICE_KEYWORDS = {
     "pandas_format", "purge_duplicate_comments", "summary_tables", "small_overview_tables",
     "large_overview_tables", "results_per_run", "derived_parameters_per_run", "display_time",
 }
-
-
-def format_time(timestamp):
-    """pypet's human-readable time: ``2026_11_21_11h04m28s``."""
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y_%m_%d_%Hh%Mm%Ss")
 
 
 class Trajectory(StoringMixin, RunsMixin, TreeRoot):
@@ -130,9 +125,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
                 storage_service = storage_service(filename=filename, trajectory=self, **kwargs)
             d["_storage_service"] = storage_service
         elif filename is not None:
-            from rigbook.trajectory.storageservice import HDF5StorageService
-
-            d["_storage_service"] = HDF5StorageService(filename=filename, trajectory=self, **kwargs)
+            d["_storage_service"] = self._service_for_file(filename, trajectory=self, **kwargs)
 
     # identity ---------------------------------------------------------------------
     @property
@@ -402,11 +395,12 @@ def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD
                     load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
                     load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
                     dynamic_imports=None, new_name="my_trajectory", add_time=True, with_run_information=True,
-                    with_meta_data=True, **kwargs):
+                    with_meta_data=True, allow_pickle=False, **kwargs):
     """Create a trajectory and load it from ``filename`` (pypet 0.6's helper).
 
     With ``as_new`` the trajectory is called ``new_name`` (plus the time with
-    ``add_time``) and only its parameters are loaded.
+    ``add_time``) and only its parameters are loaded. ``allow_pickle=True``
+    unpickles items this user's Rigbook did not write (only for files you trust).
     """
     if name is None and index is None:
         raise ValueError("give the name or the index of the trajectory to load")
@@ -415,7 +409,8 @@ def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD
     traj.f_load(name=name, index=index, as_new=as_new, load_parameters=load_parameters,
                 load_derived_parameters=load_derived_parameters, load_results=load_results,
                 load_other_data=load_other_data, load_all=load_all, force=force,
-                with_run_information=with_run_information, with_meta_data=with_meta_data)
+                with_run_information=with_run_information, with_meta_data=with_meta_data,
+                allow_pickle=allow_pickle)
     return traj
 
 

@@ -179,7 +179,7 @@ class DiskFullOnRun2(HDF5StorageService):
 
 
 @pytest.mark.parametrize("wrap_mode", [None, pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_PIPE, pc.WRAP_MODE_LOCK,
-                                       pc.WRAP_MODE_LOCAL])
+                                       pc.WRAP_MODE_LOCAL, pc.WRAP_MODE_NETQUEUE, pc.WRAP_MODE_NETLOCK])
 def test_a_storage_error_in_the_writer_reaches_the_caller(tmp_path, wrap_mode):
     env = make_env(tmp_path, runs=6, multiproc=wrap_mode is not None, ncores=2, wrap_mode=wrap_mode,
                    storage_service=DiskFullOnRun2)
@@ -205,7 +205,8 @@ def dies_once(traj, marker):
     return product(traj)
 
 
-@pytest.mark.parametrize("wrap_mode", [pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_LOCK, pc.WRAP_MODE_LOCAL])
+@pytest.mark.parametrize("wrap_mode", [pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_LOCK, pc.WRAP_MODE_LOCAL,
+                                       pc.WRAP_MODE_NETQUEUE, pc.WRAP_MODE_NETLOCK])
 def test_sigkilled_worker_then_resume_completes_every_run(tmp_path, wrap_mode):
     env = make_env(tmp_path, runs=150, multiproc=True, ncores=2, wrap_mode=wrap_mode, freeze_input=True,
                    resumable=True)
@@ -406,7 +407,7 @@ def test_logging_can_be_switched_off(tmp_path, capsys):
 
 
 def test_bad_settings_are_refused_with_the_culprit_named(tmp_path):
-    with pytest.raises(ValueError, match="wrap_mode must be one of LOCK, QUEUE, PIPE, LOCAL, not 'BOGUS'"):
+    with pytest.raises(ValueError, match="wrap_mode must be one of LOCAL, LOCK, NETLOCK, QUEUE, PIPE, NETQUEUE, not 'BOGUS'"):
         make_env(tmp_path, multiproc=True, wrap_mode="BOGUS")
     with pytest.raises(ValueError, match=r"ncores must be a positive integer or 0 \(all cores\), not -1"):
         make_env(tmp_path, ncores=-1)
