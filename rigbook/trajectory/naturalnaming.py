@@ -189,6 +189,14 @@ class NNGroupNode(NNTreeNode):
     def __repr__(self):
         return f"<{type(self).__name__} {self._full_name!r} ({len(self._children)} children)>"
 
+    def __str__(self):
+        # pypet's form: class, full name, (`comment`), then up to six children with their types.
+        comment = f" (`{self._comment}`)" if self._comment else ""
+        kids = [f"({name}: {type(child)})" for name, child in list(self._children.items())[:6]]
+        if len(self._children) > 6:
+            kids.append("...")
+        return f"{type(self).__name__} {self._full_name}{comment}: {', '.join(kids)}"
+
     # tree queries -----------------------------------------------------------------
     def f_children(self):
         """Number of children (links included)."""

@@ -94,7 +94,7 @@ class StoringMixin:
         return default_service_class()(filename=filename, **overrides)
 
     def _resolve_leaf_class(self, name):
-        """The leaf class a file names: Rigbook's own, one of ``dynamic_imports``, or one already imported.
+        """The leaf class a file names: Rigbook's own or one of ``dynamic_imports`` (as in pypet).
 
         Only leaf classes qualify: a file naming any other class (one whose
         constructor could do anything) is refused rather than instantiated.
@@ -123,14 +123,16 @@ class StoringMixin:
                 module_name, _, class_name = item.rpartition(".")
                 cls = getattr(importlib.import_module(module_name), class_name)
                 break
-        if cls is None:
+        imported_only = cls is None
+        if imported_only:
             module_name, _, class_name = name.rpartition(".")
             cls = getattr(sys.modules.get(module_name), class_name, None) if module_name else None
-        if cls is None:
+        if cls is not None and not (isinstance(cls, type) and issubclass(cls, NNLeaf)):
+            raise TypeError(f"the file names {name!r} as a leaf class, but it is not a parameter or result class")
+        if cls is None or imported_only:
+            # pypet: a class of the user's is built only when the trajectory is told about it.
             raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / "
                               "dynamically_imported_classes")
-        if not (isinstance(cls, type) and issubclass(cls, NNLeaf)):
-            raise TypeError(f"the file names {name!r} as a leaf class, but it is not a parameter or result class")
         return cls
 
     def _check_stored(self):

@@ -258,6 +258,8 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
     def __repr__(self):
         return f"<Trajectory {self._traj_name!r}: {self._length} run(s)>"
 
+    __str__ = __repr__
+
     # presets and locks -------------------------------------------------------------
     def _preset(self, branch, name, args, kwargs):
         parts = self._translate(name)
