@@ -13,6 +13,7 @@ from collections import deque
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NotUniqueNodeError
 from rigbook.trajectory.node import RUN_NAME_PATTERN, NNTreeNode, check_node_name
+from rigbook.trajectory.records import pickle_option as _pickle_option
 from rigbook.trajectory.wildcards import run_name, run_set_name
 
 logger = logging.getLogger(__name__)
@@ -438,11 +439,15 @@ class NNGroupNode(NNTreeNode):
             raise TypeError(f"{child.v_full_name!r} has children; pass recursive=True to remove the whole subtree")
         self._root._remove_subtree(child, predicate)
 
-    def f_load_child(self, name, recursive=False, load_data=pc.LOAD_DATA, max_depth=None):
-        """Load a child (and with ``recursive`` its subtree) from disk."""
+    def f_load_child(self, name, recursive=False, load_data=pc.LOAD_DATA, max_depth=None, allow_pickle=False):
+        """Load a child (and with ``recursive`` its subtree) from disk.
+
+        Pickled items load only if this user's Rigbook wrote them, unless ``allow_pickle=True``.
+        """
         root = self._root
         full_name = f"{self._full_name}.{name}" if self._full_name else name
-        root._storage("load", pc.TREE, self, child_name=name, recursive=recursive, load_data=load_data, max_depth=max_depth, trajectory=root)
+        root._storage("load", pc.TREE, self, child_name=name, recursive=recursive, load_data=load_data,
+                      max_depth=max_depth, trajectory=root, **_pickle_option(allow_pickle))
         return root.f_get(full_name, shortcuts=False)
 
     def f_store_child(self, name, recursive=False, store_data=pc.STORE_DATA, max_depth=None):
@@ -452,9 +457,13 @@ class NNGroupNode(NNTreeNode):
         child = self.f_get(name, shortcuts=False)
         self._root._storage("store", pc.TREE, child, recursive=recursive, store_data=store_data, max_depth=max_depth)
 
-    def f_load(self, recursive=True, load_data=pc.LOAD_DATA, max_depth=None):
-        """Load this group (and its subtree) from disk."""
-        self._root._storage("load", pc.GROUP, self, recursive=recursive, load_data=load_data, max_depth=max_depth)
+    def f_load(self, recursive=True, load_data=pc.LOAD_DATA, max_depth=None, allow_pickle=False):
+        """Load this group (and its subtree) from disk.
+
+        Pickled items load only if this user's Rigbook wrote them, unless ``allow_pickle=True``.
+        """
+        self._root._storage("load", pc.GROUP, self, recursive=recursive, load_data=load_data, max_depth=max_depth,
+                            **_pickle_option(allow_pickle))
         return self
 
     def f_store(self, recursive=True, store_data=pc.STORE_DATA, max_depth=None):

@@ -145,6 +145,11 @@ def group_record(node):
     }
 
 
+def pickle_option(allow_pickle):
+    """``allow_pickle`` for a load request only when asked, so services that never unpickle need not know it."""
+    return {"allow_pickle": True} if allow_pickle else {}
+
+
 def is_run_node_name(full_name):
     """Whether ``full_name`` lies inside a run (``results.runs.run_00000001...``), stored column-wise."""
     parts = full_name.split(".", 3)

@@ -15,13 +15,9 @@ from rigbook.trajectory.records import (  # noqa: F401  (their home before recor
     is_run_node_name,
     leaf_record,
 )
+from rigbook.trajectory.records import pickle_option as _pickle_option
 
 logger = logging.getLogger(__name__)
-
-
-def _pickle_option(allow_pickle):
-    """``allow_pickle`` for the service only when asked, so services that never unpickle need not know it."""
-    return {"allow_pickle": True} if allow_pickle else {}
 
 
 class StoringMixin:

@@ -122,6 +122,20 @@ def test_foreign_pickles_need_allow_pickle(tmp_path, other_user):
     assert skeleton.results.thing.thing == {"a": 1}
 
 
+def test_group_loaders_take_allow_pickle_too(tmp_path, other_user):
+    filename = tmp_path / "foreign.hdf5"
+    with other_user:
+        _store_with_foreign_pickles(filename, {"a": 1})
+    skeleton = load_trajectory("foreign", filename=str(filename), load_parameters=0, load_results=0)
+    with pytest.raises(UntrustedPickleError, match=r"results\.thing"):
+        skeleton.results.f_load_child("thing")
+    assert skeleton.results.f_load_child("thing", allow_pickle=True).other == {1, 2}
+    with pytest.raises(UntrustedPickleError, match=r"parameters\.obj"):
+        skeleton.parameters.f_load()
+    skeleton.parameters.f_load(allow_pickle=True)
+    assert skeleton.obj == {"a": 1}
+
+
 def _pickle_in_run(traj):
     traj.f_add_result(PickleResult, "runs.$.obj", {traj.x})
 
