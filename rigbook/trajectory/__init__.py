@@ -20,6 +20,7 @@ from rigbook.trajectory.naturalnaming import (  # noqa: F401
     ResultGroup,
 )
 from rigbook.trajectory.node import NNLeaf, NNTreeNode  # noqa: F401
+from rigbook.trajectory.objecttable import ObjectTable  # noqa: F401
 from rigbook.trajectory.parameter import ArrayParameter, BaseParameter, Parameter, PickleParameter  # noqa: F401
 from rigbook.trajectory.pypetconstants import (  # noqa: F401
     LOAD_DATA,
@@ -34,6 +35,7 @@ from rigbook.trajectory.pypetconstants import (  # noqa: F401
 )
 from rigbook.trajectory.result import BaseResult, PickleResult, Result  # noqa: F401
 from rigbook.trajectory.runs import cartesian_product  # noqa: F401
+from rigbook.trajectory.sparse import SparseParameter, SparseResult  # noqa: F401
 from rigbook.trajectory.lazyservice import LazyStorageService  # noqa: F401
 from rigbook.trajectory.storageservice import HDF5StorageService  # noqa: F401
 from rigbook.trajectory.trajectory import SingleRun, Trajectory, load_trajectory  # noqa: F401
@@ -55,4 +57,12 @@ from rigbook.trajectory.wrappers import (  # noqa: F401,E402
     StorageWriterError,
     StorageWriterProcess,
 )
+from rigbook.trajectory.netlock import (  # noqa: F401,E402  (pyzmq is imported on first use)
+    ForkAwareLockerClient,
+    LockerClient,
+    LockerServer,
+    TimeOutLockerServer,
+)
+from rigbook.trajectory.netqueue import NetQueueStorageServiceSender, NetQueueStorageServiceWriter  # noqa: F401,E402
+from rigbook.trajectory.trust import UntrustedPickleError  # noqa: F401,E402
 # --- end running explorations ---

@@ -28,6 +28,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from rigbook.trajectory.objecttable import ObjectTable
+
 #: Strings longer than this go into a dataset instead of an attribute
 #: (HDF5 attributes are limited to 64 KiB in compact storage).
 MAX_ATTRIBUTE_CHARS = 30000
@@ -330,7 +332,9 @@ def write_item(group, name, value, settings=None):
     if type(value) is np.ndarray:
         return _write_array(group, name, value, settings)
     if isinstance(value, pd.DataFrame) and not isinstance(value.columns, pd.MultiIndex):
-        return _write_frame(group, name, value, settings)
+        kind = _write_frame(group, name, value, settings)
+        # An ObjectTable must come back as one: pypet-style leaves index it as such.
+        return "otable" if isinstance(value, ObjectTable) else kind
     text = to_json(value, name)
     if len(text) <= MAX_ATTRIBUTE_CHARS:
         group.attrs[name] = text
@@ -427,6 +431,8 @@ def read_item(group, name, kind):
         return group[name][...].view(np.dtype(kind[3:]))
     if kind == "frame":
         return _read_frame(group[name])
+    if kind == "otable":
+        return ObjectTable(_read_frame(group[name]))
     raise ValueError(f"item {name!r} in {group.name} has unknown kind {kind!r}")
 
 

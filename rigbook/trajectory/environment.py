@@ -26,34 +26,25 @@ run gets a new forked process instead of a pool worker.
 """
 
 import logging
-import logging.config
 import multiprocessing
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from rigbook.trajectory import pypetconstants as pc
+from rigbook.trajectory.envlogging import DEFAULT_LOGGING, LogSetup, StdoutRedirect
+from rigbook.trajectory.envoptions import take_pypet_options
 from rigbook.trajectory.multiproccontext import MultiprocContext  # noqa: F401  (pypet scripts import it from here)
 from rigbook.trajectory.postprocessing import PostProcessing, parse_pipeline_result
 from rigbook.trajectory.processperrun import process_per_run
 from rigbook.trajectory.provenance import environment_identity, git_commit, platform_info, versions
 from rigbook.trajectory.resume import ResumeState, rebuild_from_journal, runs_with_data, unreadable_reason
-from rigbook.trajectory.runmodes import (
-    WRAP_MODES,
-    InProcessMode,
-    LocalMode,
-    LockMode,
-    RunJob,
-    WriterMode,
-    _StdoutToLog,
-)
+from rigbook.trajectory.runmodes import RunJob
 from rigbook.trajectory.runner import ExplorationError, RunEngine, process_pool
+from rigbook.trajectory.wrapmodes import WRAP_MODES, InProcessMode, ModeSettings, wrap_mode_class
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_LOGGING = "DEFAULT"
 
 _SERVICE_OPTIONS = (
     "file_title", "overwrite_file", "encoding", "complevel", "complib", "shuffle", "fletcher32",
@@ -67,90 +58,6 @@ def _pool_context():
     # elsewhere the platform's default start method is the only choice.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
-class _ConsoleHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a record arrives (it may be replaced later)."""
-
-    def __init__(self):
-        super().__init__()
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-class _LogSetup:
-    """The handlers an environment adds, so disable_logging removes exactly those."""
-
-    def __init__(self, log_config, log_folder, trajectory_name, env_name, log_level):
-        self.handlers = []
-        self._logger = logging.getLogger("rigbook.trajectory")
-        self._old_level = self._logger.level
-        if log_config is None or log_config is False:
-            return
-        if isinstance(log_config, dict):
-            logging.config.dictConfig(log_config)
-            return
-        if isinstance(log_config, (str, os.PathLike)) and log_config != DEFAULT_LOGGING:
-            if not Path(log_config).is_file():
-                raise FileNotFoundError(f"log_config {str(log_config)!r} is neither 'DEFAULT', None, a dict nor a file")
-            logging.config.fileConfig(log_config, disable_existing_loggers=False)
-            return
-        folder = Path(log_folder) / trajectory_name
-        folder.mkdir(parents=True, exist_ok=True)
-        formatter = logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s: %(message)s")
-        file_handler = logging.FileHandler(folder / f"{env_name}.log", encoding="utf-8")
-        file_handler.setFormatter(formatter)
-        file_handler.setLevel(log_level)
-        console = _ConsoleHandler()
-        console.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
-        console.setLevel(max(log_level, logging.INFO))
-        self.handlers = [file_handler, console]
-        for handler in self.handlers:
-            self._logger.addHandler(handler)
-        if self._logger.level == logging.NOTSET or self._logger.level > log_level:
-            self._logger.setLevel(log_level)
-
-    @property
-    def log_file(self):
-        """The log file written with the default configuration, else None."""
-        for handler in self.handlers:
-            if isinstance(handler, logging.FileHandler):
-                return Path(handler.baseFilename)
-        return None
-
-    def remove(self):
-        for handler in self.handlers:
-            self._logger.removeHandler(handler)
-            handler.close()
-        if self.handlers:
-            self._logger.setLevel(self._old_level)
-        self.handlers = []
-
-
-class _StdoutRedirect:
-    """``log_stdout``: what the script prints goes to the log until ``disable_logging``, as in pypet."""
-
-    def __init__(self, enabled):
-        self._previous = None
-        self._redirect = None
-        if enabled:
-            self._previous = sys.stdout
-            self._redirect = _StdoutToLog(logging.getLogger("rigbook.trajectory.stdout"))
-            sys.stdout = self._redirect
-
-    def restore(self):
-        if self._redirect is None:
-            return
-        self._redirect.flush()
-        if sys.stdout is self._redirect:
-            sys.stdout = self._previous
-        self._redirect = self._previous = None
 
 
 class Environment:
@@ -188,7 +95,7 @@ class Environment:
     multiproc : bool
         Run on a pool of ``ncores`` worker processes.
     ncores : int
-        Worker processes.
+        Worker processes; 0 means one per core.
     use_pool : bool
         With ``multiproc``: ``True`` runs on a pool of ``ncores`` processes
         (each run's inputs are pickled to reach them); ``False`` forks a new
@@ -199,8 +106,20 @@ class Environment:
         Hand the trajectory, function and arguments to each worker once,
         instead of with every run.
     wrap_mode : str
-        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'`` or
-        ``'LOCAL'`` (default and only choice with ``executor``).
+        ``'LOCK'`` (default with ``multiproc``), ``'QUEUE'``, ``'PIPE'``,
+        ``'NETLOCK'``, ``'NETQUEUE'`` or ``'LOCAL'`` (default and only
+        choice with ``executor``); see :mod:`rigbook.trajectory.runmodes`.
+    url : str, optional
+        NETLOCK / NETQUEUE: where the lock server or the writer listens,
+        e.g. ``'tcp://192.168.1.5:7777'`` so that workers on other machines
+        reach it. Default: this machine only (``tcp://127.0.0.1``) on
+        ``port``.
+    port : int, optional
+        NETLOCK / NETQUEUE: the port on this machine when ``url`` is not
+        given; a free one is chosen by default.
+    timeout : float, optional
+        NETLOCK: a lock held longer than this many seconds is freed (its
+        holder died); see :class:`~rigbook.trajectory.netlock.TimeOutLockerServer`.
     queue_maxsize : int
         Bound of the QUEUE mode's queue (-1: unbounded).
     gc_interval : int, optional
@@ -229,8 +148,15 @@ class Environment:
         Keep the HDF5 file open from the first run to the last (one process
         or LOCAL mode). ``False`` opens and closes it for every store, as
         the reference system does; only useful as a baseline.
+    wildcard_functions : dict, optional
+        Extra wildcards of a new trajectory (see :mod:`~rigbook.trajectory.wildcards`).
+    port, timeout
+        Address and lock timeout of the NETLOCK / NETQUEUE wrap modes.
     **kwargs
-        HDF5StorageService options: ``file_title``, ``overwrite_file``,
+        pypet's keywords for features Rigbook lacks, at their defaults (see
+        :mod:`~rigbook.trajectory.envoptions`), pypet's deprecated names,
+        trajectory properties (``v_with_links=False`` or ``with_links=False``),
+        and HDF5StorageService options: ``file_title``, ``overwrite_file``,
         ``encoding``, ``complevel``, ``complib``, ``shuffle``, ``fletcher32``,
         ``pandas_format``, ``purge_duplicate_comments``, ``summary_tables``,
         ``small_overview_tables``, ``large_overview_tables``,
@@ -242,19 +168,43 @@ class Environment:
                  log_config=DEFAULT_LOGGING, log_stdout=False, log_folder=None, log_level=logging.INFO,
                  report_progress=True, multiproc=False, ncores=1, use_pool=True, freeze_input=False,
                  wrap_mode=None, queue_maxsize=-1, gc_interval=None, clean_up_runs=True, executor=None,
+                 url=None, port=None, timeout=None,
                  graceful_exit=False, resumable=False, resume_folder=None, delete_resume=True,
-                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False, **kwargs):
-        # Names older pypet scripts use for the same settings.
-        resumable = kwargs.pop("continuable", resumable)
-        resume_folder = kwargs.pop("continue_folder", resume_folder)
+                 storage_service=None, git_repository=None, keep_file_open=True, lazy_debug=False,
+                 wildcard_functions=None, **kwargs):
+        renamed = take_pypet_options(kwargs)
+        resumable = renamed.get("resumable", resumable)
+        resume_folder = renamed.get("resume_folder", resume_folder)
+        delete_resume = renamed.get("delete_resume", delete_resume)
+        freeze_input = renamed.get("freeze_input", freeze_input)
+        storage_service = renamed.get("storage_service", storage_service)
+        properties = {key: kwargs.pop(key) for key in list(kwargs)
+                      if key not in _SERVICE_OPTIONS and _is_trajectory_property(key)}
         unknown = set(kwargs) - set(_SERVICE_OPTIONS)
         if unknown:
             raise TypeError(f"Environment() got unexpected keyword arguments {sorted(unknown)}")
+        if ncores == 0 and not isinstance(ncores, bool):
+            ncores = os.cpu_count() or 1  # pypet: 0 means every core
         if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 1:
-            raise ValueError(f"ncores must be a positive integer, not {ncores!r}")
+            raise ValueError(f"ncores must be a positive integer or 0 (all cores), not {ncores!r}")
+        network = wrap_mode in (pc.WRAP_MODE_NETLOCK, pc.WRAP_MODE_NETQUEUE)
+        for name, value in (("url", url), ("port", port), ("timeout", timeout)):
+            if value is not None and not network:
+                # pypet's defaults pass; a value would silently do nothing in another mode.
+                raise ValueError(f"{name}={value!r} is only used by the NETLOCK and NETQUEUE wrap modes, "
+                                 f"not {wrap_mode!r}")
+        if isinstance(port, str) and url is None:
+            url, port = port, None  # pypet also takes the whole address as port='tcp://host:port'
+        #: Where NETLOCK / NETQUEUE serve (a port number or a tcp:// URL), and their lock timeout.
+        self._port = port
+        self._timeout = timeout
         self._executor = executor
         self._multiproc = bool(multiproc) or executor is not None
         self._wrap_mode = self._check_wrap_mode(wrap_mode)
+        self._url = self._check_url(url, port)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        self._lock_timeout = timeout
         self._ncores = ncores
         self._use_pool = use_pool
         self._freeze_input = bool(freeze_input)
@@ -276,42 +226,57 @@ class Environment:
         self._postprocessing = None
 
         self._traj = self._make_trajectory(trajectory, add_time, comment, dynamic_imports,
-                                           dynamically_imported_classes, filename, storage_service, kwargs)
+                                           dynamically_imported_classes, filename, storage_service, kwargs,
+                                           wildcard_functions)
+        self._traj.f_set_properties(**properties)
         self._name, self._hexsha = environment_identity(self._traj.v_name, self._timestamp)
         self._traj.__dict__["_environment_name"] = self._name
         self._traj.__dict__["_environment_hexsha"] = self._hexsha
         data_folder = Path(self._traj.v_filename).parent if getattr(self._traj, "v_filename", None) else Path.cwd()
         self._resume_folder = Path(resume_folder) if resume_folder is not None else data_folder / "resume"
-        self._logs = _LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
+        self._logs = LogSetup(log_config, log_folder or data_folder / "logs", self._traj.v_name,
                                self._name, log_level)
         self._add_config(git_repository)
-        self._stdout = _StdoutRedirect(self._log_stdout)
+        self._stdout = StdoutRedirect(self._log_stdout)
         logger.info("Environment %s created for trajectory %s", self._name, self._traj.v_name)
 
     # ------------------------------------------------------------ setup
 
     def _check_wrap_mode(self, wrap_mode):
-        if self._executor is not None:
-            if wrap_mode not in (None, pc.WRAP_MODE_LOCAL):
-                raise ValueError(
-                    f"wrap_mode {wrap_mode!r} cannot be used with an executor: its workers cannot share the "
-                    "writer's queue or lock; use WRAP_MODE_LOCAL (the parent stores what they return)"
-                )
-            return pc.WRAP_MODE_LOCAL
+        """The mode class for ``wrap_mode`` (LOCAL with an executor, LOCK otherwise by default)."""
+        executor = self._executor is not None
         if wrap_mode is None:
-            return pc.WRAP_MODE_LOCK
-        if wrap_mode not in WRAP_MODES:
-            raise ValueError(f"wrap_mode must be one of {', '.join(WRAP_MODES)}, not {wrap_mode!r}")
-        return wrap_mode
+            wrap_mode = pc.WRAP_MODE_LOCAL if executor else pc.WRAP_MODE_LOCK
+        elif wrap_mode == pc.WRAP_MODE_NONE:
+            if self._multiproc:
+                others = "', '".join(name for name in WRAP_MODES if name != pc.WRAP_MODE_NONE)
+                raise NotImplementedError(
+                    f"wrap_mode 'NONE' (workers writing the file unprotected) is not available in Rigbook; "
+                    f"use '{others}'")
+            wrap_mode = pc.WRAP_MODE_LOCK  # pypet's value for one process: nothing to wrap
+        return wrap_mode_class(wrap_mode, executor=executor)
+
+    @staticmethod
+    def _check_url(url, port):
+        """The NETLOCK / NETQUEUE URL: ``url``, or loopback on ``port``, or None (loopback, any port)."""
+        if url is not None and port is not None:
+            raise ValueError(f"give url ({url!r}) or port ({port!r}), not both")
+        if port is not None:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+                raise ValueError(f"port must be an integer from 1 to 65535, not {port!r}")
+            return f"tcp://127.0.0.1:{port}"
+        if url is not None and (not isinstance(url, str) or "://" not in url):
+            raise ValueError(f"url must be a ZeroMQ address such as 'tcp://127.0.0.1:7777', not {url!r}")
+        return url
 
     def _make_trajectory(self, trajectory, add_time, comment, dynamic_imports, dynamically_imported_classes,
-                         filename, storage_service, service_options):
+                         filename, storage_service, service_options, wildcard_functions=None):
         from rigbook.trajectory.trajectory import Trajectory
 
         if isinstance(trajectory, str):
             traj = Trajectory(trajectory, add_time=add_time, comment=comment,
                               dynamically_imported_classes=dynamically_imported_classes,
-                              dynamic_imports=dynamic_imports)
+                              dynamic_imports=dynamic_imports, wildcard_functions=wildcard_functions)
         elif isinstance(trajectory, Trajectory):
             traj = trajectory
         else:
@@ -342,7 +307,7 @@ class Environment:
             "multiproc": self._multiproc,
             "ncores": self._ncores,
             "use_pool": bool(self._use_pool),
-            "wrap_mode": self._wrap_mode if self._multiproc else "NONE",
+            "wrap_mode": self._wrap_mode.wrap_mode if self._multiproc else pc.WRAP_MODE_NONE,
             "freeze_input": self._freeze_input,
             "executor": type(self._executor).__name__ if self._executor is not None else "",
             "resumable": self._resumable,
@@ -369,6 +334,7 @@ class Environment:
         return self._traj
 
     v_trajectory = trajectory
+    v_traj = trajectory
     traj = trajectory
 
     @property
@@ -391,6 +357,13 @@ class Environment:
         return self._timestamp
 
     v_timestamp = timestamp
+
+    @property
+    def v_time(self):
+        """When the environment was created, formatted as pypet does (``2026_11_21_11h04m28s``)."""
+        from rigbook.trajectory.trajectory import format_time
+
+        return format_time(self._timestamp)
 
     @property
     def resume_folder(self):
@@ -433,8 +406,11 @@ class Environment:
 
     f_run = run
 
-    def run_map(self, func, iter_args=None, iter_kwargs=None):
-        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i``."""
+    def run_map(self, func, *iter_args, **iter_kwargs):
+        """Run ``func(traj, *[a[i] for a in iter_args], **{k: v[i]})`` for every run ``i`` (pypet's signature).
+
+        Every positional and keyword argument is an iterable with one value per run.
+        """
         iter_args, iter_kwargs = self._per_run_arguments(iter_args, iter_kwargs)
         return self._execute(func, (), {}, iter_args, iter_kwargs)
 
@@ -497,7 +473,7 @@ class Environment:
             self._postprocessing = PostProcessing.from_step(postproc_step)
         return run_step
 
-    def resume(self, trajectory_name=None, resume_folder=None):
+    def resume(self, trajectory_name=None, resume_folder=None, allow_pickle=False):
         """Run every run an interrupted exploration did not complete.
 
         Parameters
@@ -506,6 +482,9 @@ class Environment:
             The trajectory to resume; this environment's by default.
         resume_folder : str, optional
             Where its resume files are; this environment's by default.
+        allow_pickle : bool
+            Unpickle resume files this user's Rigbook did not sign (see
+            :mod:`rigbook.trajectory.trust`); only for folders you trust.
 
         Returns
         -------
@@ -513,7 +492,7 @@ class Environment:
             ``(run index, returned value)`` of the runs done now.
         """
         name = trajectory_name or self._traj.v_name
-        state = ResumeState(resume_folder or self._resume_folder, name).load()
+        state = ResumeState(resume_folder or self._resume_folder, name, allow_pickle=allow_pickle).load()
         recipe = state.read_recipe()
         traj = recipe["trajectory"]
         service = self._traj.v_storage_service
@@ -543,15 +522,11 @@ class Environment:
     f_continue = resume
 
     def _make_mode(self, service, context, resumable):
-        flush = resumable
-        keep_open = self._keep_file_open
-        if not self._multiproc:
-            return InProcessMode(service, self._traj.v_name, flush=flush, keep_open=keep_open)
-        if self._wrap_mode == pc.WRAP_MODE_LOCAL:
-            return LocalMode(service, self._traj.v_name, self._gc_interval, flush=flush, keep_open=keep_open)
-        if self._wrap_mode == pc.WRAP_MODE_LOCK:
-            return LockMode(service, context)
-        return WriterMode(self._wrap_mode, service, context, self._gc_interval, self._queue_maxsize)
+        settings = ModeSettings(self._traj.v_name, flush=resumable, keep_open=self._keep_file_open,
+                                gc_interval=self._gc_interval, queue_maxsize=self._queue_maxsize,
+                                url=self._url, timeout=self._lock_timeout)
+        mode_class = self._wrap_mode if self._multiproc else InProcessMode
+        return mode_class(service, context, settings)
 
     def _execute(self, func, args, kwargs, iter_args=None, iter_kwargs=None, resume_state=None,
                  overwrite_runs=frozenset()):
@@ -661,7 +636,7 @@ class Environment:
             # Workers get their storage from the mode, never a copy of the parent's open service.
             traj.v_storage_service = None
         job = RunJob(traj, func, args, kwargs, iter_args, iter_kwargs,
-                     wrap_mode=mode.wrap_mode, automatic_storing=self._automatic_storing,
+                     mode=type(mode) if pooled else None, automatic_storing=self._automatic_storing,
                      clean_up_runs=self._clean_up_runs, log_stdout=self._log_stdout,
                      overwrite_runs=overwrite_runs, journal=resume_state is not None)
         completed_info = []
@@ -724,5 +699,21 @@ class Environment:
             traj.f_get_run_information(idx, copy=False)["completed"] = 0
         return summary
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # pypet: leaving the with-block closes the environment's log files.
+        self.disable_logging()
+        return False
+
     def __repr__(self):
         return f"<Environment {self._name} for {self._traj!r}>"
+
+
+def _is_trajectory_property(key):
+    """Whether ``key`` (with or without ``v_``) is a settable trajectory property (pypet passes those on)."""
+    from rigbook.trajectory.trajectory import Trajectory
+
+    prop = getattr(Trajectory, key if key.startswith("v_") else "v_" + key, None)
+    return isinstance(prop, property) and prop.fset is not None

@@ -22,11 +22,31 @@ def _consecutive_spans(indices):
     return spans
 
 
-class RunInfoIO:
-    """Mixin of :class:`HDF5StorageService` writing and reading run information columns."""
+class RunInfoTable:
+    """The run information columns of the files a storage service writes, and the rows queued for them.
 
-    def _write_run_information(self, tgroup, traj, rows=None):
-        self._flush_run_rows()
+    The service owns one and calls it; it keeps no reference to the file,
+    only the rows of single runs waiting to be written (:meth:`queue`).
+    """
+
+    def __init__(self):
+        self._rows = {}
+
+    def __getstate__(self):
+        return {"_rows": {}}  # queued rows belong to the open file of this process
+
+    @property
+    def pending(self):
+        """Whether queued rows wait for :meth:`flush`."""
+        return bool(self._rows)
+
+    def clear(self):
+        """Forget queued rows (the file is closing without writing them)."""
+        self._rows.clear()
+
+    def write_all(self, tgroup, traj):
+        """Write every run's information of ``traj`` into ``tgroup`` (queued rows first)."""
+        self.flush(tgroup.file)
         infos = traj._run_information[: traj._length]
         group = tgroup.require_group("_runs")
         if "completed" in group:
@@ -35,7 +55,7 @@ class RunInfoIO:
             on_disk = group["completed"][...]
             done = [i for i in np.flatnonzero(on_disk[: len(infos)]).tolist() if not infos[i]["completed"]]
             if done:
-                self._read_run_information(tgroup, traj, only=done)
+                self.read(tgroup, traj, only=done)
         columns = {
             "completed": ("i1", [int(i["completed"]) for i in infos]),
             "timestamp": ("f8", [float(i["timestamp"]) for i in infos]),
@@ -55,11 +75,11 @@ class RunInfoIO:
             else:
                 group.create_dataset(column, data=np.asarray(values, dtype=dtype), maxshape=(None,), chunks=True)
 
-    def _write_run_row(self, tgroup, info):
-        """Queue one run's information; :meth:`_flush_run_rows` writes all queued rows at once."""
-        self._run_rows.setdefault(tgroup.name, {})[int(info["idx"])] = info
+    def queue(self, tgroup, info):
+        """Queue one run's information; :meth:`flush` writes all queued rows at once."""
+        self._rows.setdefault(tgroup.name, {})[int(info["idx"])] = info
 
-    def _flush_run_rows(self):
+    def flush(self, h5file):
         """Write the queued rows in place: only their rows are touched, never whole columns.
 
         A LOCK-mode worker opens the file, stores one run and closes it; the
@@ -67,9 +87,9 @@ class RunInfoIO:
         each block of consecutive run indices is written as one slice, and
         nothing is read back.
         """
-        pending, self._run_rows = self._run_rows, {}
+        pending, self._rows = self._rows, {}
         for path, rows in pending.items():
-            group = self._file[path].get("_runs")
+            group = h5file[path].get("_runs")
             if group is None:
                 continue
             length = group["completed"].shape[0]
@@ -106,7 +126,8 @@ class RunInfoIO:
                     data[idx - start] = info.get(column) or ""
             group[column][start:stop] = data
 
-    def _read_run_information(self, tgroup, traj, only=None):
+    def read(self, tgroup, traj, only=None):
+        """Give ``traj`` the run information stored in ``tgroup`` (of the runs ``only``, or all)."""
         group = tgroup.get("_runs")
         if group is None:
             return
@@ -116,9 +137,7 @@ class RunInfoIO:
         finish = group["finish_timestamp"][:n].tolist()
         strings = {c: group[c].asstr()[:n].tolist() for c in ("time", "runtime", "parameter_summary", "short_environment_hexsha")}
         for i in range(n) if only is None else only:
-            info = traj._run_information[i]
-            info["completed"] = completed[i]
-            info["timestamp"] = timestamp[i]
-            info["finish_timestamp"] = finish[i]
+            info = {"idx": i, "completed": completed[i], "timestamp": timestamp[i], "finish_timestamp": finish[i]}
             for column, values in strings.items():
                 info[column] = values[i]
+            traj._update_run_information(info)

@@ -29,14 +29,22 @@ def _point_key(values):
         return repr(values)
 
 
+def _new_points(traj, compared, mine_cols, other_cols, n_self, candidates):
+    """The runs of ``candidates`` whose parameter point is not among this trajectory's runs."""
+    params = [traj._flat[n] for n in compared]
+    if all(type(p)._equal_values is BaseParameter._equal_values for p in params):
+        existing = {_point_key([mine_cols[n][i] for n in compared]) for i in range(n_self)}
+        return [j for j in candidates if _point_key([other_cols[n][j] for n in compared]) not in existing]
+    # A custom parameter's _equal_values decides (pypet's protocol), pair by pair.
+    return [j for j in candidates
+            if not any(all(p._equal_values(mine_cols[n][i], other_cols[n][j]) for p, n in zip(params, compared))
+                       for i in range(n_self))]
+
+
 def _copy_leaf(traj, leaf, new_full_name):
     cls = type(leaf)
     copy = cls(new_full_name, comment=leaf.v_comment)
-    items = leaf._store()
-    if isinstance(leaf, BaseParameter):
-        copy._load(items, None)
-    else:
-        copy._load(items)
+    copy._load(leaf._store())
     if leaf._annotations is not None and not leaf._annotations.f_is_empty():
         copy.v_annotations.f_set(**leaf._annotations.f_to_dict())
     parent = traj._ensure_group(new_full_name.rpartition(".")[0])
@@ -93,8 +101,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
     selected = list(range(n_other))
     if remove_duplicates:
         compared = [n for n in explored if n != trial_name]
-        existing = {_point_key([mine_cols[n][i] for n in compared]) for i in range(n_self)}
-        selected = [j for j in selected if _point_key([other_cols[n][j] for n in compared]) not in existing]
+        selected = _new_points(traj, compared, mine_cols, other_cols, n_self, selected)
         if not selected:
             raise ValueError(f"no run of {other.v_name!r} would be merged: all are duplicates")
     if not explored:
@@ -110,7 +117,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
             if group is None:
                 continue
             prefix = group.v_full_name + "."
-            for leaf in list(group.f_iter_leaves()):
+            for leaf in list(group.f_iter_leaves(with_links=False)):
                 _copy_leaf(traj, leaf, f"{branch}.runs.{new_run}.{leaf.v_full_name[len(prefix):]}")
         info = dict(other._run_information[j])
         info.update(idx=new_idx, name=new_run)
@@ -123,7 +130,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
     if merge_config:
         copied_branches.append("config")
     for branch in copied_branches:
-        for leaf in list(other._children[branch].f_iter_leaves()):
+        for leaf in list(other._children[branch].f_iter_leaves(with_links=False)):
             full = leaf.v_full_name
             if leaf.v_run_branch != "trajectory" or full in traj._flat:
                 continue
@@ -154,7 +161,7 @@ def merge_trajectories(traj, other, trial_parameter=None, remove_duplicates=Fals
             for branch in ("results", "derived_parameters"):
                 group = other._flat.get(f"{branch}.runs.{pc.FORMATTED_RUN_NAME % j}")
                 if group is not None:
-                    moved.extend(group.f_iter_leaves())
+                    moved.extend(group.f_iter_leaves(with_links=False))
         stored = [leaf for leaf in moved if leaf.v_stored]
         if stored and other.v_storage_service is not None and other._traj_stored and not delete_other_trajectory:
             other.f_delete_items(stored)

@@ -1,11 +1,12 @@
 """The base of every node of the trajectory tree (groups and leaves)."""
 
-import re
+import contextlib
+import logging
 
 from rigbook.trajectory.annotations import Annotations
 from rigbook.trajectory.codec import utf8_ok
+from rigbook.trajectory.records import RUN_NAME_PATTERN  # noqa: F401  (the record format owns run names)
 
-RUN_NAME_PATTERN = re.compile(r"^run_(\d{8}|ALL)$")
 _RESERVED_PREFIXES = ("f_", "v_", "_")
 _RESERVED_NAMES = {"func", "vars", "crun", "par", "dpar", "conf", "res"}
 
@@ -108,6 +109,9 @@ class NNTreeNode:
     @property
     def v_run_branch(self):
         """Name of the run this node hangs below (``run_00000003``), or ``'trajectory'``."""
+        known = self.__dict__.get("_rbranch")  # kept by the tree for every attached node
+        if known is not None:
+            return known
         for part in self._full_name.split("."):
             if RUN_NAME_PATTERN.match(part):
                 return part
@@ -119,6 +123,14 @@ class NNTreeNode:
         return self._is_leaf
 
     v_leaf = v_is_leaf
+
+    @property
+    def v_is_group(self):
+        """Whether the node is a group (the root included)."""
+        return not self._is_leaf
+
+    #: Whether the node is a parameter (parameters say True).
+    v_is_parameter = False
 
     @property
     def v_is_root(self):
@@ -170,6 +182,11 @@ class NNTreeNode:
 
     f_ann_to_string = f_ann_to_str
 
+    @property
+    def _logger(self):
+        # pypet's nodes log through self._logger; custom leaves written for pypet use it.
+        return logging.getLogger(f"rigbook.trajectory.{type(self).__name__}")
+
     def f_get_class_name(self):
         """Class name of the node."""
         return type(self).__name__
@@ -177,6 +194,21 @@ class NNTreeNode:
     def _set_full_name(self, full_name):
         self.__dict__["_full_name"] = full_name
         self.__dict__["_name"] = full_name.rpartition(".")[2]
+
+    # storage protocol: what a storage service may change on a node, and nothing else
+    def _set_stored(self, stored=True):
+        """Record whether the node is on disk (storage services and the trajectory call this)."""
+        self.__dict__["_stored"] = bool(stored)
+
+    @contextlib.contextmanager
+    def _unlocked(self):
+        """Let a storage service empty and refill a locked leaf; the lock is back afterwards."""
+        was_locked = self.__dict__.get("_locked", False)
+        self.__dict__["_locked"] = False
+        try:
+            yield self
+        finally:
+            self.__dict__["_locked"] = was_locked
 
 
 class NNLeaf(NNTreeNode):

@@ -42,15 +42,20 @@ def leaf_rows(nodes):
     return columns
 
 
+def _outside_runs(node):
+    return node.v_run_branch == "trajectory"
+
+
 def write_overviews(tgroup, traj, run_summaries, large_rows=None):
     """Write the small overview tables (and the large one when ``large_rows`` is given)."""
     parent = tgroup.require_group("_overview")
     branches = traj._children
-    write_table(parent, "config_overview", leaf_rows(branches["config"].f_iter_leaves()))
-    write_table(parent, "parameters_overview", leaf_rows(branches["parameters"].f_iter_leaves()))
+    write_table(parent, "config_overview", leaf_rows(branches["config"].f_iter_leaves(with_links=False)))
+    write_table(parent, "parameters_overview", leaf_rows(branches["parameters"].f_iter_leaves(with_links=False)))
     write_table(parent, "explored_parameters_overview", leaf_rows(traj._explored_parameters.values()))
     for branch in ("derived_parameters", "results"):
-        nodes = [n for n in branches[branch].f_iter_nodes(predicate=lambda n: n._is_leaf) if n.v_run_branch == "trajectory"]
+        # Run groups and everything below them are left out (the predicate spares their subtrees).
+        nodes = [n for n in branches[branch].f_iter_nodes(with_links=False, predicate=_outside_runs) if n._is_leaf]
         write_table(parent, f"{branch}_overview", leaf_rows(nodes))
     for branch, rows in run_summaries.items():
         write_table(parent, f"{branch}_summary", rows)

@@ -3,7 +3,7 @@
 import logging
 import pickle
 
-from rigbook.trajectory import codec
+from rigbook.trajectory import codec, trust
 from rigbook.trajectory.node import NNLeaf
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,27 @@ class Result(BaseResult):
     def _check_item(self, name, item):
         codec.check_storable(item, f"item {name!r} of result {self._full_name!r}")
 
+    def _supports(self, item):
+        """pypet's hook: whether ``item`` can be stored (override it, or :meth:`_check_item`)."""
+        try:
+            self._check_item("item", item)
+        except TypeError:
+            return False
+        return True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._own_supports = cls._supports is not Result._supports
+
+    _own_supports = False
+
+    def _require_supported(self, name, item):
+        if not self._own_supports:
+            self._check_item(name, item)  # the codec's message names what inside the item is wrong
+        elif not self._supports(item):
+            raise TypeError(f"item {name!r} of result {self._full_name!r}: {type(item).__name__} "
+                            f"is not supported by {type(self).__name__}")
+
     # items -------------------------------------------------------------------
     def f_translate_key(self, key):
         """Name of positional item ``key`` (0 is the result's name, i is ``name_i``)."""
@@ -53,17 +74,24 @@ class Result(BaseResult):
                 "without '/' and not starting with '__'")
         if name.startswith(("f_", "v_")) or name in ("func", "vars"):
             raise ValueError(f"item name {name!r} of result {self._full_name!r} is reserved by the trajectory API")
-        self._check_item(name, item)
+        self._require_supported(name, item)
         self._data[name] = item
 
     def f_get(self, *args):
-        """One item by name or index, a tuple of several, or the only/eponymous item without arguments."""
+        """One item by name or index, a list of several, or without arguments the only item.
+
+        Raises
+        ------
+        ValueError
+            Without arguments, if the result holds several items.
+        AttributeError
+            If the result is empty or has no such item.
+        """
         data = self._data
         if not args:
-            if self._name in data:
-                return data[self._name]
             if len(data) == 1:
-                return next(iter(data.values()))
+                for value in data.values():
+                    return value
             if not data:
                 raise AttributeError(f"result {self._full_name!r} is empty")
             raise ValueError(f"result {self._full_name!r} has several items {sorted(data)}: name the one you want")
@@ -74,7 +102,7 @@ class Result(BaseResult):
                 values.append(data[key])
             except KeyError:
                 raise AttributeError(f"result {self._full_name!r} has no item {key!r}") from None
-        return values[0] if len(values) == 1 else tuple(values)
+        return values[0] if len(values) == 1 else values
 
     def f_supports_fast_access(self):
         # pypet's rule: only a result holding a single item named like itself is
@@ -83,11 +111,7 @@ class Result(BaseResult):
 
     def f_supports(self, item):
         """Whether ``item`` can be stored in this result."""
-        try:
-            self._check_item("item", item)
-        except TypeError:
-            return False
-        return True
+        return self._supports(item)
 
     def f_to_dict(self, copy=True):
         """Items as a dictionary."""
@@ -162,7 +186,8 @@ class Result(BaseResult):
 class PickleResult(Result):
     """A result whose items may be any picklable object; stored pickled, unpickled on load.
 
-    Loading runs code from the file: only load files you trust.
+    Its pickles are signed (:mod:`rigbook.trajectory.trust`): loading one
+    that this user's Rigbook did not write needs ``allow_pickle=True``.
     """
 
     def __init__(self, full_name, *args, comment="", protocol=pickle.HIGHEST_PROTOCOL, **kwargs):
@@ -176,7 +201,7 @@ class PickleResult(Result):
             raise TypeError(f"item {name!r} of {self._full_name!r} cannot be pickled: {error}") from error
 
     def _store(self):
-        out = {name: pickle.dumps(item, protocol=self.v_protocol) for name, item in self._data.items()}
+        out = {name: trust.dumps(item, protocol=self.v_protocol) for name, item in self._data.items()}
         out["__protocol"] = self.v_protocol
         return out
 
@@ -185,4 +210,4 @@ class PickleResult(Result):
             if name == "__protocol":
                 self.__dict__["v_protocol"] = int(raw)
             else:
-                self._data[name] = pickle.loads(raw)
+                self._data[name] = trust.loads(raw, f"{self._full_name}.{name}")

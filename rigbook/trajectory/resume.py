@@ -7,7 +7,8 @@ crash, a SIGKILL or a power cut at any moment leaves either the previous or
 the next version, never half of one:
 
 - ``recipe.pkl``: the pickled trajectory as it was before the first run, the
-  run function and its arguments, and the environment's settings.
+  run function and its arguments, and the environment's settings, signed
+  (:mod:`rigbook.trajectory.trust`) so only this user's own recipes unpickle.
 - ``state.json``: the runs whose results are stored in the HDF5 file
   (``completed``, as ``[start, stop)`` ranges), the runs that failed with
   their error and traceback, and the total number of runs.
@@ -15,7 +16,7 @@ the next version, never half of one:
 and one that is only ever appended to:
 
 - ``runs.journal``: every completed run's new data as the storage service
-  received it (length, CRC-32, pickle; a torn last record is ignored).
+  received it (length, CRC-32, signed pickle; a torn last record is ignored).
 
 A run is written into ``completed`` only after its data is in the file and
 in the journal (which is fsynced first), so a run listed there is never lost
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from rigbook.storage.atomic import atomic_open
 from rigbook.storage.ids import validate_id
+from rigbook.trajectory import trust
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +74,14 @@ class ResumeState:
         The parent folder (created if needed).
     trajectory_name : str
         The trajectory's name; its state lives in a sub-folder of that name.
+    allow_pickle : bool
+        Unpickle the recipe and journal even if this user's Rigbook did not
+        sign them (a resume folder from before signatures, or from someone else).
     """
 
-    def __init__(self, resume_folder, trajectory_name):
+    def __init__(self, resume_folder, trajectory_name, allow_pickle=False):
         validate_id(trajectory_name, "trajectory name")
+        self.allow_pickle = bool(allow_pickle)
         self.folder = Path(resume_folder) / trajectory_name
         self.trajectory_name = trajectory_name
         self.total = 0
@@ -105,7 +111,7 @@ class ResumeState:
     def write_recipe(self, recipe):
         """Pickle ``recipe`` (atomically); a TypeError names what cannot be pickled."""
         try:
-            data = pickle.dumps(recipe, protocol=pickle.HIGHEST_PROTOCOL)
+            data = trust.dumps(recipe)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise TypeError(
                 f"a resumable exploration must pickle its run function and arguments "
@@ -115,17 +121,23 @@ class ResumeState:
         with atomic_open(self.recipe_path, "wb") as f:
             f.write(data)
 
-    def read_recipe(self):
+    def read_recipe(self, allow_pickle=None):
         """Unpickle the recipe written by :meth:`write_recipe`.
 
-        This runs code from the pickle: only resume folders you wrote yourself.
+        Only a recipe this user's Rigbook signed is unpickled, unless
+        ``allow_pickle`` (default: the state's own; unpickling runs code from the file).
+
+        Raises
+        ------
+        UntrustedPickleError
+            If the recipe is not signed by this user and ``allow_pickle`` is False.
         """
         if not self.recipe_path.is_file():
             raise FileNotFoundError(
                 f"no exploration to resume for trajectory {self.trajectory_name!r}: {self.recipe_path} does not exist"
             )
-        with open(self.recipe_path, "rb") as f:
-            return pickle.load(f)
+        allow = self.allow_pickle if allow_pickle is None else allow_pickle
+        return trust.loads(self.recipe_path.read_bytes(), str(self.recipe_path), allow)
 
     def start(self, total, completed=()):
         """Begin (or begin again) with ``total`` runs, of which ``completed`` are done.
@@ -142,18 +154,20 @@ class ResumeState:
 
     def append_run(self, idx, data):
         """Append one run's data to the journal (flushed to the OS at once)."""
-        body = pickle.dumps((int(idx), data), protocol=pickle.HIGHEST_PROTOCOL)
+        body = trust.dumps((int(idx), data))
         if self._journal is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._journal = open(self.journal_path, "ab")
         self._journal.write(_RECORD_HEADER.pack(len(body), zlib.crc32(body)) + body)
         self._journal.flush()
 
-    def read_journal(self):
+    def read_journal(self, allow_pickle=None):
         """Run index -> data of every whole record in the journal (a torn tail is skipped).
 
-        This unpickles: only resume folders you wrote yourself.
+        Records are unpickled only if this user's Rigbook signed them, unless
+        ``allow_pickle`` (default: the state's own).
         """
+        allow = self.allow_pickle if allow_pickle is None else allow_pickle
         runs = {}
         if not self.journal_path.is_file():
             return runs
@@ -167,7 +181,7 @@ class ResumeState:
                 if len(body) < length or zlib.crc32(body) != crc:
                     logger.warning("Ignoring a torn record at the end of %s", self.journal_path)
                     break
-                idx, data = pickle.loads(body)
+                idx, data = trust.loads(body, f"{self.journal_path} (record {len(runs)})", allow)
                 runs[idx] = data
         return runs
 

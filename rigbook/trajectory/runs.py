@@ -9,6 +9,8 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError
 from rigbook.trajectory.node import RUN_NAME_PATTERN
 from rigbook.trajectory.parameter import BaseParameter
+from rigbook.trajectory.records import format_time
+from rigbook.trajectory.wildcards import run_set_name
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,26 @@ def _new_run_info(idx):
 
 class RunsMixin:
     """Exploration and single-run behaviour of the trajectory."""
+
+    def _restore_exploration(self, length, explored=None):
+        """Take the length (and, if given, the explored parameters) of a trajectory being loaded.
+
+        Parameters
+        ----------
+        length : int
+            Number of runs.
+        explored : dict, optional
+            Full name -> parameter, in exploration order; replaces the current ones.
+        """
+        if explored is not None:
+            self._explored_parameters.clear()
+            self._explored_parameters.update(explored)
+        self.__dict__["_length"] = int(length)
+        self._add_run_info(self._length)
+
+    def _set_in_run(self, in_run):
+        """Whether a run function is executing: then ``f_store()`` stores only the current run's data."""
+        self.__dict__["_is_run"] = bool(in_run)
 
     def _add_run_info(self, new_length):
         info = self._run_information
@@ -113,9 +135,10 @@ class RunsMixin:
         found, length = self._explored_from_dict(build_dict)
         if self._explored_parameters and length != self._length:
             raise ValueError(f"the trajectory already explores {self._length} runs; new ranges have {length} values")
+        again = [node.v_full_name for node in found if node.v_explored]
+        if again:
+            raise TypeError(f"parameters {again} are explored already; use f_expand to add runs")
         for node, values in found.items():
-            if node.v_explored:
-                node.f_shrink()
             node.f_explore(values)
         for node in found:
             self._explored_parameters[node._full_name] = node
@@ -132,15 +155,16 @@ class RunsMixin:
             raise TypeError(f"f_expand must enlarge every explored parameter; missing {sorted(missing)}")
         old = self._length if self._explored_parameters else 0
         for node, values in found.items():
-            if not node.v_explored:
-                node.__dict__["_range"] = [node._default] * old if old else []
-                node.__dict__["_explored"] = True
+            if not node.v_explored and old:
+                # A parameter explored only now keeps its default in the runs that exist.
+                node._explored_range = [node._default] * old
+                node._explored = True
             was_locked = node._locked
-            node.__dict__["_locked"] = False
+            node._locked = False
             try:
                 node.f_expand(values)
             finally:
-                node.__dict__["_locked"] = was_locked
+                node._locked = was_locked
             self._explored_parameters[node._full_name] = node
         self.__dict__["_length"] = old + length
         self._add_run_info(self._length)
@@ -260,8 +284,6 @@ class RunsMixin:
 
     def _set_start(self):
         """Record the start of the current run."""
-        from rigbook.trajectory.trajectory import format_time
-
         info = self._run_information[self._idx]
         now = time.time()
         info["timestamp"] = now
@@ -297,16 +319,14 @@ class RunsMixin:
         branch = {"r": "results", "d": "derived_parameters"}.get(where, where)
         if branch not in ("results", "derived_parameters"):
             raise ValueError(f"where must be 'results' or 'derived_parameters', not {where!r}")
-        runs_group = self._children[branch]._children.get("runs")
         out = OrderedDict()
-        if runs_group is None:
-            return out
         flat = self._flat
         for idx in range(self._length):
             run_name = _run_name(idx)
             node = flat.get(f"{branch}.runs.{run_name}.{name}")
             if node is None:
-                group = runs_group._children.get(run_name)
+                # The run's group: below 'runs', or below its run set ('$set.$.name' in pypet).
+                group = flat.get(f"{branch}.runs.{run_name}") or flat.get(f"{branch}.{run_set_name(idx)}.{run_name}")
                 if group is None:
                     continue
                 try:

@@ -23,8 +23,8 @@ Contract (the Environment and the multiprocessing wrappers rely on it)
   be the trajectory or ``traj._run_payload()`` (small and picklable).
 * ``multiproc_safe`` is False: wrap the service for several processes.
   Pickling the service drops the open h5py handle and its buffers (flush
-  first), and the copy never truncates the file (``overwrite_file`` only acts
-  in the original, at its first store).
+  first), and the copy never removes the file (``overwrite_file`` acts once,
+  when the original is created).
 
 Layout (read it with plain h5py; ``import hdf5plugin`` first for blosc)
 -----------------------------------------------------------------------
@@ -75,11 +75,13 @@ import time
 import h5py
 import numpy as np
 
-from rigbook.trajectory import codec
+from rigbook.trajectory import codec, trust
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError, NoSuchServiceError, VersionMismatchError
 from rigbook.trajectory.h5columns import ColumnBuffer, append_column
-from rigbook.trajectory.h5runinfo import RunInfoIO
+from rigbook.trajectory.h5links import restore_links, restore_run_links
+from rigbook.trajectory.h5runinfo import RunInfoTable
+from rigbook.trajectory.records import RunPayload, leaf_record, register_default_service
 from rigbook.trajectory.storeload import TreeIO
 
 logger = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ _FLUSH_ROWS = 20000
 _FLUSH_SECONDS = 1.0
 
 
-class HDF5StorageService(RunInfoIO, TreeIO):
+class HDF5StorageService(TreeIO):
     """Stores trajectories in HDF5 files with h5py; see the module docstring for contract and layout.
 
     Parameters
@@ -101,7 +103,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
     file_title : str, optional
         Title attribute of a new file.
     overwrite_file : bool
-        Replace an existing file at the first store.
+        Remove an existing file now, when the service is created (pypet's rule).
     complevel : int
         0 (no compression) to 9.
     complib : {'zlib', 'gzip', 'lzf', 'blosc'}
@@ -147,7 +149,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         self._keep_open = False
         self._buffer = ColumnBuffer()
         self._leaf_heads = {}
-        self._run_rows = {}
+        self._run_info = RunInfoTable()
         self._groups = {}
         self._last_flush = time.monotonic()
         self._filters = self._make_filters()
@@ -157,6 +159,16 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._filename = self._resolve(self._filename, trajectory.v_name)
         if trajectory is not None:
             self._add_config_to(trajectory)
+        if self.overwrite_file and self._filename is not None:
+            self._remove_old_file()
+
+    def _remove_old_file(self):
+        # pypet's rule: once, when the service is made; at the first store it would wipe
+        # what another service for the same file has stored since.
+        if os.path.exists(self._filename):
+            logger.info("overwrite_file: removing %s", self._filename)
+            os.remove(self._filename)
+        self.overwrite_file = False
 
     def _add_config_to(self, traj):
         """Record the settings as ``config.hdf5.*`` parameters of the trajectory, as pypet does."""
@@ -202,6 +214,16 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             "derived_parameters_per_run": self.derived_parameters_per_run,
         }
 
+    def for_file(self, filename, **overrides):
+        """A new service with these settings for another file (``f_load(filename=...)``, ``f_migrate``).
+
+        ``file_title`` is not carried over, ``overwrite_file`` never is.
+        """
+        settings = self.settings()
+        settings.update(filename=filename, file_title=None)
+        settings.update(overrides)
+        return type(self)(**settings)
+
     @property
     def filename(self):
         """Path of the HDF5 file."""
@@ -231,7 +253,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         state["overwrite_file"] = False
         state["_buffer"] = ColumnBuffer()
         state["_leaf_heads"] = {}
-        state["_run_rows"] = {}
+        state["_run_info"] = RunInfoTable()
         state["_groups"] = {}
         return state
 
@@ -244,6 +266,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             if trajectory_name is None:
                 raise ValueError("the storage service has no filename and no trajectory name to derive one")
             self._filename = self._default_filename(trajectory_name)
+            if self.overwrite_file:
+                self._remove_old_file()
         if self._file is not None:
             if write and self._file.mode == "r":
                 self._close()
@@ -252,12 +276,10 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         if write:
             folder = os.path.dirname(os.path.abspath(self._filename))
             os.makedirs(folder, exist_ok=True)
-            mode = "w" if self.overwrite_file else "a"
             try:
-                self._file = h5py.File(self._filename, mode, libver=("earliest", "latest"))
+                self._file = h5py.File(self._filename, "a", libver=("earliest", "latest"))
             except OSError as error:
                 raise OSError(f"cannot open {self._filename!r} for writing: {error}") from error
-            self.overwrite_file = False
             if self.file_title is not None and "title" not in self._file.attrs:
                 self._file.attrs["title"] = self.file_title
         else:
@@ -274,8 +296,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             return
         if self._buffer:
             self._buffer.flush(self._file, self._filters)
-        if self._run_rows:
-            self._flush_run_rows()
+        if self._run_info.pending:
+            self._run_info.flush(self._file)
 
     def _close(self):
         if self._file is None:
@@ -286,7 +308,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         finally:
             self._buffer.clear()
             self._leaf_heads.clear()
-            self._run_rows.clear()
+            self._run_info.clear()
             self._groups.clear()
             self._file.close()
             self._file = None
@@ -374,8 +396,12 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         finally:
             self._done()
 
-    def load(self, msg, stuff_to_load, *args, **kwargs):
-        """Load into ``stuff_to_load`` as message ``msg`` says (see the module docstring)."""
+    def load(self, msg, stuff_to_load, *args, allow_pickle=False, **kwargs):
+        """Load into ``stuff_to_load`` as message ``msg`` says (see the module docstring).
+
+        Pickled items load only if this user's Rigbook signed them, or with
+        ``allow_pickle=True`` (see :mod:`rigbook.trajectory.trust`).
+        """
         filename = kwargs.pop("filename", None)
         if filename is not None and filename != self._filename:
             self._close()
@@ -389,7 +415,8 @@ class HDF5StorageService(RunInfoIO, TreeIO):
             self._flush_buffer()
         self._open(False, name)
         try:
-            return getattr(self, handler)(stuff_to_load, name, *args, **kwargs)
+            with trust.allowing_pickles(allow_pickle):
+                return getattr(self, handler)(stuff_to_load, name, *args, **kwargs)
         finally:
             self._done()
 
@@ -432,6 +459,7 @@ class HDF5StorageService(RunInfoIO, TreeIO):
 
     def _write_meta(self, tgroup, traj):
         attrs = tgroup.attrs
+        attrs["__links__"] = json.dumps({name: target.v_full_name for name, target in traj._links.items()})
         attrs["rigbook_format"] = FORMAT_VERSION
         attrs["rigbook_version"] = traj.v_version
         attrs["name"] = traj.v_name
@@ -457,11 +485,10 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 "another name (f_migrate(new_name=...), or in_store=True if it is the same trajectory)")
         tgroup = self._traj_group(name, create=True)
         self._write_meta(tgroup, traj)
-        self._write_run_information(tgroup, traj)
-        traj.__dict__["_traj_stored"] = True
+        self._run_info.write_all(tgroup, traj)
         for node in traj._explored_parameters.values():
             self._write_explored(tgroup, node)
-        traj.__dict__["_explored_stored_length"] = traj._length
+        traj._set_stored_state(stored=True, explored_length=traj._length)
         if only_init:
             return
         if store_data == pc.OVERWRITE_DATA:
@@ -472,14 +499,15 @@ class HDF5StorageService(RunInfoIO, TreeIO):
                 seen = {id(n) for n in nodes}
                 nodes += [n for n in traj._flat.values() if n._stored and n._is_leaf and id(n) not in seen
                           and not n._full_name.startswith(("results.runs.run_", "derived_parameters.runs.run_"))]
+        if max_depth is not None:
+            # pypet: nodes deeper than max_depth below the root wait for a later store.
+            nodes = [n for n in nodes if n.v_depth <= max_depth]
         self._store_nodes(tgroup, traj, nodes, store_data)
         self._flush_buffer()
         if self.small_overview_tables or self.summary_tables:
             self._write_overviews(tgroup, traj)
 
     def _write_explored(self, tgroup, node):
-        from rigbook.trajectory.storing import leaf_record
-
         record = leaf_record(node)
         path = node.v_full_name.replace(".", "/")
         group = tgroup.require_group(path)
@@ -488,11 +516,10 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         if "explored_data" in group:
             del group["explored_data"]
         values = record["range"]
-        append_column(group, "explored_data", list(range(len(values))), values, self._filters)
+        if values is not None:  # None: a custom _store keeps its range in items of its own
+            append_column(group, "explored_data", list(range(len(values))), values, self._filters)
 
     def _store_single_run(self, stuff, name, store_data=pc.STORE_DATA, store_final=False, **kwargs):
-        from rigbook.trajectory.storing import RunPayload
-
         if isinstance(stuff, RunPayload):
             payload = stuff
             store_final = store_final or payload.store_final
@@ -504,12 +531,12 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         for record in payload.records:
             self._write_record(tgroup, record, store_data)
         if store_final and payload.run_information is not None:
-            self._write_run_row(tgroup, payload.run_information)
+            self._run_info.queue(tgroup, payload.run_information)
 
     def _prepare_merge(self, traj, name, changed_parameters=None, old_length=None, **kwargs):
         tgroup = self._traj_group(name)
         self._write_meta(tgroup, traj)
-        self._write_run_information(tgroup, traj)
+        self._run_info.write_all(tgroup, traj)
         for node in traj._explored_parameters.values():
             self._write_explored(tgroup, node)
 
@@ -543,28 +570,26 @@ class HDF5StorageService(RunInfoIO, TreeIO):
 
     def _load_trajectory(self, traj, name, trajectory_index=None, as_new=False, load_parameters=pc.LOAD_DATA,
                          load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
-                         load_other_data=pc.LOAD_SKELETON, force=False, recursive=True, max_depth=None, **kwargs):
+                         load_other_data=pc.LOAD_SKELETON, force=False, recursive=True, max_depth=None,
+                         with_run_information=True, **kwargs):
         if trajectory_index is not None and name is not None and name == traj.v_name:
             name = None
         tgroup = self._traj_group(name if trajectory_index is None else None, trajectory_index)
         self._check_format(tgroup, force)
         attrs = tgroup.attrs
-        d = traj.__dict__
         length = int(attrs.get("length", 1))
-        for item in json.loads(attrs.get("dynamic_imports", "[]")):
-            if item not in [x if isinstance(x, str) else f"{x.__module__}.{x.__qualname__}" for x in traj._dynamic_imports]:
-                traj._dynamic_imports.append(item)
+        known = [x if isinstance(x, str) else f"{x.__module__}.{x.__qualname__}" for x in traj._dynamic_imports]
+        traj.f_add_to_dynamic_imports([item for item in json.loads(attrs.get("dynamic_imports", "[]"))
+                                       if item not in known])
         if as_new:
             load_derived_parameters = load_results = load_other_data = pc.LOAD_NOTHING
         else:
-            d["_traj_name"] = str(attrs["name"])
-            d["_comment"] = str(attrs.get("comment", ""))
-            d["_timestamp"] = float(attrs.get("timestamp", 0.0))
-            d["_time"] = str(attrs.get("time", ""))
-            d["_python"] = str(attrs.get("python", ""))
-            d["_version"] = str(attrs.get("rigbook_version", ""))
-            d["_environment_hexsha"] = str(attrs.get("environment_hexsha", "")) or None
-            d["_environment_name"] = str(attrs.get("environment_name", "")) or None
+            traj._restore_identity(
+                name=str(attrs["name"]), comment=str(attrs.get("comment", "")),
+                timestamp=float(attrs.get("timestamp", 0.0)), time=str(attrs.get("time", "")),
+                python=str(attrs.get("python", "")), version=str(attrs.get("rigbook_version", "")),
+                environment_hexsha=str(attrs.get("environment_hexsha", "")) or None,
+                environment_name=str(attrs.get("environment_name", "")) or None)
         modes = {"config": load_parameters, "parameters": load_parameters,
                  "derived_parameters": load_derived_parameters, "results": load_results}
         explored_order = json.loads(attrs.get("explored_parameters", "[]"))
@@ -573,24 +598,25 @@ class HDF5StorageService(RunInfoIO, TreeIO):
         for branch in ("results", "derived_parameters"):
             if modes[branch] != pc.LOAD_NOTHING:
                 self._load_run_leaves(traj, tgroup, branch, modes[branch])
+                restore_run_links(traj, tgroup, branch)
+        restore_links(traj, traj, json.loads(attrs.get("__links__", "{}")))
         explored = {}
         for full in explored_order:
             node = traj._flat.get(full)
             if node is not None and node.f_has_range():
                 explored[full] = node
-        if explored_order and load_parameters != pc.LOAD_NOTHING:
-            traj._explored_parameters.clear()
-            traj._explored_parameters.update(explored)
-        d["_length"] = length
-        traj._add_run_info(traj._length)
+        replace_explored = bool(explored_order) and load_parameters != pc.LOAD_NOTHING
+        traj._restore_exploration(length, explored if replace_explored else None)
         if not as_new:
-            self._read_run_information(tgroup, traj)
-            d["_traj_stored"] = True
-            d["_explored_stored_length"] = traj._length
+            if with_run_information:
+                self._run_info.read(tgroup, traj)
+            traj._set_stored_state(stored=True, explored_length=length)
 
 def run_name_of(idx):
     """``run_%08d``."""
     return pc.FORMATTED_RUN_NAME % idx
 
+
+register_default_service(HDF5StorageService)
 
 __all__ = ["HDF5StorageService", "FORMAT_VERSION", "codec"]

@@ -8,7 +8,14 @@ back to the sender that asks for a confirmation, and everything not reported
 that way is raised as a :class:`StorageWriterError` when the writer stops.
 :class:`StorageWriterProcess` runs a writer in a process of its own and
 brings that error back to the parent.
+
+A :class:`StorageWriter` is given its channel (:class:`QueueChannel`,
+:class:`PipeChannel`, or the network channel of
+:mod:`rigbook.trajectory.netqueue`): the writer decides what to store and
+when to flush, the channel only how messages arrive.
 """
+
+import contextlib
 
 import gc
 import logging
@@ -102,23 +109,96 @@ def _split_request(args, kwargs):
     return msg, item
 
 
-class _Writer:
-    """The single writer: takes requests, stores them, keeps the file open.
+class QueueChannel:
+    """Messages from a ``multiprocessing`` queue (``WRAP_MODE_QUEUE``)."""
 
-    Subclasses provide ``_receive()`` (block for the next message) and
-    ``_has_pending()`` (whether another message is already waiting).
+    def __init__(self, storage_queue):
+        self.queue = storage_queue
+
+    def listening(self):
+        """Nothing to set up: the queue exists already."""
+        return contextlib.nullcontext(self)
+
+    def receive(self, timeout):
+        """The next message, or None if none came within ``timeout`` seconds (None: wait)."""
+        if timeout is None:
+            return self.queue.get()
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue_module.Empty:
+            return None
+
+    def has_pending(self):
+        """Whether another message is already waiting."""
+        try:
+            return not self.queue.empty()
+        except (NotImplementedError, OSError):
+            return False
+
+
+class PipeChannel:
+    """Messages from the receiving end of a ``multiprocessing`` pipe (``WRAP_MODE_PIPE``)."""
+
+    def __init__(self, storage_connection):
+        self.conn = storage_connection
+
+    def listening(self):
+        """Nothing to set up: the pipe exists already."""
+        return contextlib.nullcontext(self)
+
+    def receive(self, timeout):
+        """The next message, or None if none came within ``timeout`` seconds (None: wait)."""
+        try:
+            if timeout is not None and not self.conn.poll(timeout):
+                return None
+            return self.conn.recv()
+        except EOFError:
+            # Every sending end is closed: nobody can send DONE any more.
+            return (DONE,)
+
+    def has_pending(self):
+        """Whether another message is already waiting."""
+        return self.conn.poll(0)
+
+
+class StorageWriter:
+    """The single writer: takes requests from its channel, stores them, keeps the file open.
+
+    Parameters
+    ----------
+    storage_service : object
+        The real service; the writer opens its file on the first request,
+        keeps it open and closes it when told it is done.
+    channel : QueueChannel, PipeChannel or NetQueueChannel
+        Where requests arrive: ``listening()`` (a context manager around the
+        whole run), ``receive(timeout)`` and ``has_pending()``.
+    gc_interval : int, optional
+        Run the garbage collector every this many stores.
+    reply_queue : queue-like, optional
+        Where confirmations ``(token, failures)`` go.
+    max_buffer_size : int
+        Flush the file at least every this many stores.
+    stop_event : multiprocessing.Event, optional
+        Another way to stop: once it is set, the writer stops as soon as no
+        request arrived for a moment. Unlike ``send_done`` it needs no room
+        in the channel, so it works even if a killed sender left the channel
+        unusable.
+    flush_interval : float
+        Flush the file, and answer waiting confirmations, at least this
+        often (seconds) while anything is unflushed.
     """
 
     #: Seconds between looks at the stop event while the channel is idle.
     STOP_CHECK_INTERVAL = 0.1
 
-    def __init__(self, storage_service, gc_interval=None, reply_queue=None, max_buffer_size=1000, stop_event=None,
-                 flush_interval=0.5):
+    def __init__(self, storage_service, channel, gc_interval=None, reply_queue=None, max_buffer_size=1000,
+                 stop_event=None, flush_interval=0.5):
         if gc_interval is not None and int(gc_interval) < 1:
             raise ValueError(f"gc_interval must be a positive number of stores or None, not {gc_interval!r}")
         if int(max_buffer_size) < 1:
             raise ValueError(f"max_buffer_size must be at least 1, not {max_buffer_size!r}")
         self._storage_service = storage_service
+        self.channel = channel
         self._gc_interval = None if gc_interval is None else int(gc_interval)
         self._reply_queue = reply_queue
         self._max_buffer_size = int(max_buffer_size)
@@ -253,15 +333,20 @@ class _Writer:
             If any request failed and was not reported through a confirmation.
         """
         self._watch_parent = watch_parent
+        with self.channel.listening():
+            return self._serve()
+
+    def _serve(self):
+        channel = self.channel
         try:
             while True:
-                message = self._receive(self._next_timeout())
+                message = channel.receive(self._next_timeout())
                 if message is None:
                     if self._flush_due():
                         self._flush_and_confirm()
-                    if self._stop_event is not None and self._stop_event.is_set() and not self._has_pending():
+                    if self._stop_event is not None and self._stop_event.is_set() and not channel.has_pending():
                         break
-                    if self._parent_gone() and not self._has_pending():
+                    if self._parent_gone() and not channel.has_pending():
                         # Nobody will tell us to stop: store what arrived, close the file cleanly.
                         logger.warning("The process that started this storage writer is gone; closing the file")
                         break
@@ -297,55 +382,32 @@ class _Writer:
         return self.stored
 
 
-class QueueStorageServiceWriter(_Writer):
-    """Writer side of ``WRAP_MODE_QUEUE``: the only one that touches the file.
+class QueueStorageServiceWriter(StorageWriter):
+    """Writer side of ``WRAP_MODE_QUEUE``: a :class:`StorageWriter` reading a ``multiprocessing`` queue.
 
     Parameters
     ----------
     storage_service : object
-        The real service; the writer opens its file on the first request,
-        keeps it open and closes it when told it is done.
+        The real service.
     storage_queue : multiprocessing.Queue
         The queue the senders put requests on.
-    gc_interval : int, optional
-        Run the garbage collector every this many stores.
-    reply_queue : queue-like, optional
-        Where confirmations ``(token, failures)`` go (see
-        :meth:`QueueStorageServiceSender.request_confirmation`).
-    max_buffer_size : int
-        Flush the file at least every this many stores.
-    stop_event : multiprocessing.Event, optional
-        Another way to stop: once it is set, the writer stops as soon as no
-        request arrived for a moment. Unlike ``send_done`` it needs no room
-        in the channel, so it works even if a killed sender left the channel
-        unusable.
-    flush_interval : float
-        Flush the file, and answer waiting confirmations, at least this
-        often (seconds) while anything is unflushed.
+    gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval
+        See :class:`StorageWriter`.
     """
 
     def __init__(self, storage_service, storage_queue, gc_interval=None, reply_queue=None, max_buffer_size=1000,
                  stop_event=None, flush_interval=0.5):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval)
-        self.queue = storage_queue
+        super().__init__(storage_service, QueueChannel(storage_queue), gc_interval, reply_queue, max_buffer_size,
+                         stop_event, flush_interval)
 
-    def _receive(self, timeout):
-        if timeout is None:
-            return self.queue.get()
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue_module.Empty:
-            return None
-
-    def _has_pending(self):
-        try:
-            return not self.queue.empty()
-        except (NotImplementedError, OSError):
-            return False
+    @property
+    def queue(self):
+        """The queue requests arrive on."""
+        return self.channel.queue
 
 
-class PipeStorageServiceWriter(_Writer):
-    """Writer side of ``WRAP_MODE_PIPE``: the only one that touches the file.
+class PipeStorageServiceWriter(StorageWriter):
+    """Writer side of ``WRAP_MODE_PIPE``: a :class:`StorageWriter` reading a pipe.
 
     It blocks on the pipe until a request arrives (no sleeping poll loop).
 
@@ -355,35 +417,19 @@ class PipeStorageServiceWriter(_Writer):
         The real service.
     storage_connection : multiprocessing.connection.Connection
         The receiving end of the pipe.
-    max_buffer_size : int
-        Flush the file at least every this many stores.
-    gc_interval : int, optional
-        Run the garbage collector every this many stores.
-    reply_queue : queue-like, optional
-        Where confirmations ``(token, failures)`` go.
-    stop_event : multiprocessing.Event, optional
-        Stop once it is set and no request arrived for a moment.
-    flush_interval : float
-        Flush the file, and answer waiting confirmations, at least this
-        often (seconds) while anything is unflushed.
+    max_buffer_size, gc_interval, reply_queue, stop_event, flush_interval
+        See :class:`StorageWriter`.
     """
 
     def __init__(self, storage_service, storage_connection, max_buffer_size=1000, gc_interval=None, reply_queue=None,
                  stop_event=None, flush_interval=0.5):
-        super().__init__(storage_service, gc_interval, reply_queue, max_buffer_size, stop_event, flush_interval)
-        self.conn = storage_connection
+        super().__init__(storage_service, PipeChannel(storage_connection), gc_interval, reply_queue,
+                         max_buffer_size, stop_event, flush_interval)
 
-    def _receive(self, timeout):
-        try:
-            if timeout is not None and not self.conn.poll(timeout):
-                return None
-            return self.conn.recv()
-        except EOFError:
-            # Every sending end is closed: nobody can send DONE any more.
-            return (DONE,)
-
-    def _has_pending(self):
-        return self.conn.poll(0)
+    @property
+    def conn(self):
+        """The receiving end of the pipe."""
+        return self.channel.conn
 
 
 def _writer_process_main(writer, outcome_connection):

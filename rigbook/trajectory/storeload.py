@@ -1,10 +1,7 @@
 """Writing and reading tree nodes for the HDF5 storage service (the layout is in storageservice.py)."""
 
-import importlib
-import inspect
 import json
 import logging
-import sys
 
 import h5py
 import numpy as np
@@ -13,55 +10,20 @@ from rigbook.trajectory import codec
 from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import DataNotInStorageError
 from rigbook.trajectory.h5columns import append_column, delete_rows, read_column, rows_of_run
-from rigbook.trajectory.node import RUN_NAME_PATTERN
+from rigbook.trajectory.h5links import RUN_LINKS, append_run_links, restore_links
+from rigbook.trajectory.objecttable import ObjectTable
 from rigbook.trajectory.overview import write_overviews
-from rigbook.trajectory.storing import group_record, is_run_node_name, leaf_record
+from rigbook.trajectory.records import RUN_NAME_PATTERN, group_record, is_run_node_name, leaf_record
 
 logger = logging.getLogger(__name__)
 
-_SPECIAL_GROUPS = ("_run_data", "_runs", "_overview")
+_SPECIAL_GROUPS = ("_run_data", "_runs", "_overview", RUN_LINKS)
 _META_ATTRS = ("__leaf__", "__class__", "__comment__", "__items__", "__annotations__", "__links__")
 
 
 def _attr_str(attrs, key, default=""):
     value = attrs.get(key, default)
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def resolve_class(name, traj):
-    """Leaf class stored as ``name`` (Rigbook's own, a dynamic import of ``traj``, or an imported module's)."""
-    from rigbook.trajectory import parameter, result
-
-    for module in (parameter, result):
-        cls = getattr(module, name, None)
-        if isinstance(cls, type):
-            return cls
-    for item in getattr(traj, "_dynamic_imports", ()):
-        if isinstance(item, type):
-            if f"{item.__module__}.{item.__qualname__}" == name or item.__name__ == name:
-                return item
-        elif item == name or item.rpartition(".")[2] == name:
-            module_name, _, class_name = item.rpartition(".")
-            return getattr(importlib.import_module(module_name), class_name)
-    module_name, _, class_name = name.rpartition(".")
-    if module_name in sys.modules and hasattr(sys.modules[module_name], class_name):
-        return getattr(sys.modules[module_name], class_name)
-    raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / dynamically_imported_classes")
-
-
-_TAKES_RANGE = {}
-
-
-def _takes_range(cls):
-    """Whether ``cls._load`` accepts the exploration range as a second argument."""
-    known = _TAKES_RANGE.get(cls)
-    if known is None:
-        try:
-            known = len(inspect.signature(cls._load).parameters) >= 3
-        except (TypeError, ValueError):
-            known = False
-        _TAKES_RANGE[cls] = known
-    return known
 
 
 def _run_split(full_name):
@@ -95,6 +57,9 @@ class TreeIO:
 
     def _write_group_record(self, tgroup, record):
         if is_run_node_name(record["full_name"]):
+            if record["links"]:
+                branch, idx, _ = _run_split(record["full_name"])
+                append_run_links(tgroup, branch, idx, record["full_name"], record["links"], self._filters)
             return
         group = tgroup.require_group(record["full_name"].replace(".", "/"))
         group.attrs["__class__"] = record["class"]
@@ -221,19 +186,18 @@ class TreeIO:
     def _store_leaf(self, leaf, name, store_data=pc.STORE_DATA, overwrite=None, **kwargs):
         tgroup = self._traj_group(name)
         self._write_record(tgroup, leaf_record(leaf), store_data, overwrite)
-        leaf.__dict__["_stored"] = True
-        root = leaf.__dict__.get("_parent")
-        while root is not None and root.__dict__.get("_parent") is not None:
-            root = root._parent
+        root = leaf._parent._root if leaf._parent is not None else None
         if root is not None:
-            root._unstored.pop(leaf._full_name, None)
+            root._mark_stored([leaf])
+        else:
+            leaf._set_stored()
 
     def _store_group(self, group, name, store_data=pc.STORE_DATA, recursive=False, max_depth=None, **kwargs):
         tgroup = self._traj_group(name)
         traj = group._root
         nodes = [group] if group is not traj else []
         if recursive:
-            nodes += list(group.f_iter_nodes(max_depth=max_depth))
+            nodes += list(group.f_iter_nodes(max_depth=max_depth, with_links=False))
             if store_data == pc.STORE_DATA_SKIPPING:
                 nodes = [n for n in nodes if not n._stored]
         self._store_nodes(tgroup, traj, nodes, store_data)
@@ -316,10 +280,8 @@ class TreeIO:
     # ----------------------------------------------------------------------- deleting
     def _delete(self, item, name, delete_only=None, remove_from_item=False, recursive=False,
                 remove_empty_groups=False, **kwargs):
-        from rigbook.trajectory.trajectory import Trajectory
-
         self._flush_buffer()
-        if isinstance(item, Trajectory):
+        if item.v_is_root:  # the whole trajectory
             if item.v_name in self._file:
                 del self._file[item.v_name]
                 self._groups.pop(item.v_name, None)
@@ -405,16 +367,14 @@ class TreeIO:
                 continue
             node = traj._ensure_group(child_full)
             if not node._comment:
-                node.__dict__["_comment"] = _attr_str(child.attrs, "__comment__")
+                node.v_comment = _attr_str(child.attrs, "__comment__")
             if "__annotations__" in child.attrs and (node._annotations is None or node._annotations.f_is_empty()):
                 node.v_annotations.f_set(**codec.from_json(child.attrs["__annotations__"]))
             if "__links__" in child.attrs:
                 pending_links.append((node, json.loads(child.attrs["__links__"])))
             self._load_children(traj, child, child_full, mode_of, max_depth, lock, depth + 1)
         for node, links in pending_links:
-            for link, target in links.items():
-                if link not in node._links and target in traj._flat:
-                    node._links[link] = traj._flat[target]
+            restore_links(traj, node, links)
 
     def _load_leaf_group(self, traj, group, full_name, mode, lock, load_only=None, load_except=None):
         existing = traj._flat.get(full_name)
@@ -426,12 +386,10 @@ class TreeIO:
             if mode != pc.OVERWRITE_DATA and not (existing._is_leaf and existing.f_is_empty()):
                 return existing
             leaf = existing
-            was_locked = getattr(leaf, "_locked", False)
-            leaf.__dict__["_locked"] = False
-            leaf.f_empty()
-            leaf.__dict__["_locked"] = was_locked
+            with leaf._unlocked():
+                leaf.f_empty()
         else:
-            cls = resolve_class(_attr_str(group.attrs, "__class__"), traj)
+            cls = traj._resolve_leaf_class(_attr_str(group.attrs, "__class__"))
             annotations = codec.from_json(group.attrs["__annotations__"]) if "__annotations__" in group.attrs else None
             leaf = traj._new_loaded_leaf(cls, full_name, _attr_str(group.attrs, "__comment__"), annotations)
         if mode in (pc.LOAD_DATA, pc.UPDATE_DATA, pc.OVERWRITE_DATA):
@@ -463,15 +421,11 @@ class TreeIO:
         explored = None
         if "explored_data" in group and hasattr(leaf, "f_has_range"):
             _, explored = read_column(group["explored_data"])
-        if _takes_range(type(leaf)):
-            was_locked = leaf._locked
-            leaf.__dict__["_locked"] = False
-            leaf._load(items, explored)
-            leaf.__dict__["_locked"] = was_locked
-        else:
-            # pypet-style custom leaves: ``_load(load_dict)`` gets the range as 'explored_data'.
-            if explored is not None:
-                items["explored_data"] = explored
+        if explored is not None:
+            # pypet's protocol: ``_load(load_dict)`` finds the range as an ObjectTable column.
+            items["explored_data"] = ObjectTable(data={"data": explored})
+        # pypet-style parameters refuse _load while locked; loading is not a change by the user.
+        with leaf._unlocked():
             leaf._load(items)
 
     def _load_run_leaves(self, traj, tgroup, branch, mode, run=None, rel_prefix=None, load_only=None,
@@ -514,7 +468,7 @@ class TreeIO:
                         nodes[idx] = existing
                     continue
                 info = json.loads(meta) if meta else {}
-                cls = resolve_class(info.get("c", head_class), traj)
+                cls = traj._resolve_leaf_class(info.get("c", head_class))
                 annotations = codec.decode(info["a"]) if "a" in info else None
                 nodes[idx] = traj._new_loaded_leaf(cls, full, info.get("m", head_comment), annotations)
             if not data_mode or not nodes:
@@ -554,10 +508,8 @@ class TreeIO:
         if path not in tgroup:
             raise DataNotInStorageError(f"{full!r} is not stored in trajectory {name!r}")
         if load_only is None and load_except is None and not leaf.f_is_empty():
-            was_locked = getattr(leaf, "_locked", False)
-            leaf.__dict__["_locked"] = False
-            leaf.f_empty()
-            leaf.__dict__["_locked"] = was_locked
+            with leaf._unlocked():
+                leaf.f_empty()
         self._read_leaf_data(tgroup[path], leaf, load_only, load_except)
 
     def _load_group(self, group, name, recursive=False, load_data=pc.LOAD_DATA, max_depth=None, **kwargs):
@@ -598,12 +550,13 @@ class TreeIO:
             group = tgroup["/".join(parts[:depth])]
             node = traj._ensure_group(prefix)
             if not node._comment:
-                node.__dict__["_comment"] = _attr_str(group.attrs, "__comment__")
+                node.v_comment = _attr_str(group.attrs, "__comment__")
         if full and h5node.attrs.get("__leaf__", False):
             return self._load_leaf_group(traj, h5node, full, mode if mode != pc.UPDATE_DATA else pc.UPDATE_DATA, True)
         if full:
             node = traj._ensure_group(full)
-            node.__dict__["_comment"] = node._comment or _attr_str(h5node.attrs, "__comment__")
+            if not node._comment:
+                node.v_comment = _attr_str(h5node.attrs, "__comment__")
             if "__annotations__" in h5node.attrs and (node._annotations is None or node._annotations.f_is_empty()):
                 node.v_annotations.f_set(**codec.from_json(h5node.attrs["__annotations__"]))
         if recursive:

@@ -1,80 +1,23 @@
 """Storage side of the trajectory API: f_store, f_load, items, delete, backup, migrate."""
 
+import importlib
 import logging
+import sys
 
 from rigbook.storage.ids import validate_id
 from rigbook.trajectory import pypetconstants as pc
-from rigbook.trajectory.node import NNTreeNode, RUN_NAME_PATTERN
+from rigbook.trajectory.node import NNLeaf, NNTreeNode
+from rigbook.trajectory.records import (  # noqa: F401  (their home before records.py)
+    RunPayload,
+    class_path,
+    default_service_class,
+    group_record,
+    is_run_node_name,
+    leaf_record,
+)
+from rigbook.trajectory.records import pickle_option as _pickle_option
 
 logger = logging.getLogger(__name__)
-
-
-class RunPayload:
-    """What one run adds: its new leaves as records and its run information (picklable, small).
-
-    ``store(SINGLE_RUN, payload)`` stores it exactly as ``store(SINGLE_RUN, traj)``
-    would, so a queue or pipe sender can ship this instead of the whole trajectory.
-    """
-
-    __slots__ = ("trajectory_name", "idx", "records", "groups", "run_information", "store_final")
-
-    def __init__(self, trajectory_name, idx, records, groups, run_information, store_final):
-        self.trajectory_name = trajectory_name
-        self.idx = idx
-        self.records = records
-        self.groups = groups
-        self.run_information = run_information
-        self.store_final = store_final
-
-    def __getstate__(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
-
-    @property
-    def v_name(self):
-        """Name of the trajectory the run belongs to."""
-        return self.trajectory_name
-
-    v_trajectory_name = v_name
-
-
-def class_path(cls):
-    """Name stored for a leaf class: bare for Rigbook's own classes, ``module.Class`` otherwise."""
-    module = cls.__module__
-    if module.startswith("rigbook.trajectory"):
-        return cls.__name__
-    return f"{module}.{cls.__qualname__}"
-
-
-def leaf_record(node):
-    """Everything the storage service needs to write a leaf (no reference to the node itself)."""
-    record = {
-        "full_name": node._full_name,
-        "class": class_path(type(node)),
-        "comment": node._comment,
-        "annotations": node._annotations.f_to_dict() if node._annotations else None,
-        "items": node._store(),
-        "range": None,
-        "stored": node._stored,
-    }
-    if getattr(node, "_range", None) is not None:
-        pickled = getattr(node, "_pickled_range", None)
-        record["range"] = pickled() if pickled is not None else list(node._range)
-    return record
-
-
-def group_record(node):
-    """Comment, annotations and links of a group."""
-    return {
-        "full_name": node._full_name,
-        "class": type(node).__name__,
-        "comment": node._comment,
-        "annotations": node._annotations.f_to_dict() if node._annotations else None,
-        "links": {name: target.v_full_name for name, target in node._links.items()},
-    }
 
 
 class StoringMixin:
@@ -106,7 +49,7 @@ class StoringMixin:
     def _mark_stored(self, nodes):
         unstored = self._unstored
         for node in nodes:
-            node.__dict__["_stored"] = True
+            node._set_stored()
             unstored.pop(node._full_name, None)
 
     def _unstored_run_nodes(self, run_name=None):
@@ -123,6 +66,70 @@ class StoringMixin:
         if mark_stored:
             self._mark_stored(nodes)
         return payload
+
+    def _set_stored_state(self, stored, explored_length):
+        """Whether the trajectory is in its file, and how many runs of its exploration are.
+
+        The storage service calls this after writing the trajectory; ``f_migrate`` resets it.
+        """
+        self.__dict__["_traj_stored"] = bool(stored)
+        self.__dict__["_explored_stored_length"] = int(explored_length)
+
+    def _restore_identity(self, name, comment, timestamp, time, python, version, environment_hexsha,
+                          environment_name):
+        """Take the identity stored with a trajectory being loaded (the storage service calls this)."""
+        self.__dict__.update(_traj_name=name, _comment=comment, _timestamp=timestamp, _time=time, _python=python,
+                             _version=version, _environment_hexsha=environment_hexsha,
+                             _environment_name=environment_name)
+
+    def _service_for_file(self, filename, **overrides):
+        """A service like this trajectory's, for another file (the default service if it has none)."""
+        service = self._storage_service
+        if service is not None and hasattr(service, "for_file"):
+            return service.for_file(filename, **overrides)
+        return default_service_class()(filename=filename, **overrides)
+
+    def _resolve_leaf_class(self, name):
+        """The leaf class a file names: Rigbook's own or one of ``dynamic_imports`` (as in pypet).
+
+        Only leaf classes qualify: a file naming any other class (one whose
+        constructor could do anything) is refused rather than instantiated.
+
+        Raises
+        ------
+        ImportError
+            If no such class is known.
+        TypeError
+            If the name is a class, but not a leaf class.
+        """
+        from rigbook.trajectory import parameter, result, sparse
+
+        cls = None
+        for module in (parameter, result, sparse):
+            candidate = getattr(module, name, None)
+            if isinstance(candidate, type):
+                cls = candidate
+                break
+        for item in () if cls is not None else self._dynamic_imports:
+            if isinstance(item, type):
+                if f"{item.__module__}.{item.__qualname__}" == name or item.__name__ == name:
+                    cls = item
+                    break
+            elif item == name or item.rpartition(".")[2] == name:
+                module_name, _, class_name = item.rpartition(".")
+                cls = getattr(importlib.import_module(module_name), class_name)
+                break
+        imported_only = cls is None
+        if imported_only:
+            module_name, _, class_name = name.rpartition(".")
+            cls = getattr(sys.modules.get(module_name), class_name, None) if module_name else None
+        if cls is not None and not (isinstance(cls, type) and issubclass(cls, NNLeaf)):
+            raise TypeError(f"the file names {name!r} as a leaf class, but it is not a parameter or result class")
+        if cls is None or imported_only:
+            # pypet: a class of the user's is built only when the trajectory is told about it.
+            raise ImportError(f"leaf class {name!r} is unknown: pass it in dynamic_imports / "
+                              "dynamically_imported_classes")
+        return cls
 
     def _check_stored(self):
         if not self._traj_stored:
@@ -153,12 +160,15 @@ class StoringMixin:
                load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
                load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
                dynamically_imported_classes=None, dynamic_imports=None, load_data=None,
-               recursive=True, max_depth=None, with_run_information=True, with_meta_data=True):
-        """Load a trajectory from the storage service (by name, or by index in the file)."""
-        if filename is not None and filename != self.v_filename:
-            from rigbook.trajectory.storageservice import HDF5StorageService
+               recursive=True, max_depth=None, with_run_information=True, with_meta_data=True,
+               allow_pickle=False):
+        """Load a trajectory from the storage service (by name, or by index in the file).
 
-            self.__dict__["_storage_service"] = HDF5StorageService(filename=filename)
+        Pickled items load only if this user's Rigbook wrote them, unless
+        ``allow_pickle=True`` (unpickling data from someone else can run their code).
+        """
+        if filename is not None and filename != self.v_filename:
+            self.v_storage_service = self._service_for_file(filename)
         self.f_add_to_dynamic_imports(dynamically_imported_classes)
         self.f_add_to_dynamic_imports(dynamic_imports)
         if load_data is not None and load_all is None:
@@ -174,7 +184,8 @@ class StoringMixin:
             pc.TRAJECTORY, self, trajectory_name=name, trajectory_index=index, as_new=as_new,
             load_parameters=load_parameters, load_derived_parameters=load_derived_parameters,
             load_results=load_results, load_other_data=load_other_data, force=force,
-            recursive=recursive, max_depth=max_depth)
+            recursive=recursive, max_depth=max_depth, with_run_information=with_run_information,
+            **_pickle_option(allow_pickle))
         return self
 
     def f_load_skeleton(self):
@@ -187,8 +198,11 @@ class StoringMixin:
         """Load one item (see :meth:`f_load_items`)."""
         self.f_load_items([item], *args, **kwargs)
 
-    def f_load_items(self, iterator, *args, only_empties=False, **kwargs):
-        """Load the data of leaves in memory (``load_only=`` / ``load_except=`` for parts)."""
+    def f_load_items(self, iterator, *args, only_empties=False, allow_pickle=False, **kwargs):
+        """Load the data of leaves in memory (``load_only=`` / ``load_except=`` for parts).
+
+        ``allow_pickle=True`` unpickles items this user's Rigbook did not write.
+        """
         if isinstance(iterator, (str, NNTreeNode)):
             iterator = [iterator]
         if kwargs.get("load_only") is not None and kwargs.get("load_except") is not None:
@@ -200,7 +214,7 @@ class StoringMixin:
                 continue
             jobs.append((pc.LEAF if node._is_leaf else pc.GROUP, node, args, dict(kwargs)))
         if jobs:
-            self._storage("load", pc.LIST, jobs)
+            self._storage("load", pc.LIST, jobs, **_pickle_option(allow_pickle))
 
     def _auto_load_node(self, group, name):
         parts = self._translate(name)
@@ -225,51 +239,46 @@ class StoringMixin:
         jobs = [(pc.DELETE, node, args, dict(kwargs, recursive=recursive, remove_empty_groups=remove_empty_groups))
                 for node in nodes]
         self._storage("store", pc.LIST, jobs)
-        for node in nodes:
-            if kwargs.get("delete_only") is None:
-                node.__dict__["_stored"] = False
-        if remove_from_trajectory:
-            if kwargs.get("delete_only") is not None:
-                if kwargs.get("remove_from_item", True):
-                    for node in nodes:
-                        for part in kwargs["delete_only"] if not isinstance(kwargs["delete_only"], str) else [kwargs["delete_only"]]:
-                            if node._is_leaf and hasattr(node, "f_remove") and part in node.f_to_dict(copy=False):
-                                node.f_remove(part)
-            else:
+        delete_only = kwargs.get("delete_only")
+        if delete_only is None:
+            for node in nodes:
+                node._set_stored(False)
+            if remove_from_trajectory:
                 self.f_remove_items(nodes, recursive=True, remove_empty_groups=remove_empty_groups)
+        elif kwargs.get("remove_from_item", False) or remove_from_trajectory:
+            # The deleted parts go from the item in memory too; the rest of it stays.
+            parts = [delete_only] if isinstance(delete_only, str) else list(delete_only)
+            for node in nodes:
+                if node._is_leaf and hasattr(node, "f_remove"):
+                    node.f_remove(*[p for p in parts if p in node.f_to_dict(copy=False)])
 
     def f_backup(self, backup_filename=None, **kwargs):
         """Copy the stored trajectory into ``backup_filename`` (default: ``backup_<name>.hdf5`` beside the file)."""
         self._storage("store", pc.BACKUP, self, backup_filename=backup_filename, **kwargs)
 
-    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None):
-        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew."""
+    def f_migrate(self, new_name=None, new_filename=None, new_file_title=None, in_store=False, new_file_tile=None,
+                  new_storage_service=None, filename=None, file_title=None):
+        """Rename and/or move the trajectory to another file; unless ``in_store`` everything is stored anew.
+
+        pypet 0.6 spells the file ``filename=`` (and its title ``file_title=``),
+        or passes a whole ``new_storage_service``.
+        """
         if new_file_tile is not None and new_file_title is None:
             new_file_title = new_file_tile
+        new_filename = new_filename if new_filename is not None else filename
+        new_file_title = new_file_title if new_file_title is not None else file_title
+        if new_storage_service is not None:
+            self.v_storage_service = new_storage_service
         if new_name is not None:
             validate_id(new_name, "trajectory name")
             if "." in new_name:
                 raise ValueError(f"invalid trajectory name {new_name!r}: '.' is not allowed")
             self.__dict__["_traj_name"] = new_name
         if new_filename is not None:
-            from rigbook.trajectory.storageservice import HDF5StorageService
-
-            old = self._storage_service
-            settings = old.settings() if isinstance(old, HDF5StorageService) else {}
-            settings.pop("filename", None)
-            settings.pop("file_title", None)
-            self.__dict__["_storage_service"] = HDF5StorageService(filename=new_filename, file_title=new_file_title, **settings)
+            self.v_storage_service = self._service_for_file(new_filename, file_title=new_file_title)
         if not in_store:
             for node in self._flat.values():
-                node.__dict__["_stored"] = False
+                node._set_stored(False)
             self._unstored.clear()
             self._unstored.update(self._flat)
-            self.__dict__["_traj_stored"] = False
-            self.__dict__["_explored_stored_length"] = 0
-
-
-def is_run_node_name(full_name):
-    """Whether ``full_name`` lies inside a run (``results.runs.run_00000001...``), stored column-wise."""
-    parts = full_name.split(".", 3)
-    return (len(parts) >= 3 and parts[0] in ("results", "derived_parameters") and parts[1] == "runs"
-            and RUN_NAME_PATTERN.match(parts[2]) is not None and parts[2] != pc.RUN_NAME_DUMMY)
+            self._set_stored_state(stored=False, explored_length=0)

@@ -25,7 +25,6 @@ For the Environment (issue 7):
   may be replaced by any object with ``store``/``load`` (a wrapper).
 """
 
-import datetime
 import logging
 import platform
 import time
@@ -36,10 +35,12 @@ from rigbook.trajectory import pypetconstants as pc
 from rigbook.trajectory.errors import NotUniqueNodeError, PresettingError
 from rigbook.trajectory.node import NNTreeNode
 from rigbook.trajectory.parameter import BaseParameter, Parameter
+from rigbook.trajectory.records import format_time
 from rigbook.trajectory.result import Result
 from rigbook.trajectory.runs import RunsMixin
 from rigbook.trajectory.storing import StoringMixin
 from rigbook.trajectory.tree import TreeRoot
+from rigbook.trajectory.wildcards import Wildcards
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +49,6 @@ _SERVICE_KEYWORDS = {
     "pandas_format", "purge_duplicate_comments", "summary_tables", "small_overview_tables",
     "large_overview_tables", "results_per_run", "derived_parameters_per_run", "display_time",
 }
-
-
-def format_time(timestamp):
-    """pypet's human-readable time: ``2026_11_21_11h04m28s``."""
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y_%m_%d_%Hh%Mm%Ss")
 
 
 class Trajectory(StoringMixin, RunsMixin, TreeRoot):
@@ -77,7 +73,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
     """
 
     def __init__(self, name="my_trajectory", add_time=True, comment="", dynamically_imported_classes=None,
-                 filename=None, dynamic_imports=None, storage_service=None, **kwargs):
+                 filename=None, dynamic_imports=None, storage_service=None, wildcard_functions=None, **kwargs):
         unknown = set(kwargs) - _SERVICE_KEYWORDS
         if unknown:
             raise TypeError(f"Trajectory() got unexpected keyword arguments {sorted(unknown)}")
@@ -116,6 +112,10 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
         d["_explored_stored_length"] = 0
         d["_is_run"] = False
         d["_storage_service"] = None
+        d["_wildcards"] = Wildcards(wildcard_functions)
+        d["_auto_run_prepend"] = True
+        d["_no_clobber"] = False
+        d["_with_links"] = True
         self._init_tree()
         self._add_run_info(0)
         self.f_add_to_dynamic_imports(dynamically_imported_classes)
@@ -125,9 +125,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
                 storage_service = storage_service(filename=filename, trajectory=self, **kwargs)
             d["_storage_service"] = storage_service
         elif filename is not None:
-            from rigbook.trajectory.storageservice import HDF5StorageService
-
-            d["_storage_service"] = HDF5StorageService(filename=filename, trajectory=self, **kwargs)
+            d["_storage_service"] = self._service_for_file(filename, trajectory=self, **kwargs)
 
     # identity ---------------------------------------------------------------------
     @property
@@ -195,7 +193,32 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
     v_full_copy = _make_flag("_full_copy", "Pickles carry the whole exploration (always true in Rigbook).")
     v_environment_hexsha = _make_flag("_environment_hexsha", "SHA-1 of the environment that ran the trajectory.")
     v_environment_name = _make_flag("_environment_name", "Name of the environment that ran the trajectory.")
+    v_auto_run_prepend = _make_flag("_auto_run_prepend", "During a run, results and derived parameters added "
+                                    "by name go below runs.run_XXXXXXXX.")
+    v_no_clobber = _make_flag("_no_clobber", "Adding a leaf that exists keeps the old one (with a warning) "
+                              "instead of raising AttributeError.")
+    v_with_links = _make_flag("_with_links", "Natural naming follows links.")
     del _make_flag
+
+    @property
+    def v_wildcard_functions(self):
+        """Wildcard spellings (tuples) to the functions translating them (see :mod:`wildcards`)."""
+        return dict(self._wildcards.functions)
+
+    def f_set_properties(self, **kwargs):
+        """Set ``v_`` properties by name, with or without the prefix: ``f_set_properties(fast_access=False)``.
+
+        Raises
+        ------
+        AttributeError
+            Naming the keyword that is no settable property.
+        """
+        for key, value in kwargs.items():
+            name = key if key.startswith("v_") else "v_" + key
+            prop = getattr(type(self), name, None)
+            if not isinstance(prop, property) or prop.fset is None:
+                raise AttributeError(f"{key!r} is not a settable property of the trajectory")
+            prop.fset(self, value)
 
     @property
     def v_comment(self):
@@ -223,9 +246,19 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # A trajectory pickled by an older Rigbook (a resume recipe) lacks these settings.
+        d = self.__dict__
+        if "_wildcards" not in d:
+            d["_wildcards"] = Wildcards()
+        for key, default in (("_auto_run_prepend", True), ("_no_clobber", False), ("_with_links", True)):
+            d.setdefault(key, default)
+        if "_link_count" not in d:
+            d["_link_count"] = sum(len(n._links) for n in self._flat.values() if not n._is_leaf) + len(self._links)
 
     def __repr__(self):
         return f"<Trajectory {self._traj_name!r}: {self._length} run(s)>"
+
+    __str__ = __repr__
 
     # presets and locks -------------------------------------------------------------
     def _preset(self, branch, name, args, kwargs):
@@ -255,12 +288,12 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
 
     def f_lock_parameters(self):
         """Lock every parameter."""
-        for node in self.parameters.f_iter_leaves():
+        for node in self.parameters.f_iter_leaves(with_links=False):
             node.f_lock()
 
     def f_lock_derived_parameters(self):
         """Lock every derived parameter."""
-        for node in self.derived_parameters.f_iter_leaves():
+        for node in self.derived_parameters.f_iter_leaves(with_links=False):
             if isinstance(node, BaseParameter):
                 node.f_lock()
 
@@ -273,7 +306,7 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
         if fast_access and not copy:
             raise ValueError("fast_access=True needs copy=True")
         out = {}
-        for node in self._children[branch].f_iter_leaves():
+        for node in self._children[branch].f_iter_leaves(with_links=False):
             if only is not None and not only(node):
                 continue
             out[node._full_name] = node.f_get() if fast_access and node.f_supports_fast_access() else node
@@ -314,8 +347,6 @@ class Trajectory(StoringMixin, RunsMixin, TreeRoot):
             node = self._item_from(item)
             if node is self or node._parent is self:
                 raise ValueError(f"cannot remove the root or the branch {node.v_full_name!r}")
-            if isinstance(node, BaseParameter) and node.v_explored and node._full_name in self._explored_parameters:
-                raise TypeError(f"explored parameter {node.v_full_name!r} cannot be removed; f_shrink first")
             parent = node._parent
             parent.f_remove_child(node._name, recursive=recursive)
             if remove_empty_groups:
@@ -365,11 +396,13 @@ class SingleRun(Trajectory):
 def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD_DATA,
                     load_derived_parameters=pc.LOAD_SKELETON, load_results=pc.LOAD_SKELETON,
                     load_other_data=pc.LOAD_SKELETON, load_all=None, force=False, filename=None,
-                    dynamic_imports=None, new_name="my_trajectory", add_time=True, **kwargs):
+                    dynamic_imports=None, new_name="my_trajectory", add_time=True, with_run_information=True,
+                    with_meta_data=True, allow_pickle=False, **kwargs):
     """Create a trajectory and load it from ``filename`` (pypet 0.6's helper).
 
     With ``as_new`` the trajectory is called ``new_name`` (plus the time with
-    ``add_time``) and only its parameters are loaded.
+    ``add_time``) and only its parameters are loaded. ``allow_pickle=True``
+    unpickles items this user's Rigbook did not write (only for files you trust).
     """
     if name is None and index is None:
         raise ValueError("give the name or the index of the trajectory to load")
@@ -377,7 +410,9 @@ def load_trajectory(name=None, index=None, as_new=False, load_parameters=pc.LOAD
                       dynamic_imports=dynamic_imports, **kwargs)
     traj.f_load(name=name, index=index, as_new=as_new, load_parameters=load_parameters,
                 load_derived_parameters=load_derived_parameters, load_results=load_results,
-                load_other_data=load_other_data, load_all=load_all, force=force)
+                load_other_data=load_other_data, load_all=load_all, force=force,
+                with_run_information=with_run_information, with_meta_data=with_meta_data,
+                allow_pickle=allow_pickle)
     return traj
 
 

@@ -31,6 +31,7 @@ _BRANCH_OF_KIND = {
     "LEAF": None,
 }
 _RUN_BRANCHES = ("results", "derived_parameters")
+_RUN_KINDS = ("RESULT", "RESULT_GROUP", "DERIVED_PARAMETER", "DERIVED_PARAMETER_GROUP")
 
 
 class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
@@ -44,6 +45,7 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
         d["_unstored"] = {}
         d["_explored_parameters"] = {}
         d["_run_locked"] = set()
+        d["_link_count"] = 0
         for branch, cls in GROUP_CLASSES.items():
             self._attach(self, cls(branch, "", self))
 
@@ -87,8 +89,20 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 buckets.pop(node.__dict__.get("_rbranch"), None)
             if not buckets:
                 del self._nn_index[node._name]
-        if isinstance(node, BaseParameter):
-            self._explored_parameters.pop(full, None)
+        if isinstance(node, BaseParameter) and self._explored_parameters.pop(full, None) is not None:
+            if not self._explored_parameters:
+                # pypet: without explored parameters the trajectory is a single run again.
+                self.__dict__["_length"] = 1
+                self._add_run_info(1)
+
+    def _set_link(self, group, name, target):
+        """Hang link ``name`` to ``target`` below ``group`` (names already checked)."""
+        group._links[name] = target
+        self.__dict__["_link_count"] += 1
+
+    def _drop_link(self, group, name):
+        del group._links[name]
+        self.__dict__["_link_count"] -= 1
 
     def _remove_subtree(self, node, predicate=None):
         if predicate is not None and not predicate(node):
@@ -98,14 +112,45 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 self._remove_subtree(child, predicate)
             if node._children:
                 return False
+            for name in list(node._links):
+                self._drop_link(node, name)
         self._unregister(node)
         parent = node._parent
         if parent is not None:
             parent._children.pop(node._name, None)
         return True
 
-    def _current_run_name(self):
-        return self._crun if self._idx >= 0 else pc.RUN_NAME_DUMMY
+    def f_wildcard(self, wildcard="$", run_idx=None):
+        """The name ``wildcard`` (``'$'``, ``'crun'``, ``'$set'``, ...) stands for in run ``run_idx``.
+
+        The current run by default; -1 gives the dummy name (``run_ALL``).
+        """
+        return self._wildcards.translate(wildcard, self._idx if run_idx is None else run_idx)
+
+    def _translate_wildcards(self, parts):
+        wildcards = self._wildcards
+        spellings = wildcards.spellings
+        return [wildcards.translate(p, self._idx) if p in spellings else p for p in parts]
+
+    def _run_prefix(self, start, kind, branch, parts, branch_added):
+        """pypet's automatic ``runs.run_XXXXXXXX`` for results and derived parameters added during a run."""
+        if self._idx < 0 or kind not in _RUN_KINDS or branch not in _RUN_BRANCHES or not self._auto_run_prepend:
+            return parts
+        if parts[0] == "runs":
+            return parts
+        is_run_name = self._wildcards.is_run_name
+        for part in parts:
+            if is_run_name(part):
+                return parts
+        run = self._wildcards.translate("$", self._idx)
+        depth = 0 if start is self else start.v_depth
+        if depth == 0 and branch_added:
+            return [parts[0], "runs", run] + parts[1:]
+        if depth == 1:
+            return ["runs", run] + parts
+        if depth == 2 and start._name == "runs":
+            return [run] + parts
+        return parts
 
     # adding ---------------------------------------------------------------------------
     def _add_node(self, start, kind, args, kwargs):
@@ -137,23 +182,21 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 name = args.pop(0) if args else kwargs.pop("name", kwargs.pop("full_name", None))
         if not isinstance(name, str) or not name:
             raise ValueError(f"a name (non-empty string) is needed to add a {kind.lower()}, got {name!r}")
-        parts = name.split(".")
-        run_name = self._current_run_name()
-        parts = [run_name if p in pc.RUN_NAME_SHORTCUTS else p for p in parts]
+        parts = self._translate_wildcards(name.split("."))
         branch = _BRANCH_OF_KIND[kind]
+        branch_added = False
         # 'par.x' means 'parameters.x' when adding a parameter (any branch for a
         # generic add); other shortcuts are not names and are refused below.
         first = pc.SHORTCUT_SET.get(parts[0])
         if first is not None and start is self and branch in (None, first):
             parts[0] = first
+        named = parts  # what the caller wrote; the prefixes added below are valid names
         if start is self:
             if branch is None:
                 branch = parts[0] if parts[0] in GROUP_CLASSES else None
             elif parts[0] != branch:
-                if branch in _RUN_BRANCHES and self._idx >= 0 and parts[0] != "runs":
-                    parts = [branch, "runs", run_name] + parts
-                else:
-                    parts = [branch] + parts
+                parts = [branch] + parts
+                branch_added = True
             prefix_parts = []
         else:
             own = start.v_branch
@@ -161,11 +204,12 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 raise TypeError(f"cannot add a {kind.lower()} below {start.v_full_name!r}")
             branch = own
             prefix_parts = start._full_name.split(".")
+        parts = self._run_prefix(start, kind, branch, parts, branch_added)
         full_parts = prefix_parts + parts
         full_name = ".".join(full_parts)
         if len(full_parts) == 1 and full_name in GROUP_CLASSES and not is_group:
             raise ValueError(f"name {name!r} is the {full_name!r} branch itself; give the leaf a name below it")
-        for part in parts:
+        for part in named:
             check_node_name(part, full_name)
         group_class = GROUP_CLASSES.get(branch, NNGroupNode)
         node = start
@@ -187,6 +231,9 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
             if instance is not None and instance._annotations is not None:
                 group.__dict__["_annotations"] = instance._annotations
             return self._attach(node, group)
+        if existing is not None and self._no_clobber:
+            logger.warning("%r exists already; v_no_clobber is set, so the new data is ignored", full_name)
+            return existing
         if existing is not None or last in node._links:
             raise AttributeError(f"{full_name!r} already exists in the trajectory; remove it first or use f_set")
         if instance is None:
@@ -209,17 +256,23 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
     def _translate(self, name):
         if not isinstance(name, str):
             raise TypeError(f"node names are strings, not {type(name).__name__}")
+        wildcards = self._wildcards
+        spellings = wildcards.spellings
+        if "." not in name:  # the common case of natural naming: one name
+            if name in pc.SHORTCUT_SET:
+                return [pc.SHORTCUT_SET[name]]
+            return [wildcards.translate(name, self._idx) if name in spellings else name]
         parts = name.split(".")
         out = []
         for part in parts:
             if part in pc.SHORTCUT_SET:
                 part = pc.SHORTCUT_SET[part]
-            elif part in pc.RUN_NAME_SHORTCUTS:
-                part = self._current_run_name()
+            elif part in spellings:
+                part = wildcards.translate(part, self._idx)
             out.append(part)
         return out
 
-    def _nn_resolve(self, starts, name, natural, shortcuts=None, max_depth=None, with_links=True):
+    def _nn_resolve(self, starts, name, natural, shortcuts=None, max_depth=None, with_links=None):
         if shortcuts is None:
             shortcuts = self._shortcuts
         if max_depth is None:
@@ -231,6 +284,8 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
             full = ".".join(parts) if start is self else f"{start._full_name}.{'.'.join(parts)}"
             node = self._flat.get(full)
         if node is None:
+            if with_links is None:
+                with_links = self._with_links
             explicit_runs = {p for p in parts if RUN_NAME_PATTERN.match(p)}
             current = starts
             for part in parts:
@@ -243,7 +298,7 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                     if child is None and with_links:
                         child = group._links.get(part)
                     candidates = [child] if child is not None else (
-                        self._shortcut_search(group, part, max_depth, explicit_runs) if shortcuts else []
+                        self._shortcut_search(group, part, max_depth, explicit_runs, with_links) if shortcuts else []
                     )
                     for candidate in candidates:
                         if id(candidate) not in seen:
@@ -265,10 +320,47 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
             return self._fast_value(node)
         return node
 
-    def _shortcut_search(self, group, part, max_depth, explicit_runs):
+    def _shortcut_search(self, group, part, max_depth, explicit_runs, with_links=False):
         buckets = self._nn_index.get(part)
-        if not buckets:
+        found = self._index_search(group, part, max_depth, explicit_runs, buckets) if buckets else []
+        if with_links and self._link_count:
+            return self._nearest(found + self._link_search(group, part, max_depth))
+        return [node for _, node in found]
+
+    @staticmethod
+    def _nearest(found):
+        """The distinct nodes of ``(depth, node)`` pairs at the smallest depth."""
+        if not found:
             return []
+        best = min(depth for depth, _ in found)
+        out = []
+        for depth, node in found:
+            if depth == best and all(node is not other for other in out):
+                out.append(node)
+        return out
+
+    def _link_search(self, group, part, max_depth):
+        """``(depth below group, node)`` of nodes named ``part`` reached through one link below ``group``."""
+        base = group.v_depth
+        prefix = group._full_name + "." if group._full_name else ""
+        owners = [group] + [n for full, n in self._flat.items() if not n._is_leaf and n._links and full.startswith(prefix)]
+        found = []
+        for owner in owners:
+            link_depth = owner.v_depth - base + 1
+            for link_name, target in owner._links.items():
+                if link_name == part:
+                    found.append((link_depth, target))
+                if target._is_leaf:
+                    continue
+                target_prefix = target._full_name + "." if target._full_name else ""
+                for bucket in self._nn_index.get(part, {}).values():
+                    for full, candidate in bucket.items():
+                        if full.startswith(target_prefix):
+                            found.append((link_depth + full.count(".") + 1 - target.v_depth, candidate))
+        return [(d, n) for d, n in found if max_depth is None or d <= max_depth]
+
+    def _index_search(self, group, part, max_depth, explicit_runs, buckets):
+        """``(depth below group, node)`` of the indexed nodes named ``part`` at the smallest depth."""
         if self._idx >= 0:
             allowed = {"trajectory", self._crun, pc.RUN_NAME_DUMMY, group.__dict__.get("_rbranch", "trajectory"), part}
             allowed |= explicit_runs
@@ -288,12 +380,12 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                     continue
                 if best is None or depth < best:
                     best = depth
-                    found = [candidate]
+                    found = [(depth, candidate)]
                 elif depth == best:
-                    found.append(candidate)
+                    found.append((depth, candidate))
         return found
 
-    def _nn_find_all(self, start, name, max_depth=None):
+    def _nn_find_all(self, start, name, max_depth=None, consecutive=False):
         parts = self._translate(name)
         buckets = self._nn_index.get(parts[-1], {})
         prefix = start._full_name + "." if start._full_name else ""
@@ -306,6 +398,11 @@ class TreeRoot(ParameterGroup, ConfigGroup, DerivedParameterGroup, ResultGroup):
                 if max_depth is not None and full.count(".") + 1 - base > max_depth:
                     continue
                 path = full[len(prefix):].split(".")[:-1]
+                if consecutive:
+                    wanted = parts[:-1]
+                    if not wanted or path[len(path) - len(wanted):] == wanted:
+                        out.append(candidate)
+                    continue
                 position = 0
                 for wanted in parts[:-1]:
                     try:

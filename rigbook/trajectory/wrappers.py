@@ -44,6 +44,13 @@ from rigbook.trajectory.storagewriter import (  # noqa: F401  (pypet keeps them 
     StoreFailure,
 )
 
+from rigbook.trajectory.netlock import (  # noqa: F401,E402  (pypet keeps its network locks here too)
+    ForkAwareLockerClient,
+    LockerClient,
+    LockerServer,
+    TimeOutLockerServer,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -149,10 +156,12 @@ class LockWrapper:
     def _release_unless_open(self):
         if self._holding and not self.is_open:
             self._holding = False
-            self._lock.release()
-            if self._deferral is not None:
-                deferral, self._deferral = self._deferral, None
-                deferral.__exit__(None, None, None)
+            try:
+                self._lock.release()  # a network lock may say it expired meanwhile
+            finally:
+                if self._deferral is not None:
+                    deferral, self._deferral = self._deferral, None
+                    deferral.__exit__(None, None, None)
 
     def store(self, *args, **kwargs):
         """Store under the lock; see the wrapped service's ``store``."""

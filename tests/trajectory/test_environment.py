@@ -107,12 +107,12 @@ def test_without_frozen_input_each_run_carries_the_trajectory(tmp_path):
 
 def test_run_map_gives_each_run_its_own_arguments(tmp_path):
     env = make_env(tmp_path, runs=5)
-    results = env.run_map(product, iter_kwargs={"offset": [10, 20, 30, 40, 50]})
+    results = env.run_map(product, offset=[10, 20, 30, 40, 50])
     assert results == [(i, i * 2) for i in range(5)]
     traj = load(tmp_path)
     assert traj.f_get_from_runs("z", fast_access=True, use_indices=True) == {i: i * 2 + 10 * (i + 1) for i in range(5)}
     with pytest.raises(ValueError, match="offset has 2 values but the trajectory has 5 runs"):
-        make_env(tmp_path / "again", runs=5).run_map(product, iter_kwargs={"offset": [1, 2]})
+        make_env(tmp_path / "again", runs=5).run_map(product, offset=[1, 2])
 
 
 def test_dask_local_cluster_runs_the_exploration_and_the_parent_stores(tmp_path):
@@ -179,7 +179,7 @@ class DiskFullOnRun2(HDF5StorageService):
 
 
 @pytest.mark.parametrize("wrap_mode", [None, pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_PIPE, pc.WRAP_MODE_LOCK,
-                                       pc.WRAP_MODE_LOCAL])
+                                       pc.WRAP_MODE_LOCAL, pc.WRAP_MODE_NETQUEUE, pc.WRAP_MODE_NETLOCK])
 def test_a_storage_error_in_the_writer_reaches_the_caller(tmp_path, wrap_mode):
     env = make_env(tmp_path, runs=6, multiproc=wrap_mode is not None, ncores=2, wrap_mode=wrap_mode,
                    storage_service=DiskFullOnRun2)
@@ -205,7 +205,8 @@ def dies_once(traj, marker):
     return product(traj)
 
 
-@pytest.mark.parametrize("wrap_mode", [pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_LOCK, pc.WRAP_MODE_LOCAL])
+@pytest.mark.parametrize("wrap_mode", [pc.WRAP_MODE_QUEUE, pc.WRAP_MODE_LOCK, pc.WRAP_MODE_LOCAL,
+                                       pc.WRAP_MODE_NETQUEUE, pc.WRAP_MODE_NETLOCK])
 def test_sigkilled_worker_then_resume_completes_every_run(tmp_path, wrap_mode):
     env = make_env(tmp_path, runs=150, multiproc=True, ncores=2, wrap_mode=wrap_mode, freeze_input=True,
                    resumable=True)
@@ -406,10 +407,10 @@ def test_logging_can_be_switched_off(tmp_path, capsys):
 
 
 def test_bad_settings_are_refused_with_the_culprit_named(tmp_path):
-    with pytest.raises(ValueError, match="wrap_mode must be one of LOCK, QUEUE, PIPE, LOCAL, not 'BOGUS'"):
+    with pytest.raises(ValueError, match="wrap_mode must be one of LOCAL, LOCK, NETLOCK, QUEUE, PIPE, NETQUEUE, not 'BOGUS'"):
         make_env(tmp_path, multiproc=True, wrap_mode="BOGUS")
-    with pytest.raises(ValueError, match="ncores must be a positive integer, not 0"):
-        make_env(tmp_path, ncores=0)
+    with pytest.raises(ValueError, match=r"ncores must be a positive integer or 0 \(all cores\), not -1"):
+        make_env(tmp_path, ncores=-1)
     with pytest.raises(ValueError, match="cannot be used with an executor"):
         make_env(tmp_path, executor=object(), wrap_mode=pc.WRAP_MODE_QUEUE)
     with pytest.raises(TypeError, match="unexpected keyword arguments \\['colour'\\]"):

@@ -141,8 +141,8 @@ def test_remove_items_from_memory():
     traj.f_remove_item("deep.group.r", remove_empty_groups=True)
     assert "deep" not in traj.results.f_get_children()
     traj.f_explore({"a": [1, 2]})
-    with pytest.raises(TypeError, match="explored"):
-        traj.f_remove_item("a")
+    traj.f_remove_item("a")  # pypet: removing the only explored parameter leaves a single run
+    assert len(traj) == 1 and traj.f_get_explored_parameters() == {}
 
 
 def test_get_from_runs_derived_parameters_both_spellings():

@@ -239,7 +239,7 @@ def test_comments_hdf5_cannot_store_are_refused(comment):
 def test_assigning_new_nodes_adds_them():
     traj = Trajectory("assign", add_time=False)
     traj.par.x = Parameter("x", 3, "I am x!")
-    traj.res.r = Result("whatever", 1, extra=2)
+    traj.res.r = Result("r", 1, extra=2)
     assert traj.x == 3 and traj.f_get("x").v_full_name == "parameters.x"
     assert traj.f_get("results.r").extra == 2
     traj.par.alias = traj.f_get("x")  # a node already in the tree becomes a link

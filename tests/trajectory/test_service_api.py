@@ -77,7 +77,7 @@ def test_other_data_groups_and_generic_leaves(tmp_path):
     traj.f_store()
     loaded = Trajectory(filename=str(filename))
     loaded.f_load(name="other", load_all=2)
-    assert loaded.mydata.f_get("values").f_get(0, 1) == (1, 2)
+    assert loaded.mydata.f_get("values").f_get(0, 1) == [1, 2]
     assert loaded.mydata.sub.v_comment == "generic"
     assert loaded.results.generic == 5
 
@@ -242,10 +242,11 @@ def test_pypet_style_custom_parameter(tmp_path):
             return {"data": self._default, "scale": 10}
 
         def _load(self, load_dict):
-            self.__dict__["_default"] = self.__dict__["_data"] = load_dict["data"] * load_dict["scale"] // 10
+            # pypet's protocol: the range comes as an ObjectTable with a 'data' column.
+            self._default = self._data = load_dict["data"] * load_dict["scale"] // 10
             if "explored_data" in load_dict:
-                self.__dict__["_range"] = list(load_dict["explored_data"])
-                self.__dict__["_explored"] = True
+                self._explored_range = list(load_dict["explored_data"]["data"])
+                self._explored = True
 
     filename = tmp_path / "custom_param.hdf5"
     traj = Trajectory("cp", add_time=False, filename=str(filename), dynamic_imports=[Scaled])
