@@ -13,7 +13,6 @@ metadata.json; :meth:`Recording.result` turns their outcome into a
 
 import datetime
 import hashlib
-import json
 import logging
 import time
 from pathlib import Path

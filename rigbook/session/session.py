@@ -9,7 +9,6 @@ connect to.
 
 import logging
 import time
-from pathlib import Path
 
 from psygnal import Signal
 

@@ -1,6 +1,6 @@
 """A readout that changes often repaints itself only: the window is not laid out again."""
 
-from qtpy import QtCore, QtGui, QtWidgets
+from qtpy import QtCore, QtWidgets
 
 from rigbook.widgets.live_text import LiveText
 

@@ -296,7 +296,7 @@ def test_read_hdf5_works_while_the_writer_has_the_file_open(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     code = (
         "import sys; from rigbook.storage import read_hdf5; "
-        f"print(read_hdf5(sys.argv[1], '1').sum())"
+        "print(read_hdf5(sys.argv[1], '1').sum())"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)],

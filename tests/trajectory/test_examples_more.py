@@ -21,7 +21,6 @@ from rigbook.trajectory import (
     Environment,
     MultiprocContext,
     Parameter,
-    Result,
     Trajectory,
     cartesian_product,
     progressbar,

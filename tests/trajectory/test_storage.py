@@ -14,7 +14,6 @@ from rigbook.trajectory import (
     LazyStorageService,
     NoSuchServiceError,
     Trajectory,
-    cartesian_product,
     pypetconstants as pc,
 )
 from rigbook.trajectory.errors import VersionMismatchError
