@@ -470,10 +470,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         small = hour_of_data(1000)
         for format in FORMATS:  # load each writer's code and codecs before timing
-            small.save(os.path.join(folder, "warm"), format)
+            small.save(os.path.join(folder, "warm"), format, overwrite=True)
             naive_save(stored[:1000], os.path.join(folder, "warm_naive"), format)
         for format in FORMATS:
-            ours = best_seconds(lambda: acc.save(os.path.join(folder, "ours"), format), repeats)
+            ours = best_seconds(lambda: acc.save(os.path.join(folder, "ours"), format, overwrite=True), repeats)
             naive = best_seconds(lambda: naive_save(stored, os.path.join(folder, "naive"), format), 1)
             export[format] = {"s": round(ours, 3), "naive_s": round(naive, 3), "ratio": round(naive / ours, 1)}
     export["budget_s"] = {"feather": 0.15, "hdf5": 0.3, "parquet": 1.0, "csv": 2.5, "json": 4.0}
