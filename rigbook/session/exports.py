@@ -57,10 +57,6 @@ class SessionResult:
         return not self.errors and not self.rows_lost and not any(self.outages.values())
 
 
-def stream_log_path(folder, name):
-    return Path(folder) / STREAMS_FOLDER / f"{name}{STREAM_SUFFIX}"
-
-
 def log_parts(folder, name):
     """The log files of stream ``name`` found in a task folder, in order (for a session not recorded here)."""
     streams = Path(folder) / STREAMS_FOLDER

@@ -18,10 +18,25 @@ from rigbook.collectors import provenance
 from rigbook.collectors.metadata_json import dumps
 from rigbook.session import status as session_status
 from rigbook.session.exports import NWB_FILE, SessionResult, export_nwb, export_target, log_parts
-from rigbook.session.recording import remove_leftover_temporaries
 from rigbook.storage.atomic import atomic_open
 
 logger = logging.getLogger(__name__)
+
+
+def remove_leftover_temporaries(folder):
+    """Delete hidden ``.*.tmp`` files a killed writer left in a task folder; return their paths."""
+    removed = []
+    folder = Path(folder)
+    for where in (folder, folder / "streams"):
+        if not where.is_dir():
+            continue
+        for path in where.glob(".*.tmp"):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError as error:
+                logger.warning("could not remove the leftover temporary file %s: %s", path, error)
+    return removed
 
 
 def _recorded_streams(folder, general):

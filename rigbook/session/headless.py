@@ -13,6 +13,7 @@ import time
 
 from rigbook.resources import defaults
 from rigbook.session import status as session_status
+from rigbook.session.exports import missing_files
 from rigbook.session.session import Session
 from rigbook.session.settings import default_storage_root
 
@@ -162,8 +163,6 @@ def record(rig, duration, subject_id, task_id, root=None, formats=None, instance
         for outage in outages:
             problems.append(f"stream {name}: its log could not be written from t = {_seconds(outage['start'])} "
                             f"to {_seconds(outage['end'])} s ({outage['error']})")
-    from rigbook.session.exports import missing_files
-
     problems.extend(missing_files(result.folder, session.recording.recorder.paths, result.formats))
     return result, problems, session
 

@@ -39,22 +39,6 @@ def file_digest(path):
     return {"path": str(Path(path).resolve()), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def remove_leftover_temporaries(folder):
-    """Delete hidden ``.*.tmp`` files a killed writer left in a task folder; return their paths."""
-    removed = []
-    folder = Path(folder)
-    for where in (folder, folder / "streams"):
-        if not where.is_dir():
-            continue
-        for path in where.glob(".*.tmp"):
-            try:
-                path.unlink()
-                removed.append(path)
-            except OSError as error:
-                logger.warning("could not remove the leftover temporary file %s: %s", path, error)
-    return removed
-
-
 class Recording:
     """One recording of a session (see the module's notes).
 
