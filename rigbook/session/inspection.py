@@ -21,6 +21,14 @@ STREAMS_FOLDER = "streams"
 TASK_MARKERS = (METADATA_FILE, "trials.csv", STREAMS_FOLDER)
 
 
+#: Fields listed per stream; more are elided (a probe has hundreds).
+MAX_FIELDS_SHOWN = 12
+
+
+def _seconds(value):
+    return "?" if not isinstance(value, (int, float)) else f"{value:.1f}"
+
+
 def is_task_folder(path):
     path = Path(path)
     return any((path / marker).exists() for marker in TASK_MARKERS)
@@ -124,6 +132,8 @@ def summary_lines(summary, metadata=None, indent=""):
         rate = f", {item['rate_hz']:.1f} Hz" if item.get("rate_hz") else ""
         units = item.get("units", {})
         fields = [f"{f} [{units[f]}]" if f in units else f for f in item["fields"]]
+        if len(fields) > MAX_FIELDS_SHOWN:  # a probe has hundreds of channels
+            fields = fields[:MAX_FIELDS_SHOWN - 2] + [f"... ({len(fields)} fields)", fields[-1]]
         parts = f" in {len(item['files'])} parts" if len(item["files"]) > 1 else ""
         exports = item.get("exports")
         lines.append(
@@ -131,6 +141,12 @@ def summary_lines(summary, metadata=None, indent=""):
             f"{parts}; fields {', '.join(fields)}"
             + (f"; exported as {', '.join(exports)}" if exports else "")
         )
+        for outage in item.get("write_outages") or []:
+            lines.append(f"{indent}    its log could not be written from t = {_seconds(outage.get('start'))} to "
+                         f"{_seconds(outage.get('end'))} s ({outage.get('error')})")
+        for span in item.get("lost") or []:
+            lines.append(f"{indent}    LOST {span.get('rows')} row(s) between t = {_seconds(span.get('start'))} and "
+                         f"{_seconds(span.get('end'))} s")
     for problem in summary["problems"]:
         lines.append(_problem_line(indent, problem["file"], problem["reason"]))
     return lines

@@ -359,7 +359,7 @@ class Session:
         Keys: ``path``, ``subject``, ``task``, ``status``, ``unfinished``,
         ``t0_wall_clock``, ``rig``, ``protocol``, ``duration_s``,
         ``streams`` (name -> rows, fields, units, duration_s, rate_hz,
-        files, exports, dropped, flagged, category), ``trials`` (count,
+        files, exports, dropped, flagged, lost, write_outages, category), ``trials`` (count,
         columns), ``arrays`` (name -> shapes, labels), ``journal_only_arrays``,
         ``problems`` (list of ``{"file", "reason"}``).
         """
@@ -371,7 +371,7 @@ class Session:
             item = {"files": [str(p.relative_to(self.path)) for p in paths]}
             category, entry = entries.get(name, (None, {}))
             item["category"] = category
-            for key in ("dropped", "flagged"):
+            for key in ("dropped", "flagged", "lost", "write_outages"):
                 if key in entry:
                     item[key] = entry[key]
             item["exports"] = sorted(

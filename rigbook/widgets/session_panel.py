@@ -91,6 +91,9 @@ class SessionPanel(QtWidgets.QGroupBox):
         form.addRow("subject ID", self.subject_edit)
         form.addRow("task ID", self.task_edit)
         form.addRow("protocol", self.protocol_combo)
+        if not protocols:  # a rig without protocols records until stopped: nothing to choose
+            self.protocol_combo.hide()
+            form.labelForField(self.protocol_combo).hide()
         form.addRow("export as", formats_row)
 
         record_row = QtWidgets.QHBoxLayout()

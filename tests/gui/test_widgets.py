@@ -426,3 +426,14 @@ def test_lanes_show_the_units_the_source_declares(qtbot, fed_accumulator):
     plot._update_lane_labels()
     names = [text.split("\n")[0] for _, text in plot._lane_ticks]
     assert names == ["a (mm)", "b (rad)", "c"]
+
+
+def test_the_protocol_choice_is_hidden_for_a_rig_without_protocols(qtbot):
+    from rigbook.widgets.session_panel import SessionPanel
+
+    without = SessionPanel(protocols=[])
+    with_one = SessionPanel(protocols=["gratings"])
+    for panel in (without, with_one):
+        qtbot.addWidget(panel)
+        panel.show()
+    assert not without.protocol_combo.isVisible() and with_one.protocol_combo.isVisible()

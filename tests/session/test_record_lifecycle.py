@@ -189,6 +189,7 @@ def test_a_full_disk_then_freed_mid_recording_resumes_the_logs_and_records_the_o
             process.kill()
         assert process.returncode == 1, out + err  # the session had a problem: the user must look
         assert "could not be written from t =" in out
+        assert "its log could not be written from t =" in out  # (the summary's own inspect lines list it too)
         streams = metadata(folder)["behavior"]["streams"]["tracker"]
         assert streams["write_outages"] and streams["write_outages"][0]["end"] is not None
         assert len(streams["files"]) >= 2  # resumed in a new part

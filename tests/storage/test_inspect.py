@@ -96,3 +96,13 @@ def test_the_command_names_each_bad_file_shows_the_good_tasks_and_exits_non_zero
     (task,) = json.loads(as_json.stdout)["tasks"]
     assert (task["subject"], task["task"], task["status"]) == ("a-fish", "good-1", "complete")
     assert task["streams"]["tracker"]["rows"] == 4 and task["streams"]["tracker"]["units"]["x"] == "mm"
+
+
+def test_a_stream_of_hundreds_of_fields_is_summarized_in_one_short_line(tmp_path):
+    folder = tmp_path / "probe-fish" / "p1"
+    with TaskWriter(folder) as task:
+        with task.stream("probe", metadata=StreamInfo(t0_wall_clock="2026-12-05T10:00:00+00:00")) as log:
+            log.append(pa.record_batch({"t": np.arange(3) / 10, **{f"ch{i:03d}": np.zeros(3, np.int16)
+                                                                    for i in range(384)}}))
+    (line,) = [line for line in inspect(folder).text.splitlines() if "stream probe" in line]
+    assert "ch000" in line and "... (384 fields)" in line and "ch383" in line and "ch200" not in line
