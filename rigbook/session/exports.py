@@ -57,18 +57,6 @@ class SessionResult:
         return not self.errors and not self.rows_lost and not any(self.outages.values())
 
 
-def log_parts(folder, name):
-    """The log files of stream ``name`` found in a task folder, in order (for a session not recorded here)."""
-    streams = Path(folder) / STREAMS_FOLDER
-    first = streams / f"{name}{STREAM_SUFFIX}"
-    parts = [first] if first.is_file() else []
-    index = 2
-    while (streams / f"{name}_{index}{STREAM_SUFFIX}").is_file():
-        parts.append(streams / f"{name}_{index}{STREAM_SUFFIX}")
-        index += 1
-    return parts
-
-
 def export_target(folder, log_path, fmt):
     """Where the ``fmt`` export of one log part goes: ``<task>/<part name>.<fmt>``."""
     return format_path(Path(folder) / stream_name(log_path), fmt)

@@ -17,7 +17,8 @@ from rigbook import storage
 from rigbook.collectors import provenance
 from rigbook.collectors.metadata_json import dumps
 from rigbook.session import status as session_status
-from rigbook.session.exports import NWB_FILE, SessionResult, export_nwb, export_target, log_parts
+from rigbook.session.exports import NWB_FILE, SessionResult, export_nwb, export_target
+from rigbook.storage.session_reader import stream_parts
 from rigbook.storage.atomic import atomic_open
 
 logger = logging.getLogger(__name__)
@@ -40,18 +41,10 @@ def remove_leftover_temporaries(folder):
 
 
 def _recorded_streams(folder, general):
-    names = general.get("recorded_streams")
-    if isinstance(names, dict) and names:
-        return names
-    streams = Path(folder) / "streams"
-    found = {}
-    for path in sorted(streams.glob("*.arrows")) if streams.is_dir() else []:
-        name = path.name[: -len(".arrows")]
-        base, _, index = name.rpartition("_")
-        if base and index.isdigit() and (streams / f"{base}.arrows").exists():
-            continue  # a later part of another stream
-        found[name] = {}
-    return found
+    """Stream name -> (its start-of-recording entry, its log files)."""
+    entries = general.get("recorded_streams") if isinstance(general.get("recorded_streams"), dict) else {}
+    parts = stream_parts(folder)
+    return {name: (entries.get(name, {}), parts.get(name, [])) for name in {**entries, **parts}}
 
 
 def _log_summary(parts, folder):
@@ -118,8 +111,7 @@ def finish_session(folder, formats=None):
         errors.append(("trials", str(error)))
     files = []
     span_end = 0.0
-    for name, entry in _recorded_streams(folder, general).items():
-        parts = log_parts(folder, name)
+    for name, (entry, parts) in _recorded_streams(folder, general).items():
         category = entry.get("category", "behavior") if isinstance(entry, dict) else "behavior"
         try:
             summary = _log_summary(parts, folder)

@@ -193,8 +193,7 @@ class Session:
         return self.live.accumulators
 
     def sources_ready(self):
-        """True once every source has sent at least one sample."""
-        self.live.drain()
+        """True once every source has sent at least one sample (as drained so far: :meth:`drain` takes them)."""
         return not self.live.silent()
 
     def dead_sources(self):

@@ -121,26 +121,41 @@ class _LazyMapping(Mapping):
         return f"{{{', '.join(repr(n) + ': ...' for n in self._names)}}}"
 
 
-def stream_parts(task_folder):
-    """Stream name -> its log files in order (``x.arrows``, ``x_2.arrows``...)."""
+def stream_parts(task_folder, metadata=None):
+    """Stream name -> its log files in order (``x.arrows``, ``x_2.arrows``...).
+
+    The recorder's own list, in ``metadata.json`` (``files`` of each stream
+    entry), is taken first: it knows which files belong to which stream,
+    even for a stream whose name ends in ``_2``. Logs it does not list (a
+    killed session's metadata.json lists none) are found by their names.
+    """
     folder = Path(task_folder) / STREAMS_FOLDER
     if not folder.is_dir():
         return {}
+    parts = {}
+    listed = set()
+    for name, (_, entry) in stream_entries(metadata).items():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if not isinstance(files, list):
+            continue
+        paths = [Path(task_folder) / f for f in files if isinstance(f, str) and (Path(task_folder) / f).is_file()]
+        if paths:
+            parts[name] = paths
+            listed.update(p.name for p in paths)
     stems = sorted(
         p.name[: -len(STREAM_SUFFIX)] for p in folder.glob(f"*{STREAM_SUFFIX}")
-        if not p.name.startswith(".")
+        if not p.name.startswith(".") and p.name not in listed
     )
-    parts = {}
+    found = {}
     for stem in stems:
         match = _PART.match(stem)
         if match and int(match["n"]) >= 2 and match["base"] in stems:
-            parts.setdefault(match["base"], []).append((int(match["n"]), stem))
+            found.setdefault(match["base"], []).append((int(match["n"]), stem))
         else:
-            parts.setdefault(stem, []).append((1, stem))
-    return {
-        name: [folder / f"{stem}{STREAM_SUFFIX}" for _, stem in sorted(entries)]
-        for name, entries in sorted(parts.items())
-    }
+            found.setdefault(stem, []).append((1, stem))
+    for name, entries in found.items():
+        parts.setdefault(name, []).extend(folder / f"{stem}{STREAM_SUFFIX}" for _, stem in sorted(entries))
+    return dict(sorted(parts.items()))
 
 
 def stream_entries(metadata):
@@ -176,7 +191,7 @@ class Session:
         self.problems = []
         self.metadata = self._read_metadata()
         self._reader = TaskReader(self.path)
-        self._parts = stream_parts(self.path)
+        self._parts = stream_parts(self.path, self.metadata)
         self._tables = {}
         self.streams = _LazyMapping(self._parts, self._stream_frame)
         self.arrays = _LazyMapping(self._array_names(), self._array)

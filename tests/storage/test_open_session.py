@@ -147,3 +147,18 @@ def test_broken_files_become_problems_in_the_summary(tmp_path):
     assert summary["streams"]["tracker"]["rows"] == 5
     with pytest.raises(ValueError, match="noise.arrows"):
         session.streams["noise"]
+
+
+def test_the_recorders_list_of_files_in_metadata_says_which_logs_are_one_stream(tmp_path):
+    folder = tmp_path / "fish" / "t"
+    with TaskWriter(folder) as task:
+        for name, value in (("cam", 1.0), ("cam_2", 2.0)):  # two streams, one named like a later part
+            with task.stream(name, metadata=info()) as log:
+                log.append(pa.record_batch({"t": np.arange(3.0), "x": np.full(3, value)}))
+    scanned = rigbook.open_session(folder)
+    assert list(scanned.streams) == ["cam"] and len(scanned.streams["cam"]) == 6  # names alone: one stream
+    (folder / "metadata.json").write_text(json.dumps({"general": {"status": "complete"}, "camera": {"streams": {
+        "cam": {"files": ["streams/cam.arrows"]}, "cam_2": {"files": ["streams/cam_2.arrows"]}}}}))
+    listed = rigbook.open_session(folder)
+    assert sorted(listed.streams) == ["cam", "cam_2"]
+    assert listed.streams["cam_2"]["x"].tolist() == [2.0, 2.0, 2.0]
