@@ -31,13 +31,13 @@ def has_display():
 
 
 def _formats(text):
-    from rigbook.session.settings import EXPORT_FORMATS
+    from rigbook.session.settings import check_formats
 
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
-    for fmt in formats:
-        if fmt not in EXPORT_FORMATS:
-            raise argparse.ArgumentTypeError(f"unknown format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
-    return formats
+    try:
+        return check_formats(formats)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _duration(text):

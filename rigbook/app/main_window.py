@@ -6,6 +6,7 @@ from qtpy import QtCore, QtWidgets
 
 from rigbook import resources
 from rigbook.app.application import style_controls
+from rigbook.session.settings import missing_format_support
 from rigbook.widgets.framerate import FrameratePanel
 from rigbook.widgets.messages import MessageLog
 from rigbook.widgets.param_editor import ParamEditorPanel
@@ -90,6 +91,10 @@ class MainWindow(QtWidgets.QMainWindow):
         controller.session_saved.connect(self._session_saved)
         controller.params_restored.connect(self._params_restored)
 
+        for fmt in self.session_panel.format_boxes:
+            missing = missing_format_support(fmt)
+            if missing:
+                self.session_panel.disable_format(fmt, f"{fmt} export needs a library that is not installed: {missing}")
         settings = session.settings()
         self.session_panel.set_values(**settings)
         self.editors.refresh()

@@ -89,12 +89,35 @@ SESSION_FORMATS = ("nwb",)
 EXPORT_FORMATS = tuple(FORMATS) + SESSION_FORMATS
 
 
+def missing_format_support(fmt):
+    """What installs support for export format ``fmt``, or None when it is there.
+
+    Looked up without importing anything: a recording must not find out at
+    its end that it cannot write the format asked for.
+    """
+    import importlib.util
+
+    if fmt == "nwb" and importlib.util.find_spec("pynwb") is None:
+        return "pip install 'rigbook[nwb]' (or pip install pynwb)"
+    return None
+
+
 def check_formats(formats):
-    """The export formats as a list, each checked; ValueError naming an unknown one."""
+    """The export formats as a list, each checked.
+
+    Raises
+    ------
+    ValueError
+        An unknown format, or one whose library is not installed (the
+        message says what to install), before anything is recorded.
+    """
     formats = [str(f).strip().lower() for f in formats if str(f).strip()]
     for fmt in formats:
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"unknown export format {fmt!r}; formats are {', '.join(EXPORT_FORMATS)}")
+        missing = missing_format_support(fmt)
+        if missing:
+            raise ValueError(f"export format {fmt!r} needs a library that is not installed: {missing}")
     return formats
 
 

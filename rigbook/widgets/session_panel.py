@@ -38,6 +38,7 @@ class SessionPanel(QtWidgets.QGroupBox):
         super().__init__("Session", parent)
         self._recording = False
         self._busy = False
+        self._unavailable = set()  # formats that cannot be written here (a library missing)
 
         self.root_edit = QtWidgets.QLineEdit()
         self.root_edit.setToolTip("storage root: subjects and their task folders are created under it")
@@ -145,7 +146,7 @@ class SessionPanel(QtWidgets.QGroupBox):
             if unknown:
                 raise ValueError(f"unknown export format {unknown[0]!r}; formats are {', '.join(EXPORT_FORMATS)}")
             for fmt, box in self.format_boxes.items():
-                box.setChecked(fmt in formats)
+                box.setChecked(fmt in formats and fmt not in self._unavailable)
 
     # -- state shown ---------------------------------------------------------------
     @property
@@ -179,6 +180,14 @@ class SessionPanel(QtWidgets.QGroupBox):
         if text is not None:
             self.protocol_bar.setFormat(text)
 
+    def disable_format(self, fmt, why):
+        """Grey out (and untick) an export format that cannot be written here, saying why."""
+        box = self.format_boxes[fmt]
+        box.setChecked(False)
+        box.setEnabled(False)
+        box.setToolTip(why)
+        self._unavailable.add(fmt)
+
     def offer_finish(self, folders):
         """Show the Finish button for recordings cut short (hidden when ``folders`` is empty)."""
         count = len(folders)
@@ -190,8 +199,9 @@ class SessionPanel(QtWidgets.QGroupBox):
 
     def _update_enabled(self):
         editable = not self._recording and not self._busy
+        boxes = [box for fmt, box in self.format_boxes.items() if fmt not in self._unavailable]
         for widget in (self.root_edit, self.browse_button, self.subject_edit, self.task_edit,
-                       self.protocol_combo, *self.format_boxes.values()):
+                       self.protocol_combo, *boxes):
             widget.setEnabled(editable)
         self.record_button.setEnabled(not self._busy)
 

@@ -437,3 +437,15 @@ def test_the_protocol_choice_is_hidden_for_a_rig_without_protocols(qtbot):
         qtbot.addWidget(panel)
         panel.show()
     assert not without.protocol_combo.isVisible() and with_one.protocol_combo.isVisible()
+
+
+def test_a_format_that_cannot_be_written_here_is_greyed_out_and_stays_unticked(qtbot):
+    from rigbook.widgets.session_panel import SessionPanel
+
+    panel = SessionPanel(protocols=["gratings"])
+    qtbot.addWidget(panel)
+    panel.disable_format("nwb", "nwb export needs a library that is not installed: pip install pynwb")
+    panel.set_values(formats=["csv", "nwb"])  # (restored from a machine that had it)
+    assert panel.formats == ["csv"]
+    panel.set_recording(False)
+    assert not panel.format_boxes["nwb"].isEnabled() and "pip install" in panel.format_boxes["nwb"].toolTip()

@@ -77,7 +77,7 @@ def test_record_refuses_a_bad_id_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--duration", "0"], "duration must be positive"),
     (["--duration", "abc"], "not a number of seconds"),
-    (["--duration", "1", "--formats", "csv,xls"], "unknown format 'xls'"),
+    (["--duration", "1", "--formats", "csv,xls"], "unknown export format 'xls'"),
 ])
 def test_record_refuses_bad_options(args, message):
     result = run_rigbook("record", "--subject", "s", "--task", "t", *args)

@@ -274,3 +274,13 @@ def test_a_rig_without_metadata_editors_still_gets_experimenter_and_notes(counte
         assert owners["general/experiment"] == ["experimenter", "notes"]
     finally:
         session.shutdown()
+
+
+def test_a_format_whose_library_is_missing_is_refused_before_recording(session, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pynwb" else real(name, *a))
+    with pytest.raises(ValueError, match=r"'nwb' needs a library that is not installed: pip install 'rigbook\[nwb\]'"):
+        session.start_recording(root=tmp_path, subject_id="s", task_id="t", formats=["csv", "nwb"])
+    assert not (tmp_path / "s").exists()
